@@ -1,0 +1,39 @@
+# Everything a fresh machine needs is installed from here: the venv, the Python
+# requirements and Azurite from npm. Nothing is assumed to be pre-installed but
+# Python 3.11+, Node and npm.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+AZURITE := node_modules/.bin/azurite-table
+WITH_AZURITE := $(PY) scripts/with_azurite.py --
+
+.PHONY: install test lint demo bench reliability clean
+
+install: $(STAMP) $(AZURITE)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(AZURITE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install
+	$(WITH_AZURITE) $(PY) -m pytest -q
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+demo: install
+	$(WITH_AZURITE) $(PY) -m localrun.demo
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
