@@ -43,7 +43,7 @@ def wait_until_answering(port: int, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise SystemExit(f"with_azurite: Azurite exited early with code {proc.returncode}")
         try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - fixed loopback URL
+            urllib.request.urlopen(url, timeout=1)
         except urllib.error.HTTPError:
             return  # any HTTP answer (403 without auth) means it is listening
         except OSError:

@@ -1,0 +1,71 @@
+"""How records become Table Storage entities: row keys, and a JSON body split into columns.
+
+A string property holds at most 64 KiB (32K UTF-16 characters), so large bodies (manifests
+with hundreds of apps) are split into `body0`, `body1`, ...; a few plain columns stay
+readable in Storage Explorer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from shared.domain import naming
+from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
+
+CHUNK = 30_000
+VERSION_PREFIX = "version:"
+RUN_PREFIX = "run:"
+EVENT_PREFIX = "event:"
+POINTERS_KEY = "pointers"
+WORKLOAD_EVENTS = "workload"
+
+Record = TypeVar("Record", bound=BaseModel)
+
+
+def partition(workload: str) -> str:
+    """The partition key: a validated workload name, so nothing hostile reaches a key or filter."""
+    return naming.workload_name(workload)
+
+
+def version_key(version: VersionNumber) -> str:
+    return f"{VERSION_PREFIX}{version.key}"
+
+
+def run_key(run_id: str) -> str:
+    return f"{RUN_PREFIX}{run_id}"
+
+
+def event_key(event: LifecycleEvent) -> str:
+    owner = event.version.key if event.version is not None else WORKLOAD_EVENTS
+    return f"{EVENT_PREFIX}{owner}:{event.seq:08d}"
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """RowKey bounds [low, high) that select exactly the keys starting with prefix."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def encode(workload: str, row_key: str, record: BaseModel) -> dict[str, Any]:
+    body = record.model_dump_json()
+    entity: dict[str, Any] = {"PartitionKey": workload, "RowKey": row_key}
+    for index in range(0, max(len(body), 1), CHUNK):
+        entity[f"body{index // CHUNK}"] = body[index : index + CHUNK]
+    for column in ("status", "stage", "display_name", "state", "step", "kind"):
+        value = getattr(record, column, None)
+        if value is not None:
+            entity[column] = str(value)
+    return entity
+
+
+def decode(entity: dict[str, Any], model: type[Record], etag: str | None) -> Record:
+    parts: list[str] = []
+    index = 0
+    while f"body{index}" in entity:
+        parts.append(str(entity[f"body{index}"]))
+        index += 1
+    record = model.model_validate_json("".join(parts))
+    if isinstance(record, ImageVersion | Pointers | Run):
+        return record.model_copy(update={"etag": etag})  # type: ignore[return-value] # same type as model
+    return record

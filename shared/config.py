@@ -1,0 +1,31 @@
+"""Settings from the environment: Azure App Settings and local.settings.json `Values`
+are both environment variables, so one pydantic-settings class serves both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STEP_QUEUE = "image-steps"
+APPROVAL_QUEUE = "image-approvals"
+SERVICE_BUS_CONNECTION = "ServiceBusConnection"
+
+
+class Settings(BaseSettings):
+    """Everything the app reads from its environment, with safe local defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="AVD_", extra="ignore", frozen=True)
+
+    catalog_path: Path = Field(default=Path("catalog"), description="Folder of workload TOML files")
+    subscription_id: str = Field(default="00000000-0000-0000-0000-000000000000")
+    arm_endpoint: str = Field(default="https://management.azure.com")
+    table_name: str = Field(default="imagelifecycle", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    # Identity-based in Azure (https://<account>.table.core.windows.net) ...
+    tables_endpoint: str | None = None
+    # ... or a connection string locally (Azurite's published development key).
+    tables_connection_string: str | None = None
+    temp_resource_ttl_hours: int = Field(default=24, ge=1)
+    bitlocker_timeout_minutes: int = Field(default=180, ge=5)
+    deprecation_grace_days: int = Field(default=30, ge=0)

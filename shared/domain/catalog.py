@@ -1,0 +1,292 @@
+"""The workload catalog: one TOML file per workload, the source of truth for its image.
+
+TOML because the stdlib reads it (no YAML implicit typing surprises such as `no` -> False or
+`1.10` -> 1.1), it has comments, and one small file per workload keeps pull-request diffs and
+ownership (CODEOWNERS) per workload.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.domain import naming
+from shared.domain.errors import InvalidInput
+from shared.domain.model import Stage, VersionNumber
+
+
+def _as(check: Any) -> Any:
+    """Adapt a naming check (raises InvalidInput) to a pydantic validator (raises ValueError)."""
+
+    def validate(value: str) -> str:
+        try:
+            result: str = check(value)
+        except InvalidInput as error:
+            raise ValueError(str(error)) from None
+        return result
+
+    return AfterValidator(validate)
+
+
+WorkloadName = Annotated[str, _as(naming.workload_name)]
+DefinitionName = Annotated[str, _as(naming.definition_name)]
+GalleryName = Annotated[str, _as(naming.gallery_name)]
+ResourceGroupName = Annotated[str, _as(naming.resource_group_name)]
+Region = Annotated[str, _as(naming.region)]
+OsLabel = Annotated[str, _as(lambda v: naming.label(v, "OS label"))]
+VersionText = Annotated[str, AfterValidator(lambda v: str(VersionNumber.parse(v)))]
+WorkloadLabel = Annotated[str, _as(lambda v: naming.label(v, "workload label"))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SecurityType(StrEnum):
+    STANDARD = "Standard"
+    TRUSTED_LAUNCH_SUPPORTED = "TrustedLaunchSupported"
+    TRUSTED_LAUNCH = "TrustedLaunch"
+    TRUSTED_LAUNCH_AND_CONFIDENTIAL_VM_SUPPORTED = "TrustedLaunchAndConfidentialVmSupported"
+
+
+class StorageAccountType(StrEnum):
+    STANDARD_LRS = "Standard_LRS"
+    STANDARD_ZRS = "Standard_ZRS"
+    PREMIUM_LRS = "Premium_LRS"
+
+
+class MarketplaceImage(Strict):
+    publisher: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+    offer: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+    sku: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+    version: str = Field(default="latest", pattern=r"^(latest|\d+\.\d+\.\d+)$")
+
+    @property
+    def urn(self) -> str:
+        return f"{self.publisher}:{self.offer}:{self.sku}:{self.version}"
+
+
+class BaseImage(Strict):
+    """Start from a marketplace image, or from an existing source VM an admin maintains."""
+
+    marketplace: MarketplaceImage | None = None
+    source_vm: str | None = Field(
+        default=None,
+        pattern=r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+        r"/providers/Microsoft\.Compute/virtualMachines/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    )
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> Self:
+        if (self.marketplace is None) == (self.source_vm is None):
+            raise ValueError("set exactly one of base_image.marketplace or base_image.source_vm")
+        return self
+
+
+class Customization(Strict):
+    """One ordered, named step run on the source VM with Run Command."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    script: str = Field(min_length=1, max_length=256_000)
+
+
+class StagePolicy(Strict):
+    regions: tuple[Region, ...] = Field(min_length=1)
+    replica_count: int = Field(default=1, ge=1, le=100)
+    storage_account_type: StorageAccountType = StorageAccountType.STANDARD_LRS
+    approvers: tuple[str, ...] = Field(default=(), description="Who may approve promotion into this stage")
+
+
+class Stages(Strict):
+    test: StagePolicy
+    validation: StagePolicy
+    production: StagePolicy
+    dr: StagePolicy | None = None
+
+    def policy(self, stage: Stage) -> StagePolicy | None:
+        value: StagePolicy | None = getattr(self, stage.value)
+        return value
+
+    @model_validator(mode="after")
+    def promotable(self) -> Self:
+        for stage in (self.validation, self.production, self.dr):
+            if stage is not None and not stage.approvers:
+                raise ValueError("validation, production and dr need at least one approver")
+        return self
+
+
+class Retention(Strict):
+    keep: int = Field(default=3, ge=1, le=100, description="Newest versions kept besides those in use")
+    pinned: tuple[VersionText, ...] = ()
+    grace_days: int = Field(default=14, ge=0, le=365, description="Days between deprecation and deletion")
+
+
+class ScheduleKind(StrEnum):
+    PATCH_TUESDAY = "patch-tuesday"  # second Tuesday of the month + offset_days
+    NEW_BASE_IMAGE = "new-base-image"  # when the marketplace base has a newer version
+    MANUAL = "manual"
+
+
+class Schedule(Strict):
+    kind: ScheduleKind = ScheduleKind.PATCH_TUESDAY
+    offset_days: int = Field(default=7, ge=0, le=20)
+
+
+class Gallery(Strict):
+    resource_group: ResourceGroupName
+    name: GalleryName
+    definition: DefinitionName
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.resource_group.lower(), self.name.lower(), self.definition.lower())
+
+
+class Workload(Strict):
+    name: WorkloadName
+    os_label: OsLabel
+    workload_label: WorkloadLabel
+    owner: str = Field(min_length=3, max_length=200)
+    purpose: str = Field(min_length=10, max_length=2000)
+    base_image: BaseImage
+    vm_size: str = Field(default="Standard_D4s_v5", pattern=r"^Standard_[A-Za-z0-9_]{2,40}$")
+    security_type: SecurityType = SecurityType.TRUSTED_LAUNCH_SUPPORTED
+    location: Region
+    customizations: tuple[Customization, ...] = ()
+    stages: Stages
+    retention: Retention = Retention()
+    schedule: Schedule = Schedule()
+    gallery: Gallery
+
+    @model_validator(mode="after")
+    def unique_customizations(self) -> Self:
+        names = [c.name for c in self.customizations]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"customization names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def bitlocker_note(self) -> str:
+        """Why full TrustedLaunch on the definition is a trap for sysprep."""
+        if self.security_type is SecurityType.TRUSTED_LAUNCH:
+            return (
+                "security type TrustedLaunch forces Trusted Launch on every VM and image built from it; "
+                "such VMs come with BitLocker on, and sysprep fails (ValidateBitLockerState, 0x80310039) "
+                "until the OS volume is FullyDecrypted. TrustedLaunchSupported lets hosts use Trusted "
+                "Launch without forcing it on the capture VM; the pipeline decrypts either way."
+            )
+        return ""
+
+
+class CatalogIssue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    file: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.reason}"
+
+
+class CatalogError(InvalidInput):
+    """Every problem in the catalog at once, each with file, field and reason."""
+
+    def __init__(self, issues: list[CatalogIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  - {issue}" for issue in issues)
+        super().__init__(f"the workload catalog has {len(issues)} error(s):\n{lines}")
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    workloads: tuple[Workload, ...]
+
+    def get(self, name: str) -> Workload:
+        for workload in self.workloads:
+            if workload.name == name:
+                return workload
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(w.name == name for w in self.workloads)
+
+    @property
+    def names(self) -> list[str]:
+        return [w.name for w in self.workloads]
+
+
+def _field_path(loc: Iterable[int | str]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(file)"
+
+
+def parse_workload(text: str, file: str) -> tuple[Workload | None, list[CatalogIssue]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        return None, [CatalogIssue(file=file, field="(syntax)", reason=str(error))]
+    try:
+        return Workload.model_validate(data), []
+    except ValidationError as error:
+        issues = [
+            CatalogIssue(file=file, field=_field_path(e["loc"]), reason=e["msg"].removeprefix("Value error, "))
+            for e in error.errors()
+        ]
+        return None, issues
+
+
+def load_catalog(folder: Path) -> Catalog:
+    """Load every `*.toml` in the folder; report all errors at once or return the catalog."""
+    if not folder.is_dir():
+        raise CatalogError([CatalogIssue(file=str(folder), field="(folder)", reason="catalog folder not found")])
+    workloads: list[tuple[str, Workload]] = []
+    issues: list[CatalogIssue] = []
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        issues.append(CatalogIssue(file=str(folder), field="(folder)", reason="no *.toml workload files"))
+    for path in files:
+        workload, found = parse_workload(path.read_text(encoding="utf-8"), path.name)
+        issues.extend(found)
+        if workload is not None:
+            workloads.append((path.name, workload))
+    issues.extend(_cross_file_issues(workloads))
+    if issues:
+        raise CatalogError(issues)
+    return Catalog(workloads=tuple(w for _, w in workloads))
+
+
+def _cross_file_issues(workloads: list[tuple[str, Workload]]) -> list[CatalogIssue]:
+    """Unique names, and one image definition per workload (the image sprawl guard)."""
+    issues: list[CatalogIssue] = []
+    by_name: dict[str, str] = {}
+    by_definition: dict[tuple[str, str, str], str] = {}
+    for file, workload in workloads:
+        if workload.name in by_name:
+            issues.append(
+                CatalogIssue(
+                    file=file,
+                    field="name",
+                    reason=f"workload {workload.name!r} is also defined in {by_name[workload.name]}",
+                )
+            )
+        by_name.setdefault(workload.name, file)
+        other = by_definition.get(workload.gallery.key)
+        if other is not None:
+            issues.append(
+                CatalogIssue(
+                    file=file,
+                    field="gallery.definition",
+                    reason=f"image definition {workload.gallery.definition!r} is already the image of {other}; "
+                    "one source-of-truth image per workload (image sprawl guard)",
+                )
+            )
+        by_definition.setdefault(workload.gallery.key, f"workload {workload.name!r} ({file})")
+    return issues
