@@ -79,7 +79,7 @@ resource imageResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 resource imageOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, environmentName, 'avd-image-lifecycle-operator')
   properties: {
-    roleName: 'AVD Image Lifecycle Operator (${environmentName})'
+    roleName: 'AVD Image Lifecycle Operator (${environmentName}, ${take(resourceToken, 6)})'
     description: 'Build, clone, sysprep, capture, replicate and prune AVD images in one resource group.'
     type: 'CustomRole'
     permissions: [
@@ -97,7 +97,7 @@ resource imageOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
 resource locationReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (grantLocationReads) {
   name: guid(subscription().id, environmentName, 'avd-image-lifecycle-location-reader')
   properties: {
-    roleName: 'AVD Image Lifecycle Location Reader (${environmentName})'
+    roleName: 'AVD Image Lifecycle Location Reader (${environmentName}, ${take(resourceToken, 6)})'
     description: 'Read marketplace image versions and compute async-operation status (subscription-level paths only).'
     type: 'CustomRole'
     permissions: [
