@@ -1,0 +1,1 @@
+"""Per-service backends: plain state and rules, no HTTP."""
