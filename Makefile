@@ -6,17 +6,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 AZURITE := node_modules/.bin/azurite-table
+# checkov pins its own dependency tree; it gets a venv of its own so it cannot move the app's pins.
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
 WITH_AZURITE := $(PY) scripts/with_azurite.py --
 
 .PHONY: install test lint demo bench reliability clean
 
-install: $(STAMP) $(AZURITE)
+install: $(STAMP) $(AZURITE) $(IAC_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
 	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(IAC_STAMP): requirements-iac.txt
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-iac.txt
 	touch $@
 
 $(AZURITE): package.json package-lock.json
@@ -36,4 +44,4 @@ demo: install
 	$(WITH_AZURITE) $(PY) -m localrun.demo
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(IAC_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

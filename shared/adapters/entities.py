@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from shared.domain import naming
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
+from shared.domain.records import Loaded
 
 CHUNK = 30_000
 VERSION_PREFIX = "version:"
@@ -69,3 +70,29 @@ def decode(entity: dict[str, Any], model: type[Record], etag: str | None) -> Rec
     if isinstance(record, ImageVersion | Pointers | Run):
         return record.model_copy(update={"etag": etag})  # type: ignore[return-value] # same type as model
     return record
+
+
+def load_keys(run_id: str | None, version: VersionNumber | None) -> list[str]:
+    keys = [POINTERS_KEY]
+    if run_id is not None:
+        keys.append(run_key(naming.run_id(run_id)))
+    if version is not None:
+        keys.append(version_key(version))
+    return keys
+
+
+def loaded(workload: str, rows: dict[str, tuple[dict[str, Any], str] | None]) -> Loaded:
+    """Decode the rows of a `load` call; absent pointers read as empty."""
+    pointers = Pointers(workload=workload)
+    run: Run | None = None
+    version: ImageVersion | None = None
+    for key, row in rows.items():
+        if row is None:
+            continue
+        if key == POINTERS_KEY:
+            pointers = decode(row[0], Pointers, row[1])
+        elif key.startswith(RUN_PREFIX):
+            run = decode(row[0], Run, row[1])
+        else:
+            version = decode(row[0], ImageVersion, row[1])
+    return Loaded(pointers=pointers, run=run, version=version)

@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters import entities
 from shared.domain.errors import ConcurrencyConflict, RecordNotFound
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
-from shared.domain.records import Changes, number_audit
+from shared.domain.records import Changes, Loaded, number_audit
 
 
 class MemoryRecordStore:
@@ -29,6 +29,13 @@ class MemoryRecordStore:
         partition = entities.partition(workload)
         self.round_trips += 1
         return [row for (pk, rk), row in sorted(self._rows.items()) if pk == partition and rk.startswith(prefix)]
+
+    def load(self, workload: str, *, run_id: str | None = None, version: VersionNumber | None = None) -> Loaded:
+        partition = entities.partition(workload)
+        keys = entities.load_keys(run_id, version)
+        self.round_trips += 1
+        rows = {key: self._rows.get((partition, key)) for key in keys}
+        return entities.loaded(workload, rows)
 
     def find_version(self, workload: str, version: VersionNumber) -> ImageVersion | None:
         row = self._get(workload, entities.version_key(version))

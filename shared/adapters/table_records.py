@@ -13,7 +13,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from shared.adapters import entities
 from shared.domain.errors import ConcurrencyConflict, RecordNotFound
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
-from shared.domain.records import Changes, number_audit
+from shared.domain.records import Changes, Loaded, number_audit
 
 CONFLICT_CODES = {"UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"}
 QUERY = "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high"
@@ -58,6 +58,16 @@ class TableRecordStore:
         parameters = {"pk": entities.partition(workload), "low": low, "high": high}
         pages = self._table.query_entities(QUERY, parameters=parameters)
         return [(dict(e), str(e.metadata["etag"])) for e in pages]
+
+    def load(self, workload: str, *, run_id: str | None = None, version: VersionNumber | None = None) -> Loaded:
+        keys = entities.load_keys(run_id, version)
+        parameters = {"pk": entities.partition(workload)} | {f"k{i}": key for i, key in enumerate(keys)}
+        wanted = " or ".join(f"RowKey eq @k{i}" for i in range(len(keys)))
+        self.ensure_table()
+        self.round_trips += 1
+        found = self._table.query_entities(f"PartitionKey eq @pk and ({wanted})", parameters=parameters)
+        rows = {str(e["RowKey"]): (dict(e), str(e.metadata["etag"])) for e in found}
+        return entities.loaded(workload, {key: rows.get(key) for key in keys})
 
     def find_version(self, workload: str, version: VersionNumber) -> ImageVersion | None:
         row = self._get(workload, entities.version_key(version))

@@ -31,3 +31,10 @@ class AzureOperationError(DomainError):
         self.operation = operation
         self.code = code
         self.azure_message = message
+
+
+class RequestRefused(DomainError):
+    """A request that can never succeed as sent (unknown workload, unauthorized approver ...).
+
+    The refusal is recorded; entry points dead-letter the message with this reason.
+    """

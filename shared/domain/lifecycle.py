@@ -131,6 +131,8 @@ def withdraw(version: ImageVersion) -> ImageVersion:
 
 def restore(version: ImageVersion) -> ImageVersion:
     """Rollback: the rollback target serves production again (a pointer move, not a rebuild)."""
+    if version.status is not Status.SUPERSEDED:
+        raise TransitionRefused(f"cannot restore {version.version}: it is {_describe(version)}, not a rollback target")
     return _move(version, Status.READY, "restore")
 
 

@@ -169,6 +169,16 @@ class BitLockerEvidence(BaseModel):
         return (self.finished_at - self.started_at).total_seconds() / 60
 
 
+class PendingOperation(BaseModel):
+    """An Azure operation a step started and continues on (Event Grid event or re-check)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: str  # e.g. "vm-create", "bitlocker-decrypt", "sysprep", "version-create", "replication"
+    resource_id: str = ""
+    started_at: datetime
+    checks: int = 0
+
+
 class ImageVersion(BaseModel):
     """One image version's record. Content fields are fixed at capture; lifecycle fields move."""
 
@@ -194,6 +204,9 @@ class ImageVersion(BaseModel):
     end_of_life: datetime | None = None
     gallery_version_id: str = ""
     event_count: int = 0  # audit entries written so far; the next one's sequence number
+    pending: PendingOperation | None = None  # version-level operation (promotion replication, validation)
+    op_attempt: int = 0  # position of the version-level operation, for deterministic message ids
+    replication_retries: dict[str, int] = Field(default_factory=dict)
     etag: str | None = Field(default=None, exclude=True)
 
     def validated_for(self, stage: Stage) -> bool:
@@ -236,6 +249,7 @@ class Pointers(BaseModel):
     production: VersionNumber | None = None
     dr: VersionNumber | None = None
     rollback: VersionNumber | None = None
+    active_run: str | None = None  # at most one pipeline run per workload at a time
     event_count: int = 0  # workload-level audit entries (refusals about no particular version)
     etag: str | None = Field(default=None, exclude=True)
 
@@ -257,16 +271,6 @@ class RunState(StrEnum):
     FAILED = "failed"
 
 
-class PendingOperation(BaseModel):
-    """An Azure operation a step started and continues on (Event Grid event or re-check)."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: str  # e.g. "vm-create", "bitlocker-decrypt", "sysprep", "version-create", "replication"
-    resource_id: str = ""
-    started_at: datetime
-    checks: int = 0
-
-
 class Run(BaseModel):
     """One pipeline run of one workload: which step it is on and what it waits for."""
 
@@ -286,6 +290,9 @@ class Run(BaseModel):
     failure_reason: str = ""
     ended_at: datetime | None = None
     source_manifest: Manifest | None = None
+    source_image: str = ""
+    customization_index: int = 0
+    step_started_at: datetime | None = None
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step
     etag: str | None = Field(default=None, exclude=True)
 

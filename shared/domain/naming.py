@@ -15,7 +15,8 @@ from shared.domain.errors import InvalidInput
 if TYPE_CHECKING:
     from shared.domain.model import VersionNumber
 
-WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+# No "--": it separates the workload from the run id in resource names.
+WORKLOAD_NAME = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 # Compute Gallery image definition (and gallery resource) names: letters, digits, '-', '_', '.',
 # 1-80 characters; we also require an alphanumeric first and last character.
 DEFINITION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,78}[A-Za-z0-9])?$")
@@ -23,7 +24,7 @@ GALLERY_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]{0,78}[A-Za-z0-9])?$")
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,23}$")
 REGION = re.compile(r"^[a-z][a-z0-9]{2,39}$")
-RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+RUN_ID = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$")
 MAX_SHOWN = 60
 
 
@@ -46,7 +47,7 @@ def workload_name(value: object) -> str:
         WORKLOAD_NAME,
         value,
         "workload name",
-        "use 3-40 lowercase letters, digits and '-', starting with a letter",
+        "use 3-40 lowercase letters, digits and single '-', starting with a letter",
     )
 
 
@@ -86,7 +87,7 @@ def region(value: object) -> str:
 
 
 def run_id(value: object) -> str:
-    return _check(RUN_ID, value, "run id", "use 3-63 lowercase letters, digits and '-'")
+    return _check(RUN_ID, value, "run id", "use 3-32 lowercase letters, digits and single '-'")
 
 
 def display_name(os_label: str, workload_label: str, version: VersionNumber, built: date) -> str:
@@ -97,11 +98,29 @@ def display_name(os_label: str, workload_label: str, version: VersionNumber, bui
     return f"{os_label} | {workload_label} | {shown} | {built:%Y-%m}"
 
 
-def temp_resource_name(workload: str, run: str, kind: str) -> str:
-    """Deterministic names let a retried step find what it made before."""
-    return f"{workload}-{run}-tmp-{kind}"
+SEPARATOR = "--"
+
+
+def temp_resource_name(workload: str, owner: str, kind: str) -> str:
+    """Deterministic names let a retried step find what it made before.
+
+    `owner` is a run id or a version slug; neither contains "--", so the name parses back.
+    """
+    return f"{workload}{SEPARATOR}{owner}{SEPARATOR}{kind}"
+
+
+def parse_resource_name(name: str) -> tuple[str, str, str] | None:
+    """(workload, owner, kind) for names made by temp_resource_name, else None."""
+    parts = name.split(SEPARATOR)
+    if len(parts) != 3 or not WORKLOAD_NAME.fullmatch(parts[0]):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 def source_vm_name(workload: str) -> str:
     """One long-lived source VM per workload: the authoritative image content."""
-    return f"{workload}-src"
+    return temp_resource_name(workload, "image", "src")
+
+
+def version_slug(version: VersionNumber) -> str:
+    return f"v{version.major}-{version.minor}-{version.patch}"

@@ -38,7 +38,20 @@ class Changes:
     audit: list[AuditEntry] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """Records read together in one round trip (one single-partition query)."""
+
+    pointers: Pointers
+    run: Run | None = None
+    version: ImageVersion | None = None
+
+
 class RecordStore(Protocol):
+    def load(self, workload: str, *, run_id: str | None = None, version: VersionNumber | None = None) -> Loaded:
+        """The workload's pointers plus, optionally, one run and one version, in one query."""
+        ...
+
     def get_version(self, workload: str, version: VersionNumber) -> ImageVersion: ...
 
     def find_version(self, workload: str, version: VersionNumber) -> ImageVersion | None: ...

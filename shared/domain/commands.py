@@ -1,0 +1,144 @@
+"""Commands: what the service layer is asked to do. Every trigger decodes its input into one.
+
+Each command knows its deterministic message id (DESIGN rule 1) and its session (the
+workload), so duplicates are detected by the bus and one workload's steps never race.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.domain import naming
+from shared.domain.model import BuildReason, Stage, VersionNumber
+
+WorkloadName = Annotated[str, AfterValidator(naming.workload_name)]
+RunId = Annotated[str, AfterValidator(naming.run_id)]
+VersionText = Annotated[str, AfterValidator(lambda v: str(VersionNumber.parse(v)))]
+Person = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^\s<>\"'`;\\]+$")]
+FreeText = Annotated[str, Field(max_length=1000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workload: WorkloadName
+
+    @property
+    def message_id(self) -> str:
+        raise NotImplementedError
+
+
+class StartBuild(Command):
+    """Start a pipeline run: scheduled patch rebuild, catalog change, or an admin's request."""
+
+    kind: Literal["start-build"] = "start-build"
+    run_id: RunId
+    reason: BuildReason
+    requested_by: Person
+    prepare_only: bool = False
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.run_id}:start:0"
+
+
+class ContinueRun(Command):
+    """Advance a run: the next step now, a scheduled re-check, or an Event Grid event."""
+
+    kind: Literal["continue-run"] = "continue-run"
+    run_id: RunId
+    step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
+    attempt: int = Field(ge=0)
+    trigger: Literal["next", "recheck", "event"] = "next"
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.run_id}:{self.step}:{self.attempt}"
+
+
+class Promote(Command):
+    """The approval contract: promote one version one stage forward (or roll back, see Rollback)."""
+
+    kind: Literal["promote"] = "promote"
+    version: VersionText
+    target_stage: Stage
+    approver: Person
+    ticket: FreeText = ""
+    reason: FreeText = ""
+    requested_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:{self.version}:promote-{self.target_stage.value}"
+
+
+class Rollback(Command):
+    """Make the rollback target production again: a pointer move, not a rebuild."""
+
+    kind: Literal["rollback"] = "rollback"
+    approver: Person
+    ticket: FreeText = ""
+    reason: FreeText = ""
+    requested_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:rollback:{self.requested_at.isoformat()}"
+
+
+class ContinueVersion(Command):
+    """Advance a version-level operation (promotion replication, validation) on a re-check or event."""
+
+    kind: Literal["continue-version"] = "continue-version"
+    version: VersionText
+    operation: Literal["replicate", "validate"]
+    attempt: int = Field(ge=0)
+    trigger: Literal["next", "recheck", "event"] = "next"
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:{self.version}:{self.operation}:{self.attempt}"
+
+
+class Prune(Command):
+    """Apply the retention policy; dry run reports decisions without acting."""
+
+    kind: Literal["prune"] = "prune"
+    dry_run: bool = False
+    requested_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:prune:{self.requested_at.isoformat()}"
+
+
+AnyCommand = Annotated[
+    StartBuild | ContinueRun | Promote | Rollback | ContinueVersion | Prune,
+    Field(discriminator="kind"),
+]
+
+
+class Envelope(BaseModel):
+    """A command as it travels on the bus: id for duplicate detection, session = workload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    session_id: str
+    subject: str
+    body: str  # the command as JSON
+    scheduled_for: datetime | None = None
+
+    @classmethod
+    def wrap(cls, command: Command, scheduled_for: datetime | None = None) -> Envelope:
+        kind: str = getattr(command, "kind", type(command).__name__)
+        return cls(
+            message_id=command.message_id,
+            session_id=command.workload,
+            subject=kind,
+            body=command.model_dump_json(),
+            scheduled_for=scheduled_for,
+        )

@@ -1,0 +1,183 @@
+"""The compute port: what the steps need from Azure, in domain terms (no azure imports).
+
+Methods named `start_*` begin a long Azure operation and return at once (DESIGN rule 5);
+the step records it and continues on the Event Grid event or a scheduled re-check.
+`run_script` waits for Run Command (tens of seconds), which is the one bounded wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+RUN_TAG = "avd-lifecycle-run"
+WORKLOAD_TAG = "avd-lifecycle-workload"
+EXPIRES_TAG = "avd-lifecycle-expires"
+
+
+class OperationState(StrEnum):
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    MISSING = "Missing"
+
+
+@dataclass(frozen=True)
+class VmState:
+    id: str
+    name: str
+    provisioning: OperationState
+    power: str  # running | stopped | deallocated | starting | stopping | deallocating | unknown
+    generalized: bool
+    os_disk_id: str
+    nic_ids: tuple[str, ...]
+    image_reference: str  # gallery version id or marketplace URN the VM was created from
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """A VM to create: from a marketplace URN, a gallery version id, or an existing OS disk."""
+
+    name: str
+    location: str
+    size: str
+    tags: dict[str, str]
+    marketplace_urn: str = ""
+    gallery_version_id: str = ""
+    attach_os_disk_id: str = ""
+    trusted_launch: bool = False
+    subnet_id: str = ""
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class RegionReplication:
+    region: str
+    state: str  # Unknown | Replicating | Completed | Failed
+    progress: int
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class GalleryVersionState:
+    id: str
+    name: str
+    provisioning: OperationState
+    aggregated: str  # Unknown | InProgress | Completed | Failed
+    regions: tuple[RegionReplication, ...]
+    target_regions: tuple[str, ...]
+    exclude_from_latest: bool
+    end_of_life: datetime | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetRegion:
+    name: str
+    replica_count: int
+    storage_account_type: str
+
+
+@dataclass(frozen=True)
+class ImageDefinitionSpec:
+    resource_group: str
+    gallery: str
+    name: str
+    location: str
+    security_type: str
+    publisher: str
+    offer: str
+    sku: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    resource_group: str
+    gallery: str
+    definition: str
+    version: str
+    location: str
+    source_vm_id: str
+    target_regions: tuple[TargetRegion, ...]
+    tags: dict[str, str]
+    exclude_from_latest: bool = True
+
+
+@dataclass(frozen=True)
+class TaggedResource:
+    id: str
+    type: str
+    name: str
+    tags: dict[str, str]
+
+
+class Compute(Protocol):
+    resource_group: str
+
+    def id_of(self, resource_type: str, name: str) -> str:
+        """Full resource id of a resource in the image resource group, e.g. ("Microsoft.Compute/disks", n)."""
+        ...
+
+    def latest_marketplace_version(self, location: str, publisher: str, offer: str, sku: str) -> str: ...
+
+    def ensure_network(self, location: str) -> str:
+        """Return the subnet id temp and source VMs use, creating the VNet once."""
+        ...
+
+    def get_vm(self, name: str) -> VmState | None: ...
+
+    def start_create_vm(self, spec: VmSpec) -> str: ...
+
+    def run_script(self, vm_name: str, script: str) -> ScriptResult: ...
+
+    def start_vm(self, vm_name: str) -> None: ...
+
+    def start_power_off(self, vm_name: str) -> None: ...
+
+    def start_deallocate(self, vm_name: str) -> None: ...
+
+    def generalize(self, vm_name: str) -> None: ...
+
+    def start_delete_vm(self, vm_name: str) -> None: ...
+
+    def start_snapshot(self, name: str, location: str, source_disk_id: str, tags: dict[str, str]) -> str: ...
+
+    def start_disk_from_snapshot(self, name: str, location: str, snapshot_id: str, tags: dict[str, str]) -> str: ...
+
+    def resource_state(self, resource_id: str) -> OperationState: ...
+
+    def start_delete(self, resource_id: str) -> None: ...
+
+    def ensure_image_definition(self, spec: ImageDefinitionSpec) -> str: ...
+
+    def start_create_version(self, spec: VersionSpec) -> str: ...
+
+    def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None: ...
+
+    def update_gallery_version(
+        self,
+        gallery: str,
+        definition: str,
+        version: str,
+        *,
+        target_regions: tuple[TargetRegion, ...] | None = None,
+        exclude_from_latest: bool | None = None,
+        end_of_life: datetime | None = None,
+    ) -> None: ...
+
+    def start_delete_gallery_version(self, gallery: str, definition: str, version: str) -> None: ...
+
+    def list_tagged(self, tag: str) -> list[TaggedResource]: ...
+
+    def images_in_use(self) -> set[str]:
+        """Gallery version ids referenced by VMs and scale sets (lower-cased)."""
+        ...

@@ -1,0 +1,32 @@
+"""What every handler gets injected: records, compute, the catalog, a clock, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from shared.config import Settings
+from shared.domain.catalog import Catalog, Workload
+from shared.domain.compute import Compute
+from shared.domain.errors import RequestRefused
+from shared.domain.records import RecordStore
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class Deps:
+    records: RecordStore
+    compute: Compute
+    catalog: Catalog
+    clock: Clock
+    settings: Settings = field(default_factory=Settings)
+
+    def workload(self, name: str) -> Workload:
+        try:
+            return self.catalog.get(name)
+        except KeyError:
+            raise RequestRefused(f"unknown workload {name!r}: it is not in the catalog") from None

@@ -1,0 +1,69 @@
+"""Run the product's guest scripts and parse their one-line JSON answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.adapters import guest_scripts
+from shared.domain.compute import Compute
+from shared.domain.errors import AzureOperationError
+from shared.domain.model import App, Manifest
+
+
+def run_json(compute: Compute, vm_name: str, script: str, what: str) -> dict[str, Any]:
+    result = compute.run_script(vm_name, script)
+    if result.stderr.strip():
+        raise AzureOperationError(f"{what} on {vm_name}", "GuestScriptError", result.stderr.strip()[:2000])
+    try:
+        parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise AzureOperationError(
+            f"{what} on {vm_name}", "GuestScriptOutput", f"expected one JSON line, got {result.stdout[:200]!r}"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise AzureOperationError(f"{what} on {vm_name}", "GuestScriptOutput", "expected a JSON object")
+    return parsed
+
+
+def inventory(compute: Compute, vm_name: str) -> Manifest:
+    data = run_json(compute, vm_name, guest_scripts.INVENTORY, "inventory")
+    apps = tuple(App(name=str(a["name"]), version=str(a.get("version", ""))) for a in data.get("apps") or [])
+    return Manifest(
+        os_build=str(data.get("osBuild", "")),
+        os_display_version=str(data.get("osDisplayVersion", "")),
+        hotfixes=tuple(sorted(str(h) for h in data.get("hotfixes") or [])),
+        apps=tuple(sorted(apps, key=lambda a: a.name.casefold())),
+        registry={str(k): str(v) for k, v in (data.get("registry") or {}).items()},
+    )
+
+
+def bitlocker_status(compute: Compute, vm_name: str) -> tuple[str, int]:
+    data = run_json(compute, vm_name, guest_scripts.BITLOCKER_STATUS, "BitLocker status")
+    return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0))
+
+
+def sysprep_status(compute: Compute, vm_name: str) -> tuple[str, bool, list[str]]:
+    data = run_json(compute, vm_name, guest_scripts.SYSPREP_STATUS, "sysprep status")
+    return str(data.get("imageState", "")), bool(data.get("sysprepRunning")), [str(e) for e in data.get("errors") or []]
+
+
+PREVENT_DEVICE_ENCRYPTION = r"HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker\PreventDeviceEncryption"
+RESEALED = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+
+
+def manifest_drift(expected: Manifest, actual: Manifest) -> list[str]:
+    """Human-readable differences between two manifests (empty when they match)."""
+    drift: list[str] = []
+    if expected.os_build != actual.os_build:
+        drift.append(f"OS build {expected.os_build} -> {actual.os_build}")
+    for missing in sorted(set(expected.hotfixes) - set(actual.hotfixes)):
+        drift.append(f"hotfix {missing} missing")
+    for extra in sorted(set(actual.hotfixes) - set(expected.hotfixes)):
+        drift.append(f"hotfix {extra} added")
+    want = {a.name: a.version for a in expected.apps}
+    have = {a.name: a.version for a in actual.apps}
+    for name in sorted(want.keys() | have.keys()):
+        if want.get(name) != have.get(name):
+            drift.append(f"app {name}: {want.get(name, 'absent')} -> {have.get(name, 'absent')}")
+    return drift

@@ -1,0 +1,35 @@
+"""What a step decided: advance, wait (re-check later), finish or fail, and what to record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from shared.domain.commands import Envelope
+from shared.domain.model import ImageVersion, PendingOperation
+from shared.domain.records import AuditEntry
+
+
+@dataclass
+class Outcome:
+    next_step: str | None = None  # advance to this step now
+    wait: timedelta | None = None  # re-check this step after this long (an event may come first)
+    pending: PendingOperation | None = None
+    finish: bool = False
+    fail: str | None = None
+    run_updates: dict[str, Any] = field(default_factory=dict)
+    version: ImageVersion | None = None  # the changed version to commit with the run
+    audit: list[AuditEntry] = field(default_factory=list)
+    then: list[Envelope] = field(default_factory=list)  # further messages after the commit
+
+
+def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta, ceiling: timedelta) -> timedelta:
+    """Predict when a progressing operation ends from how far it got, so re-checks land just after.
+
+    Keeps the critical path close to the operation's own duration without polling often.
+    """
+    if progress_percent <= 0 or elapsed <= timedelta(0):
+        return floor
+    remaining = elapsed * (100 - progress_percent) / progress_percent
+    return max(floor, min(ceiling, remaining + floor / 2))

@@ -1,0 +1,77 @@
+"""Follow a gallery version's replicationStatus; retry a failed region a bounded number of times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.domain.catalog import Workload
+from shared.domain.compute import Compute, GalleryVersionState, TargetRegion
+from shared.domain.model import ImageVersion, Stage
+from shared.steps.outcome import recheck_delay
+
+MAX_REGION_RETRIES = 2
+FLOOR = timedelta(minutes=1)
+CEILING = timedelta(minutes=15)
+
+
+def target_regions(workload: Workload, up_to: Stage) -> tuple[TargetRegion, ...]:
+    """Every region of every stage up to `up_to`: a version keeps serving the earlier stages.
+
+    Where stages share a region, the later stage's replica count and storage type win.
+    """
+    regions: dict[str, TargetRegion] = {}
+    for stage in Stage:
+        if stage.order > up_to.order:
+            break
+        policy = workload.stages.policy(stage)
+        if policy is None:
+            continue
+        for name in policy.regions:
+            regions[name] = TargetRegion(name, policy.replica_count, policy.storage_account_type.value)
+    return tuple(regions.values())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    done: bool = False
+    wait: timedelta | None = None
+    retry_region: str | None = None
+    failed: str | None = None
+
+
+def judge(
+    state: GalleryVersionState | None,
+    version: ImageVersion,
+    wanted: tuple[TargetRegion, ...],
+    since: datetime,
+    now: datetime,
+) -> Verdict:
+    if state is None:
+        return Verdict(failed=f"gallery version {version.version} no longer exists")
+    wanted_names = {t.name for t in wanted}
+    by_region = {r.region.replace(" ", "").lower(): r for r in state.regions}
+    failed = [r for r in by_region.values() if r.state == "Failed"]
+    for region in failed:
+        name = region.region.replace(" ", "").lower()
+        tries = version.replication_retries.get(name, 0)
+        if tries >= MAX_REGION_RETRIES:
+            detail = region.details or "no detail"
+            return Verdict(failed=f"replication of {version.version} to {name} failed {tries + 1} times ({detail})")
+        return Verdict(retry_region=name)
+    complete = all(by_region.get(n) is not None and by_region[n].state == "Completed" for n in wanted_names)
+    if complete and state.aggregated in ("Completed", ""):
+        return Verdict(done=True)
+    progress = [by_region[n].progress if n in by_region else 0 for n in wanted_names]
+    least = min(progress) if progress else 0
+    return Verdict(wait=recheck_delay(now - since, float(least), FLOOR, CEILING))
+
+
+def retry_region(
+    compute: Compute, workload: Workload, version: ImageVersion, wanted: tuple[TargetRegion, ...], region: str
+) -> None:
+    """Remove the failed region, then add it back: Azure restarts its replication."""
+    gallery = workload.gallery
+    without = tuple(t for t in wanted if t.name != region)
+    compute.update_gallery_version(gallery.name, gallery.definition, str(version.version), target_regions=without)
+    compute.update_gallery_version(gallery.name, gallery.definition, str(version.version), target_regions=wanted)

@@ -1,0 +1,664 @@
+"""The build pipeline: one stateless, idempotent handler per step of a run.
+
+Each step reads the run (and its version) in one query, checks Azure, acts at most once,
+and returns an Outcome; `continue_run` commits it with its audit entries in one transaction
+and emits the next message: now, as a scheduled re-check, or not at all (an Event Grid
+event about the resource continues the run first if it arrives first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from shared.adapters import guest_scripts
+from shared.domain import lifecycle, naming
+from shared.domain.catalog import SecurityType, Workload
+from shared.domain.commands import ContinueRun, ContinueVersion, Envelope, StartBuild
+from shared.domain.compute import (
+    EXPIRES_TAG,
+    RUN_TAG,
+    WORKLOAD_TAG,
+    ImageDefinitionSpec,
+    OperationState,
+    VersionSpec,
+    VmSpec,
+)
+from shared.domain.errors import AzureOperationError, RequestRefused
+from shared.domain.model import (
+    BitLockerEvidence,
+    BuildReason,
+    ImageVersion,
+    PendingOperation,
+    Run,
+    RunState,
+    Stage,
+    Status,
+    next_version,
+)
+from shared.domain.records import AuditEntry, Changes, Loaded
+from shared.steps import guest, replication
+from shared.steps.deps import Deps
+from shared.steps.outcome import Outcome, recheck_delay
+
+ABORT = "abort"
+SYSPREP_TIMEOUT = timedelta(minutes=90)
+ABORT_MAX_CHECKS = 20
+
+
+@dataclass
+class StepContext:
+    deps: Deps
+    workload: Workload
+    run: Run
+    version: ImageVersion | None
+    now: datetime
+
+    def temp(self, kind: str) -> str:
+        return naming.temp_resource_name(self.workload.name, self.run.run_id, kind)
+
+    def tags(self, kind: str) -> dict[str, str]:
+        expires = self.now + timedelta(hours=self.deps.settings.temp_resource_ttl_hours)
+        return {
+            RUN_TAG: self.run.run_id,
+            WORKLOAD_TAG: self.workload.name,
+            EXPIRES_TAG: expires.isoformat(),
+            "avd-lifecycle-kind": kind,
+        }
+
+    def pending(self, kind: str, resource_id: str = "") -> PendingOperation:
+        """The pending operation of this kind, started now or carried over with one more check."""
+        current = self.run.pending
+        if current is not None and current.kind == kind:
+            return current.model_copy(update={"checks": current.checks + 1})
+        return PendingOperation(kind=kind, resource_id=resource_id, started_at=self.now)
+
+    def audit(self, kind: str, detail: str, **fields: object) -> AuditEntry:
+        version = self.version.version if self.version is not None else None
+        return AuditEntry(
+            at=self.now,
+            kind=kind,
+            actor=f"step:{self.run.step}",
+            detail=detail,
+            version=version,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def require_version(self) -> ImageVersion:
+        if self.version is None:
+            raise RequestRefused(f"run {self.run.run_id} reached {self.run.step} without a version record")
+        return self.version
+
+    @property
+    def source_vm(self) -> str:
+        return naming.source_vm_name(self.workload.name)
+
+
+def _trusted_launch(workload: Workload) -> bool:
+    return workload.security_type is SecurityType.TRUSTED_LAUNCH
+
+
+def step_source_vm(ctx: StepContext) -> Outcome:
+    """Create or reuse the workload's source VM: the authoritative, up-to-date image content."""
+    compute, workload = ctx.deps.compute, ctx.workload
+    vm = compute.get_vm(ctx.source_vm)
+    if vm is None:
+        market = workload.base_image.marketplace
+        if market is None:
+            raise RequestRefused(f"source VM {workload.base_image.source_vm} of {workload.name} does not exist")
+        version = market.version
+        if version == "latest":
+            version = compute.latest_marketplace_version(workload.location, market.publisher, market.offer, market.sku)
+        urn = f"{market.publisher}:{market.offer}:{market.sku}:{version}"
+        spec = VmSpec(
+            name=ctx.source_vm,
+            location=workload.location,
+            size=workload.vm_size,
+            tags={WORKLOAD_TAG: workload.name, "avd-lifecycle-kind": "source-vm"},
+            marketplace_urn=urn,
+            trusted_launch=_trusted_launch(workload),
+            subnet_id=compute.ensure_network(workload.location),
+        )
+        resource_id = compute.start_create_vm(spec)
+        return Outcome(
+            wait=timedelta(minutes=3), pending=ctx.pending("vm-create", resource_id), run_updates={"source_image": urn}
+        )
+    if vm.provisioning is OperationState.FAILED:
+        return Outcome(fail=f"source VM {vm.name} failed to provision")
+    if vm.provisioning is OperationState.IN_PROGRESS:
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-create", vm.id))
+    if vm.power != "running":
+        if ctx.run.pending is None or ctx.run.pending.kind != "vm-start":
+            compute.start_vm(vm.name)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-start", vm.id))
+    return Outcome(next_step="customize", run_updates={"source_image": ctx.run.source_image or vm.image_reference})
+
+
+def step_customize(ctx: StepContext) -> Outcome:
+    """Apply the catalog's customizations, in order, to the source VM (one per message)."""
+    steps = ctx.workload.customizations
+    index = ctx.run.customization_index
+    if index >= len(steps):
+        return Outcome(next_step="inventory")
+    customization = steps[index]
+    result = ctx.deps.compute.run_script(ctx.source_vm, customization.script)
+    if result.stderr.strip():
+        return Outcome(
+            fail=f"customization {customization.name!r} failed on the source VM: {result.stderr.strip()[:1500]}"
+        )
+    return Outcome(
+        next_step="customize" if index + 1 < len(steps) else "inventory",
+        run_updates={"customization_index": index + 1},
+    )
+
+
+def step_inventory(ctx: StepContext) -> Outcome:
+    """Record what the source VM holds; open the new version (or stop here: prepare only)."""
+    manifest = guest.inventory(ctx.deps.compute, ctx.source_vm)
+    run, workload = ctx.run, ctx.workload
+    if run.prepare_only:
+        detail = (
+            f"source VM {ctx.source_vm} prepared (OS build {manifest.os_build}, {len(manifest.apps)} apps); "
+            "no image captured"
+        )
+        return Outcome(
+            finish=True,
+            run_updates={"source_manifest": manifest},
+            audit=[AuditEntry(at=ctx.now, kind="source-prepared", actor="step:inventory", detail=detail)],
+        )
+    existing = ctx.deps.records.list_versions(workload.name)
+    latest = max((v.version for v in existing), default=None)
+    reason = run.reason if latest is not None else BuildReason.FIRST
+    number = next_version(latest, reason)
+    display = naming.display_name(workload.os_label, workload.workload_label, number, ctx.now.date())
+    version = ImageVersion(
+        workload=workload.name,
+        version=number,
+        display_name=display,
+        build_reason=reason,
+        run_id=run.run_id,
+        requested_by=run.requested_by,
+        created_at=ctx.now,
+        source_image=run.source_image,
+        manifest=manifest,
+    )
+    applied = ", ".join(c.name for c in workload.customizations) or "none"
+    entry = AuditEntry(
+        at=ctx.now,
+        kind="build-started",
+        actor=run.requested_by,
+        detail=f"{reason.value} build of {display} from {run.source_image}; customizations: {applied}",
+        version=number,
+        to_status=Status.BUILDING,
+    )
+    return Outcome(
+        next_step="snapshot",
+        version=version,
+        run_updates={"version": number, "source_manifest": manifest},
+        audit=[entry],
+    )
+
+
+def _ensure(
+    ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], expected: timedelta
+) -> Outcome | None:
+    """Start a resource once; None when it exists and succeeded, else the wait or failure."""
+    compute = ctx.deps.compute
+    resource_id = compute.id_of(resource_type, name)
+    state = compute.resource_state(resource_id)
+    if state is OperationState.SUCCEEDED:
+        return None
+    if state is OperationState.FAILED:
+        return Outcome(fail=f"{kind} {name} failed to provision")
+    if state is OperationState.MISSING:
+        start()
+        return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
+    return Outcome(wait=max(expected / 4, timedelta(seconds=30)), pending=ctx.pending(kind, resource_id))
+
+
+def step_snapshot(ctx: StepContext) -> Outcome:
+    """Snapshot the source OS disk: the source VM itself is never sysprepped."""
+    compute = ctx.deps.compute
+    name = ctx.temp("snap")
+
+    def start() -> str:
+        source = compute.get_vm(ctx.source_vm)
+        if source is None:
+            raise RequestRefused(f"source VM {ctx.source_vm} disappeared during run {ctx.run.run_id}")
+        return compute.start_snapshot(name, ctx.workload.location, source.os_disk_id, ctx.tags("snapshot"))
+
+    waiting = _ensure(ctx, "Microsoft.Compute/snapshots", name, "snapshot", start, timedelta(minutes=1))
+    return waiting or Outcome(next_step="disk")
+
+
+def step_disk(ctx: StepContext) -> Outcome:
+    compute = ctx.deps.compute
+    name = ctx.temp("disk")
+    snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
+
+    def start() -> str:
+        return compute.start_disk_from_snapshot(name, ctx.workload.location, snapshot_id, ctx.tags("disk"))
+
+    waiting = _ensure(ctx, "Microsoft.Compute/disks", name, "disk", start, timedelta(minutes=1))
+    return waiting or Outcome(next_step="temp-vm")
+
+
+def step_temp_vm(ctx: StepContext) -> Outcome:
+    """A temporary VM on the cloned disk; its content must match the source VM's."""
+    compute = ctx.deps.compute
+    name = ctx.temp("vm")
+    disk_id = compute.id_of("Microsoft.Compute/disks", ctx.temp("disk"))
+
+    def start() -> str:
+        spec = VmSpec(
+            name=name,
+            location=ctx.workload.location,
+            size=ctx.workload.vm_size,
+            tags=ctx.tags("vm"),
+            attach_os_disk_id=disk_id,
+            trusted_launch=_trusted_launch(ctx.workload),
+            subnet_id=compute.ensure_network(ctx.workload.location),
+        )
+        return compute.start_create_vm(spec)
+
+    waiting = _ensure(ctx, "Microsoft.Compute/virtualMachines", name, "temp-vm", start, timedelta(minutes=3))
+    if waiting is not None:
+        return waiting
+    version = ctx.require_version()
+    drift = guest.manifest_drift(ctx.run.source_manifest or version.manifest, guest.inventory(compute, name))
+    detail = "clone matches the source VM" if not drift else "clone differs from the source VM: " + "; ".join(drift)
+    return Outcome(
+        next_step="bitlocker",
+        version=version.evolve(drift=tuple(drift)),
+        audit=[ctx.audit("cloned" if not drift else "drift-detected", detail)],
+    )
+
+
+def step_bitlocker(ctx: StepContext) -> Outcome:
+    """Sysprep needs FullyDecrypted: turn BitLocker off and re-check until it is, within a time limit."""
+    compute, version = ctx.deps.compute, ctx.require_version()
+    vm = ctx.temp("vm")
+    status, percent = guest.bitlocker_status(compute, vm)
+    evidence = version.bitlocker or BitLockerEvidence(
+        state_before=f"{status} ({percent}% encrypted)", started_at=ctx.now
+    )
+    if status == "FullyDecrypted":
+        guest.run_json(compute, vm, guest_scripts.BITLOCKER_OFF, "PreventDeviceEncryption")
+        evidence = evidence.model_copy(
+            update={"state_after": "FullyDecrypted", "finished_at": ctx.now, "prevent_device_encryption": True}
+        )
+        minutes = evidence.minutes or 0.0
+        detail = (
+            f"BitLocker {evidence.state_before} -> FullyDecrypted in {minutes:.0f} min; PreventDeviceEncryption=1 set"
+        )
+        return Outcome(
+            next_step="sysprep",
+            version=version.evolve(bitlocker=evidence),
+            audit=[ctx.audit("bitlocker-ready", detail)],
+        )
+    pending = ctx.run.pending
+    if pending is None or pending.kind != "bitlocker-decrypt":
+        guest.run_json(compute, vm, guest_scripts.BITLOCKER_OFF, "BitLocker off")
+        detail = f"OS volume is {status} ({percent}% encrypted): decryption started, PreventDeviceEncryption=1 set"
+        return Outcome(
+            wait=timedelta(minutes=5),
+            pending=ctx.pending("bitlocker-decrypt", vm),
+            version=version.evolve(bitlocker=evidence),
+            audit=[ctx.audit("bitlocker-decrypting", detail)],
+        )
+    elapsed = ctx.now - pending.started_at
+    limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
+    if elapsed > limit:
+        return Outcome(
+            fail=f"BitLocker decryption of {vm} did not finish within {limit.total_seconds() / 60:.0f} minutes "
+            f"(still {status}, {percent}% encrypted); sysprep would fail with ValidateBitLockerState (0x80310039)",
+        )
+    delay = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=15))
+    return Outcome(wait=delay, pending=ctx.pending("bitlocker-decrypt", vm))
+
+
+def step_sysprep(ctx: StepContext) -> Outcome:
+    """Start sysprep without waiting; detect the resealed image state or report the failing log lines."""
+    compute = ctx.deps.compute
+    vm = ctx.temp("vm")
+    state, running, errors = guest.sysprep_status(compute, vm)
+    if state == guest.RESEALED and not running:
+        return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{vm}: {state}")])
+    pending = ctx.run.pending
+    if pending is None or pending.kind != "sysprep":
+        if not running:
+            guest.run_json(compute, vm, guest_scripts.SYSPREP_START, "sysprep")
+        return Outcome(wait=timedelta(minutes=5), pending=ctx.pending("sysprep", vm))
+    if not running and errors:
+        return Outcome(fail=f"sysprep failed on {vm}:\n" + "\n".join(errors[-12:]))
+    if ctx.now - pending.started_at > SYSPREP_TIMEOUT:
+        return Outcome(fail=f"sysprep on {vm} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes")
+    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", vm))
+
+
+def step_deallocate(ctx: StepContext) -> Outcome:
+    compute = ctx.deps.compute
+    name = ctx.temp("vm")
+    vm = compute.get_vm(name)
+    if vm is None:
+        return Outcome(fail=f"temporary VM {name} disappeared before capture")
+    if vm.power == "deallocated":
+        if not vm.generalized:
+            compute.generalize(name)
+        return Outcome(next_step="capture")
+    if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
+        compute.start_deallocate(name)
+    return Outcome(wait=timedelta(minutes=2), pending=ctx.pending("deallocate", vm.id))
+
+
+def _version_tags(ctx: StepContext, version: ImageVersion) -> dict[str, str]:
+    return {
+        WORKLOAD_TAG: ctx.workload.name,
+        "avd-lifecycle-stage": "test",
+        "avd-lifecycle-display-name": version.display_name,
+        "avd-lifecycle-build-date": version.created_at.date().isoformat(),
+        RUN_TAG: ctx.run.run_id,
+        "avd-lifecycle-manifest": version.manifest.digest(),
+        "avd-lifecycle-os-build": version.manifest.os_build,
+    }
+
+
+def step_capture(ctx: StepContext) -> Outcome:
+    """Create the next gallery version from the generalized temp VM, hidden from 'latest'."""
+    compute, workload, version = ctx.deps.compute, ctx.workload, ctx.require_version()
+    gallery = workload.gallery
+    state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+    audit: list[AuditEntry] = []
+    if version.status is Status.BUILDING:
+        version = lifecycle.start_capture(version)
+        audit.append(
+            ctx.audit(
+                "capture-started",
+                f"creating gallery version {version.version}",
+                from_status=Status.BUILDING,
+                to_status=Status.CAPTURING,
+            )
+        )
+    if state is None:
+        market = workload.base_image.marketplace
+        compute.ensure_image_definition(
+            ImageDefinitionSpec(
+                resource_group=gallery.resource_group,
+                gallery=gallery.name,
+                name=gallery.definition,
+                location=workload.location,
+                security_type=workload.security_type.value,
+                publisher="avd-lifecycle",
+                offer=market.offer if market else "custom",
+                sku=workload.name,
+                tags={WORKLOAD_TAG: workload.name, "avd-lifecycle-owner": workload.owner},
+            )
+        )
+        resource_id = compute.start_create_version(
+            VersionSpec(
+                resource_group=gallery.resource_group,
+                gallery=gallery.name,
+                definition=gallery.definition,
+                version=str(version.version),
+                location=workload.location,
+                source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
+                target_regions=replication.target_regions(workload, Stage.TEST),
+                tags=_version_tags(ctx, version),
+            )
+        )
+        return Outcome(
+            wait=timedelta(minutes=20), pending=ctx.pending("version-create", resource_id), version=version, audit=audit
+        )
+    if state.provisioning is OperationState.FAILED:
+        return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
+    if state.provisioning is OperationState.IN_PROGRESS:
+        return Outcome(
+            wait=timedelta(minutes=5), pending=ctx.pending("version-create", state.id), version=version, audit=audit
+        )
+    captured = lifecycle.captured(version, state.id)
+    audit.append(
+        ctx.audit(
+            "captured",
+            f"gallery version {state.id} created (excludeFromLatest)",
+            from_status=Status.CAPTURING,
+            to_status=Status.REPLICATING,
+        )
+    )
+    return Outcome(next_step="cleanup", version=captured, audit=audit)
+
+
+def _remove_temp_resources(ctx: StepContext) -> Outcome | None:
+    """Delete the temp VM first (it holds the disk and NIC), then NIC, disk and snapshot."""
+    compute = ctx.deps.compute
+    vm_id = compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm"))
+    vm_state = compute.resource_state(vm_id)
+    if vm_state is not OperationState.MISSING:
+        pending = ctx.run.pending
+        if pending is None or pending.kind != "delete-vm":
+            compute.start_delete(vm_id)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-vm", vm_id))
+    others = [
+        compute.id_of("Microsoft.Network/networkInterfaces", ctx.temp("vm") + "-nic"),
+        compute.id_of("Microsoft.Compute/disks", ctx.temp("disk")),
+        compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap")),
+    ]
+    remaining = [r for r in others if compute.resource_state(r) is not OperationState.MISSING]
+    if not remaining:
+        return None
+    for resource_id in remaining:
+        compute.start_delete(resource_id)
+    return Outcome(wait=timedelta(seconds=30), pending=ctx.pending("delete-temp", ",".join(remaining)))
+
+
+def step_cleanup(ctx: StepContext) -> Outcome:
+    return _remove_temp_resources(ctx) or Outcome(next_step="replicate")
+
+
+def step_replicate(ctx: StepContext) -> Outcome:
+    """Watch replication to the test stage's regions; then the version is ready in test."""
+    compute, workload, version = ctx.deps.compute, ctx.workload, ctx.require_version()
+    wanted = replication.target_regions(workload, Stage.TEST)
+    state = compute.get_gallery_version(workload.gallery.name, workload.gallery.definition, str(version.version))
+    since = ctx.run.pending.started_at if ctx.run.pending and ctx.run.pending.kind == "replication" else ctx.now
+    verdict = replication.judge(state, version, wanted, since, ctx.now)
+    if verdict.failed:
+        return Outcome(fail=verdict.failed)
+    if verdict.retry_region:
+        replication.retry_region(compute, workload, version, wanted, verdict.retry_region)
+        retries = dict(version.replication_retries)
+        retries[verdict.retry_region] = retries.get(verdict.retry_region, 0) + 1
+        count = retries[verdict.retry_region]
+        detail = f"replication to {verdict.retry_region} failed; removed and re-added the region (retry {count})"
+        return Outcome(
+            wait=timedelta(minutes=5),
+            pending=ctx.pending("replication"),
+            version=version.evolve(replication_retries=retries),
+            audit=[ctx.audit("replication-retried", detail)],
+        )
+    if not verdict.done:
+        return Outcome(wait=verdict.wait, pending=ctx.pending("replication"))
+    ready = lifecycle.replicated(version)
+    regions = ", ".join(t.name for t in wanted)
+    validate = ContinueVersion(
+        workload=workload.name, version=str(version.version), operation="validate", attempt=ready.op_attempt
+    )
+    return Outcome(
+        finish=True,
+        version=ready,
+        audit=[
+            ctx.audit(
+                "ready",
+                f"{version.display_name} replicated to {regions}; ready in test",
+                from_status=Status.REPLICATING,
+                to_status=Status.READY,
+                stage=Stage.TEST,
+            )
+        ],
+        then=[Envelope.wrap(validate)],
+    )
+
+
+def step_abort(ctx: StepContext) -> Outcome:
+    """Failure path: remove everything the run created (temp resources, a half-made gallery version)."""
+    waiting = _remove_temp_resources(ctx)
+    if waiting is not None:
+        return waiting
+    version, compute, gallery = ctx.version, ctx.deps.compute, ctx.workload.gallery
+    if version is not None and version.status is Status.FAILED:
+        state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+        if state is not None:
+            if ctx.run.pending is None or ctx.run.pending.kind != "delete-version":
+                compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
+            return Outcome(wait=timedelta(minutes=2), pending=ctx.pending("delete-version", state.id))
+    return Outcome(finish=True)
+
+
+STEPS: dict[str, Callable[[StepContext], Outcome]] = {
+    "source-vm": step_source_vm,
+    "customize": step_customize,
+    "inventory": step_inventory,
+    "snapshot": step_snapshot,
+    "disk": step_disk,
+    "temp-vm": step_temp_vm,
+    "bitlocker": step_bitlocker,
+    "sysprep": step_sysprep,
+    "deallocate": step_deallocate,
+    "capture": step_capture,
+    "cleanup": step_cleanup,
+    "replicate": step_replicate,
+    ABORT: step_abort,
+}
+FIRST_STEP = "source-vm"
+
+
+def position(run: Run, trigger: Literal["next", "recheck", "event"] = "next") -> ContinueRun:
+    return ContinueRun(workload=run.workload, run_id=run.run_id, step=run.step, attempt=run.attempt, trigger=trigger)
+
+
+def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
+    """Open a run; at most one run per workload at a time, and one per run id ever."""
+    workload = deps.workload(command.workload)
+    loaded = deps.records.load(workload.name, run_id=command.run_id)
+    if loaded.run is not None:
+        return [Envelope.wrap(position(loaded.run))] if loaded.run.state is RunState.RUNNING else []
+    now = deps.clock.now()
+    pointers = loaded.pointers
+    if pointers.active_run is not None:
+        raise RequestRefused(
+            f"{workload.name} already has run {pointers.active_run} in progress; one run per workload at a time"
+        )
+    run = Run(
+        workload=workload.name,
+        run_id=command.run_id,
+        reason=command.reason,
+        requested_by=command.requested_by,
+        started_at=now,
+        step=FIRST_STEP,
+        prepare_only=command.prepare_only,
+        step_started_at=now,
+    )
+    mode = " (prepare only)" if command.prepare_only else ""
+    entry = AuditEntry(
+        at=now,
+        kind="run-started",
+        actor=command.requested_by,
+        detail=f"{command.reason.value} run {command.run_id}{mode}",
+    )
+    deps.records.commit(
+        Changes(workload=workload.name, run=run, pointers=pointers.evolve(active_run=run.run_id), audit=[entry])
+    )
+    return [Envelope.wrap(position(run))]
+
+
+def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
+    loaded = deps.records.load(command.workload, run_id=command.run_id)
+    run = loaded.run
+    if run is None:
+        raise RequestRefused(f"run {command.run_id} of {command.workload} does not exist")
+    if run.state is not RunState.RUNNING:
+        return []
+    if (command.step, command.attempt) != (run.step, run.attempt):
+        return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
+    if run.version is not None:
+        loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
+    now = deps.clock.now()
+    ctx = StepContext(deps=deps, workload=deps.workload(command.workload), run=run, version=loaded.version, now=now)
+    try:
+        outcome = STEPS[run.step](ctx)
+    except AzureOperationError as error:
+        outcome = Outcome(fail=str(error))
+    except RequestRefused as error:
+        outcome = Outcome(fail=str(error))
+    return _apply(ctx, loaded, outcome)
+
+
+def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]:
+    run, now = ctx.run, ctx.now
+    version = outcome.version or ctx.version
+    audit = list(outcome.audit)
+    pointers = loaded.pointers
+    messages: list[Envelope] = []
+    updates = dict(outcome.run_updates)
+    step_times = dict(run.step_times)
+    if run.step_started_at is not None:
+        step_times[run.step] = step_times.get(run.step, 0.0) + (now - run.step_started_at).total_seconds()
+    moved = {"attempt": run.attempt + 1, "step_times": step_times, "step_started_at": now}
+    if outcome.fail and run.step == ABORT:
+        checks = (run.pending.checks + 1) if run.pending else 1
+        if checks < ABORT_MAX_CHECKS:  # cleanup hiccup: try again later, the sweeper is the backstop
+            outcome = Outcome(wait=timedelta(minutes=5), pending=ctx.pending("abort-retry"))
+        else:
+            outcome = Outcome(finish=True)
+    if outcome.fail:
+        if version is not None and Status.FAILED in lifecycle.ALLOWED[version.status]:
+            before = version.status
+            version = lifecycle.fail(version, outcome.fail)
+            audit.append(
+                AuditEntry(
+                    at=now,
+                    kind="failed",
+                    actor=f"step:{run.step}",
+                    detail=outcome.fail,
+                    version=version.version,
+                    from_status=before,
+                    to_status=Status.FAILED,
+                )
+            )
+        else:
+            audit.append(AuditEntry(at=now, kind="run-failed", actor=f"step:{run.step}", detail=outcome.fail))
+        new_run = run.evolve(step=ABORT, pending=None, failure_reason=outcome.fail, **moved, **updates)
+        messages.append(Envelope.wrap(position(new_run)))
+    elif outcome.finish:
+        state = RunState.FAILED if run.step == ABORT else RunState.SUCCEEDED
+        new_run = run.evolve(state=state, ended_at=now, pending=None, **moved, **updates)
+        if pointers.active_run == run.run_id:
+            pointers = pointers.evolve(active_run=None)
+        if version is not None and state is RunState.SUCCEEDED and version.status is Status.READY:
+            pointers = pointers.evolve(test=version.version)
+    elif outcome.next_step is not None:
+        new_run = run.evolve(step=outcome.next_step, pending=None, **moved, **updates)
+        messages.append(Envelope.wrap(position(new_run)))
+    else:
+        wait = outcome.wait or timedelta(minutes=1)
+        new_run = run.evolve(
+            pending=outcome.pending,
+            **{**moved, "step_started_at": run.step_started_at, "step_times": run.step_times},
+            **updates,
+        )
+        messages.append(Envelope.wrap(position(new_run, "recheck"), scheduled_for=now + wait))
+    versions = (
+        [version] if version is not None and (version is not ctx.version or any(a.version for a in audit)) else []
+    )
+    include_pointers = pointers is not loaded.pointers or any(a.version is None for a in audit)
+    ctx.deps.records.commit(
+        Changes(
+            workload=run.workload,
+            versions=versions,
+            pointers=pointers if include_pointers else None,
+            run=new_run,
+            audit=audit,
+        )
+    )
+    return messages + outcome.then
