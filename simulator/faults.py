@@ -110,7 +110,11 @@ class Faults:
         if not 0 <= rate <= 1:
             raise ValueError("rate must be within [0, 1]")
         self._rates[_norm(operation_name)] = _Rate(
-            rate, random.Random(seed), code, message, status or status_for_code(code)
+            rate,
+            random.Random(seed),  # noqa: S311 - reproducible fault injection, not security
+            code,
+            message,
+            status or status_for_code(code),
         )
 
     def throttle(

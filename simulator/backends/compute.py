@@ -390,11 +390,10 @@ class ComputeBackend:
         size = ((body.get("properties") or {}).get("hardwareProfile") or {}).get("vmSize")
         if size:
             vm.body["hardwareProfile"]["vmSize"] = size
-        previous = vm.res.provisioning_state
         vm.res.provisioning_state = "Updating"
 
         def done() -> None:
-            vm.res.provisioning_state = "Succeeded" if previous != "Failed" else "Succeeded"
+            vm.res.provisioning_state = "Succeeded"
 
         op = self.ctx.start_operation(
             "Microsoft.Compute/virtualMachines/write",

@@ -285,7 +285,7 @@ class GuestState:
         return {
             "mountPoint": "C:",
             "volumeStatus": self.volume_status,
-            "encryptionPercentage": int(round(self.encryption_percentage)),
+            "encryptionPercentage": round(self.encryption_percentage),
             "protectionStatus": self.protection_status,
             "keyProtectors": list(self.key_protectors),
         }
