@@ -51,7 +51,8 @@ def test_only_publishing_fields_can_change(version: Env) -> None:
             {"location": LOC, "properties": {"storageProfile": {"source": {"id": "/subscriptions/x/other"}}}},
         ).result()
     assert err.value.status_code == 409
-    assert err.value.error is not None and err.value.error.code == "PropertyChangeNotAllowed"
+    assert err.value.error is not None
+    assert err.value.error.code == "PropertyChangeNotAllowed"
 
 
 def test_adding_a_region_replicates_it(version: Env) -> None:
@@ -133,10 +134,12 @@ def test_token_bucket_reports_remaining_and_throttles_when_empty(sim: Simulator)
     sim.faults.throttle(read_capacity=2, read_refill_per_second=0.1)
     url = "https://x/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/disks"
     first = sim.handle("GET", url)
-    assert first[0] == 200 and first[1]["x-ms-ratelimit-remaining-subscription-reads"] == "1"
+    assert first[0] == 200
+    assert first[1]["x-ms-ratelimit-remaining-subscription-reads"] == "1"
     sim.handle("GET", url)
     status, headers, _ = sim.handle("GET", url)
-    assert status == 429 and int(headers["Retry-After"]) >= 1
+    assert status == 429
+    assert int(headers["Retry-After"]) >= 1
 
 
 def test_fail_once_and_lro_fails(env: Env, sim: Simulator) -> None:
@@ -166,7 +169,8 @@ def test_error_rate_is_reproducible(sim: Simulator) -> None:
 
     first = pattern()
     assert first == pattern()
-    assert 500 in first and 200 in first
+    assert 500 in first
+    assert 200 in first
 
 
 def test_events_arrive_when_operations_complete(env: Env, sim: Simulator) -> None:
@@ -185,7 +189,8 @@ def test_events_arrive_when_operations_complete(env: Env, sim: Simulator) -> Non
     assert event["eventType"] == "Microsoft.Resources.ResourceActionSuccess"
     assert event["data"]["operationName"] == "Microsoft.Compute/virtualMachines/deallocate/action"
     assert event["subject"].endswith("/virtualMachines/vm1")
-    assert event["dataVersion"] == "2" and event["metadataVersion"] == "1"
+    assert event["dataVersion"] == "2"
+    assert event["metadataVersion"] == "1"
     for key in (
         "resourceUri",
         "resourceProvider",
@@ -200,7 +205,9 @@ def test_events_arrive_when_operations_complete(env: Env, sim: Simulator) -> Non
         assert key in event["data"], key
     assert event["eventTime"].startswith("2026-11-01T00:")
     [ce] = cloud
-    assert ce["specversion"] == "1.0" and ce["type"] == event["eventType"] and ce["source"] == event["topic"]
+    assert ce["specversion"] == "1.0"
+    assert ce["type"] == event["eventType"]
+    assert ce["source"] == event["topic"]
 
 
 def test_request_log_attributes_every_request_to_an_arm_action(env: Env, sim: Simulator) -> None:
@@ -213,7 +220,8 @@ def test_request_log_attributes_every_request_to_an_arm_action(env: Env, sim: Si
     assert not any(a.startswith("unknown") for a in counts)
     assert sim.request_log.totals()["writes"] == 3
     sim.reset()
-    assert sim.request_log == [] and sim.live_resources() == []
+    assert sim.request_log == []
+    assert sim.live_resources() == []
 
 
 def test_live_resources_filters_by_tag(env: Env, sim: Simulator) -> None:

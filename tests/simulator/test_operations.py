@@ -45,7 +45,8 @@ def test_polling_false_leaves_operation_in_progress_until_the_clock_moves(env: E
     assert power_states(env, "vm2") == ["ProvisioningState/creating", "PowerState/starting"]
     assert env.sim.clock.now() == before
     due = env.sim.clock.next_due()
-    assert due is not None and due - before == timedelta(minutes=3)
+    assert due is not None
+    assert due - before == timedelta(minutes=3)
     env.sim.clock.advance_to(due)
     assert env.compute.virtual_machines.get(RG, "vm2").provisioning_state == "Succeeded"
 
@@ -57,7 +58,8 @@ def test_vm_delete_removes_os_disk_and_nic_only_with_delete_option(env: Env, sim
     env.compute.virtual_machines.begin_delete(RG, "keep").result()
     env.compute.virtual_machines.begin_delete(RG, "drop").result()
     disks = [d.name for d in env.compute.disks.list_by_resource_group(RG)]
-    assert len(disks) == 1 and disks[0].startswith("keep_OsDisk_1_")
+    assert len(disks) == 1
+    assert disks[0].startswith("keep_OsDisk_1_")
     assert {r["type"] for r in sim.live_resources()} == {
         "Microsoft.Compute/disks",
         "Microsoft.Network/virtualNetworks",
@@ -69,7 +71,8 @@ def test_nic_and_disk_delete_refused_while_attached(env: Env) -> None:
     vm = make_vm(env)
     with pytest.raises(HttpResponseError) as nic_err:
         env.network.network_interfaces.begin_delete(RG, "vm1-nic").result()
-    assert nic_err.value.status_code == 400 and nic_err.value.error.code == "NicInUse"  # type: ignore[union-attr]
+    assert nic_err.value.status_code == 400
+    assert nic_err.value.error.code == "NicInUse"
     with pytest.raises(HttpResponseError) as disk_err:
         env.compute.disks.begin_delete(RG, vm.storage_profile.os_disk.name).result()
     assert disk_err.value.status_code == 409
@@ -79,7 +82,8 @@ def test_nic_needs_an_existing_subnet(env: Env) -> None:
     """A NIC referencing a missing subnet is refused with InvalidResourceReference."""
     with pytest.raises(HttpResponseError) as err:
         make_nic(env, "orphan")
-    assert err.value.error is not None and err.value.error.code == "InvalidResourceReference"
+    assert err.value.error is not None
+    assert err.value.error.code == "InvalidResourceReference"
 
 
 def test_snapshot_disk_clone_carries_guest_state(env: Env) -> None:
@@ -98,7 +102,8 @@ def test_snapshot_disk_clone_carries_guest_state(env: Env) -> None:
         "clone",
         {"location": LOC, "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": snap.id}}},
     ).result()
-    assert disk.disk_state == "Unattached" and disk.disk_size_gb == 128
+    assert disk.disk_state == "Unattached"
+    assert disk.disk_size_gb == 128
     nic = make_nic(env, "clone-nic")
     env.compute.virtual_machines.begin_create_or_update(
         RG,
@@ -169,9 +174,11 @@ def test_marketplace_publishes_monthly_versions(env: Env, sim: Simulator) -> Non
     after = images.list(LOC, "MicrosoftWindowsDesktop", "windows-11", "win11-24h2-avd")
     assert len(after) == len(before) + 1
     newest = after[-1].name
-    assert newest.startswith("26100.") and newest.endswith(".261113")
+    assert newest.startswith("26100.")
+    assert newest.endswith(".261113")
     detail = images.get(LOC, "MicrosoftWindowsDesktop", "windows-11", "win11-24h2-avd", newest)
-    assert detail.hyper_v_generation == "V2" and detail.os_disk_image.operating_system == "Windows"
+    assert detail.hyper_v_generation == "V2"
+    assert detail.os_disk_image.operating_system == "Windows"
     assert images.list(LOC, "MicrosoftWindowsDesktop", "windows-11", "win11-25h2-avd")[-1].name.startswith("26200.")
     assert images.list(LOC, "MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-azure-edition")
 
@@ -197,7 +204,8 @@ def test_resource_groups_and_not_found_errors(env: Env) -> None:
     """Unknown resources are 404 ResourceNotFound with Azure's message; missing VM image is 404."""
     with pytest.raises(ResourceNotFoundError) as err:
         env.compute.disks.get(RG, "nope")
-    assert err.value.error is not None and err.value.error.code == "ResourceNotFound"
+    assert err.value.error is not None
+    assert err.value.error.code == "ResourceNotFound"
     with pytest.raises(HttpResponseError):
         env.compute.virtual_machine_images.get(LOC, "MicrosoftWindowsDesktop", "windows-11", "win11-24h2-avd", "1.2.3")
     status, _, body = env.sim.handle(
@@ -206,4 +214,5 @@ def test_resource_groups_and_not_found_errors(env: Env) -> None:
         {},
         b'{"location": "westeurope"}',
     )
-    assert status == 201 and b'"name": "rg2"' in body
+    assert status == 201
+    assert b'"name": "rg2"' in body

@@ -153,7 +153,8 @@ def test_generalize_refused_while_running_and_before_sysprep(env: Env) -> None:
     with pytest.raises(HttpResponseError) as running:
         env.compute.virtual_machines.generalize(RG, "vm1")
     assert running.value.status_code == 409
-    assert running.value.error is not None and running.value.error.code == "OperationNotAllowed"
+    assert running.value.error is not None
+    assert running.value.error.code == "OperationNotAllowed"
     env.compute.virtual_machines.begin_deallocate(RG, "vm1").result()
     with pytest.raises(HttpResponseError) as unsysprepped:
         env.compute.virtual_machines.generalize(RG, "vm1")
@@ -184,8 +185,10 @@ def test_capture_replicates_with_progress_to_completed(env: Env) -> None:
     assert versions.get(RG, GALLERY, DEF, "1.0.0").provisioning_state == "Creating"
     env.sim.clock.advance(25 * 60)
     mid = {s.region: s for s in status().summary}  # type: ignore[attr-defined]
-    assert mid["West Europe"].state == "Completed" and mid["West Europe"].progress == 100
-    assert mid["North Europe"].state == "Replicating" and 0 < mid["North Europe"].progress < 100
+    assert mid["West Europe"].state == "Completed"
+    assert mid["West Europe"].progress == 100
+    assert mid["North Europe"].state == "Replicating"
+    assert 0 < mid["North Europe"].progress < 100
     env.sim.clock.advance(15 * 60)
     final = status()
     assert final.aggregated_state == "Completed"  # type: ignore[attr-defined]
@@ -208,7 +211,10 @@ def test_host_from_image_reencrypts_unless_prevented(env: Env, prevent: bool, ex
     env.compute.virtual_machines.generalize(RG, "tmp")
     _capture(env, "tmp")
     env.sim.clock.run_until_idle()
-    image_id = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/{GALLERY}/images/{DEF}/versions/1.0.0"
+    image_id = (
+        f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/{GALLERY}"
+        f"/images/{DEF}/versions/1.0.0"
+    )
     make_vm(env, "host", image={"id": image_id})
     env.sim.clock.advance(3600)
     status = json.loads(run(env, "host", gs.BITLOCKER_STATUS)[0])
@@ -241,7 +247,8 @@ def test_capture_refused_from_a_vm_that_is_not_generalized(env: Env) -> None:
     with pytest.raises(HttpResponseError) as err:
         _capture(env, "tmp")
     assert err.value.status_code == 400
-    assert err.value.error is not None and err.value.error.code == "InvalidParameter"
+    assert err.value.error is not None
+    assert err.value.error.code == "InvalidParameter"
 
 
 def test_trusted_launch_vm_needs_a_trusted_launch_capable_definition(env: Env) -> None:
