@@ -40,7 +40,7 @@ class SimulatorServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def _post_events(self, events: list[dict[str, Any]]) -> None:
         assert self.event_webhook is not None
@@ -97,7 +97,8 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
-            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            address = self.server.server_address
+            host = self.headers.get("Host") or f"{address[0]!s}:{address[1]}"  # type: ignore[index]
             url = f"http://{host}{self.path}"
             status, headers, payload = sim.handle(self.command, url, dict(self.headers.items()), body)
             self.send_response(status)

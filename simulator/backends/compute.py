@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ class ComputeBackend:
     def schedule_guest(self, guest: GuestState, vm: VirtualMachine | None = None) -> None:
         """Put the guest's pending transitions on the clock so they settle on time."""
         for due in guest.deadlines():
-            self.ctx.clock.schedule(due, lambda g=guest, v=vm: self._guest_tick(g, v))
+            self.ctx.clock.schedule(due, functools.partial(self._guest_tick, guest, vm))
 
     def _guest_tick(self, guest: GuestState, vm: VirtualMachine | None) -> None:
         shutdown = guest.sysprep is not None and guest.sysprep.shutdown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -446,7 +447,7 @@ class GalleryBackend:
         for rep in regions:
             rep.failed = False
             rep.settled = False
-            self.ctx.clock.schedule(rep.end, lambda r=rep: self._settle(r))
+            self.ctx.clock.schedule(rep.end, functools.partial(self._settle, rep))
         due = max([r.end for r in regions] + [now + timedelta(seconds=1)])
 
         def done() -> None:
