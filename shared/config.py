@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     tables_endpoint: str | None = None
     # ... or a connection string locally (Azurite's published development key).
     tables_connection_string: str | None = None
+    image_resource_group: str = Field(default="rg-avd-images")
+    gallery_name: str = Field(default="gal_avd_images")
     temp_resource_ttl_hours: int = Field(default=24, ge=1)
     bitlocker_timeout_minutes: int = Field(default=180, ge=5)
     deprecation_grace_days: int = Field(default=30, ge=0)

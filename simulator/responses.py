@@ -131,6 +131,11 @@ def list_vms(sim: Simulator, req: Request, p: Params) -> Response:
     return _list([sim.compute.vm_body(v) for v in sim.compute.list_vms(p.get("rg"))])
 
 
+def list_scale_sets(sim: Simulator, req: Request, p: Params) -> Response:
+    """Scale sets are not simulated: the listing is always empty, as in a subscription without any."""
+    return _list([])
+
+
 def delete_vm(sim: Simulator, req: Request, p: Params) -> Response:
     op = sim.compute.delete_vm(p["rg"], p["name"])
     return Response(204) if op is None else _lro(req, op, 202)

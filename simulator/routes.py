@@ -69,6 +69,12 @@ ROUTES: list[Route] = [
     # virtual machines
     _route("GET", rf"{CP}/virtualMachines", f"{C}/virtualMachines/read", r.list_vms),
     _route("GET", rf"{SUB}/providers/Microsoft\.Compute/virtualMachines", f"{C}/virtualMachines/read", r.list_vms),
+    _route(
+        "GET",
+        rf"{SUB}/providers/Microsoft\.Compute/virtualMachineScaleSets",
+        f"{C}/virtualMachineScaleSets/read",
+        r.list_scale_sets,
+    ),
     _route("PUT", VM, f"{C}/virtualMachines/write", r.put_vm),
     _route("GET", VM, f"{C}/virtualMachines/read", r.get_vm),
     _route("DELETE", VM, f"{C}/virtualMachines/delete", r.delete_vm),

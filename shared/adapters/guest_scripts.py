@@ -7,9 +7,11 @@ same scripts; docs/simulator.md lists the contract.
 
 from __future__ import annotations
 
-# Inventory: OS build, hotfixes, machine-wide installed software, key registry values.
+# Inventory: OS build, hotfixes, machine-wide installed software, key registry values, and the
+# OS volume's BitLocker state (one Run Command instead of two: ARM requests are the budget).
 # Output: {"osBuild": "26100.2605", "osDisplayVersion": "24H2", "hotfixes": ["KB5046617"],
-#          "apps": [{"name": "...", "version": "..."}], "registry": {"HKLM:\\...\\Name": "value"}}
+#          "apps": [{"name": "...", "version": "..."}], "registry": {"HKLM:\\...\\Name": "value"},
+#          "bitlocker": {"volumeStatus": "FullyDecrypted", "encryptionPercentage": 0}}
 INVENTORY = r"""
 $ErrorActionPreference = 'Stop'
 $cv = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
@@ -30,9 +32,11 @@ foreach ($k in @($keys.Keys)) {
   $v = Get-ItemProperty -Path $path -Name $name -ErrorAction SilentlyContinue
   if ($v) { $registry[$k] = "$($v.$name)" }
 }
+$bl = Get-BitLockerVolume -MountPoint 'C:'
 [pscustomobject]@{
   osBuild = "$($cv.CurrentBuild).$($cv.UBR)"; osDisplayVersion = "$($cv.DisplayVersion)"
   hotfixes = $hotfixes; apps = $apps; registry = $registry
+  bitlocker = [pscustomobject]@{ volumeStatus = "$($bl.VolumeStatus)"; encryptionPercentage = [int]$bl.EncryptionPercentage }
 } | ConvertTo-Json -Depth 4 -Compress
 """
 
@@ -50,20 +54,27 @@ $v = Get-BitLockerVolume -MountPoint 'C:'
 """
 
 # Start decryption (returns at once; decryption continues in the background) and stop
-# deployed hosts from re-encrypting themselves. Output: {"started": true}
+# deployed hosts from re-encrypting themselves; report the state right after.
+# Output: {"started": true, "volumeStatus": "DecryptionInProgress", "encryptionPercentage": 100}
 BITLOCKER_OFF = r"""
 $ErrorActionPreference = 'Stop'
 New-Item -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker' -Force | Out-Null
 Set-ItemProperty -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker' -Name 'PreventDeviceEncryption' -Value 1 -Type DWord
 $v = Get-BitLockerVolume -MountPoint 'C:'
 if ("$($v.VolumeStatus)" -ne 'FullyDecrypted') { Disable-BitLocker -MountPoint 'C:' | Out-Null }
-[pscustomobject]@{ started = $true } | ConvertTo-Json -Compress
+$v = Get-BitLockerVolume -MountPoint 'C:'
+[pscustomobject]@{
+  started = $true; volumeStatus = "$($v.VolumeStatus)"; encryptionPercentage = [int]$v.EncryptionPercentage
+} | ConvertTo-Json -Compress
 """
 
-# Start sysprep without waiting for it. Output: {"started": true}
+# Start sysprep without waiting for it. /shutdown: the VM stops when sysprep succeeds, so
+# completion shows in the VM's power state (one ARM read) rather than a Run Command per check;
+# a failed sysprep leaves the VM running and SYSPREP_STATUS reports why.
+# Output: {"started": true}
 SYSPREP_START = r"""
 $ErrorActionPreference = 'Stop'
-Start-Process -FilePath "$env:WINDIR\System32\Sysprep\sysprep.exe" -ArgumentList '/generalize','/oobe','/quit','/mode:vm'
+Start-Process -FilePath "$env:WINDIR\System32\Sysprep\sysprep.exe" -ArgumentList '/generalize','/oobe','/shutdown','/mode:vm'
 [pscustomobject]@{ started = $true } | ConvertTo-Json -Compress
 """
 

@@ -43,6 +43,9 @@ VersionText = Annotated[str, AfterValidator(lambda v: str(VersionNumber.parse(v)
 WorkloadLabel = Annotated[str, _as(lambda v: naming.label(v, "workload label"))]
 
 
+MAX_CUSTOMIZATION_CHARS = 200_000  # Run Command's script limit is 256 KiB; the inventory needs room too
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -92,7 +95,7 @@ class Customization(Strict):
     """One ordered, named step run on the source VM with Run Command."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    script: str = Field(min_length=1, max_length=256_000)
+    script: str = Field(min_length=1, max_length=MAX_CUSTOMIZATION_CHARS)
 
 
 class StagePolicy(Strict):
@@ -162,6 +165,16 @@ class Workload(Strict):
     retention: Retention = Retention()
     schedule: Schedule = Schedule()
     gallery: Gallery
+
+    @model_validator(mode="after")
+    def customizations_fit_run_command(self) -> Self:
+        total = sum(len(c.script) for c in self.customizations)
+        if total > MAX_CUSTOMIZATION_CHARS:
+            raise ValueError(
+                f"customization scripts total {total} characters; Run Command takes at most "
+                f"{MAX_CUSTOMIZATION_CHARS} (move large installers to a script the customization downloads)"
+            )
+        return self
 
     @model_validator(mode="after")
     def unique_customizations(self) -> Self:

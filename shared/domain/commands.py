@@ -56,7 +56,8 @@ class ContinueRun(Command):
 
     @property
     def message_id(self) -> str:
-        return f"{self.run_id}:{self.step}:{self.attempt}"
+        suffix = ":event" if self.trigger == "event" else ""
+        return f"{self.run_id}:{self.step}:{self.attempt}{suffix}"
 
 
 class Promote(Command):
@@ -100,7 +101,8 @@ class ContinueVersion(Command):
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:{self.version}:{self.operation}:{self.attempt}"
+        suffix = ":event" if self.trigger == "event" else ""
+        return f"{self.workload}:{self.version}:{self.operation}:{self.attempt}{suffix}"
 
 
 class Prune(Command):

@@ -50,6 +50,7 @@ class VmSpec:
     attach_os_disk_id: str = ""
     trusted_launch: bool = False
     subnet_id: str = ""
+    disposable: bool = False  # the OS disk and NIC are deleted with the VM (temp and validation VMs)
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,7 @@ class Pointers(BaseModel):
     dr: VersionNumber | None = None
     rollback: VersionNumber | None = None
     active_run: str | None = None  # at most one pipeline run per workload at a time
+    last_rollback: str = ""  # id of the last rollback request applied, so a redelivery is a no-op
     event_count: int = 0  # workload-level audit entries (refusals about no particular version)
     etag: str | None = Field(default=None, exclude=True)
 
@@ -291,6 +292,7 @@ class Run(BaseModel):
     ended_at: datetime | None = None
     source_manifest: Manifest | None = None
     source_image: str = ""
+    source_os_disk_id: str = ""
     customization_index: int = 0
     step_started_at: datetime | None = None
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
 
+from shared.adapters.clock import Clock
 from shared.config import Settings
 from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import Compute
 from shared.domain.errors import RequestRefused
 from shared.domain.records import RecordStore
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from shared.adapters import guest_scripts
@@ -15,19 +16,51 @@ def run_json(compute: Compute, vm_name: str, script: str, what: str) -> dict[str
     result = compute.run_script(vm_name, script)
     if result.stderr.strip():
         raise AzureOperationError(f"{what} on {vm_name}", "GuestScriptError", result.stderr.strip()[:2000])
+    return last_json_line(result.stdout, f"{what} on {vm_name}")
+
+
+def last_json_line(stdout: str, what: str) -> dict[str, Any]:
+    """The scripts print one JSON object last; anything before it is progress output."""
     try:
-        parsed = json.loads(result.stdout.strip().splitlines()[-1])
+        parsed = json.loads(stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise AzureOperationError(
-            f"{what} on {vm_name}", "GuestScriptOutput", f"expected one JSON line, got {result.stdout[:200]!r}"
+            what, "GuestScriptOutput", f"expected a JSON line last, got {stdout[-200:]!r}"
         ) from None
     if not isinstance(parsed, dict):
-        raise AzureOperationError(f"{what} on {vm_name}", "GuestScriptOutput", "expected a JSON object")
+        raise AzureOperationError(what, "GuestScriptOutput", "expected a JSON object")
     return parsed
 
 
-def inventory(compute: Compute, vm_name: str) -> Manifest:
-    data = run_json(compute, vm_name, guest_scripts.INVENTORY, "inventory")
+@dataclass(frozen=True)
+class Inventory:
+    manifest: Manifest
+    volume_status: str
+    encryption_percentage: int
+
+    @property
+    def bitlocker(self) -> str:
+        return f"{self.volume_status} ({self.encryption_percentage}% encrypted)"
+
+
+def inventory(compute: Compute, vm_name: str) -> Inventory:
+    return _inventory(run_json(compute, vm_name, guest_scripts.INVENTORY, "inventory"))
+
+
+def parse_inventory(stdout: str, what: str) -> Inventory:
+    return _inventory(last_json_line(stdout, what))
+
+
+def _inventory(data: dict[str, Any]) -> Inventory:
+    bitlocker = data.get("bitlocker") or {}
+    return Inventory(
+        manifest=_manifest(data),
+        volume_status=str(bitlocker.get("volumeStatus", "Unknown")),
+        encryption_percentage=int(bitlocker.get("encryptionPercentage", 0) or 0),
+    )
+
+
+def _manifest(data: dict[str, Any]) -> Manifest:
     apps = tuple(App(name=str(a["name"]), version=str(a.get("version", ""))) for a in data.get("apps") or [])
     return Manifest(
         os_build=str(data.get("osBuild", "")),
@@ -40,6 +73,12 @@ def inventory(compute: Compute, vm_name: str) -> Manifest:
 
 def bitlocker_status(compute: Compute, vm_name: str) -> tuple[str, int]:
     data = run_json(compute, vm_name, guest_scripts.BITLOCKER_STATUS, "BitLocker status")
+    return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0))
+
+
+def bitlocker_off(compute: Compute, vm_name: str) -> tuple[str, int]:
+    """Set PreventDeviceEncryption=1, start decryption if needed; the state right after."""
+    data = run_json(compute, vm_name, guest_scripts.BITLOCKER_OFF, "BitLocker off")
     return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0))
 
 

@@ -32,4 +32,5 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     if progress_percent <= 0 or elapsed <= timedelta(0):
         return floor
     remaining = elapsed * (100 - progress_percent) / progress_percent
-    return max(floor, min(ceiling, remaining + floor / 2))
+    slack = floor / 2 + remaining * 0.03  # progress is reported in whole percents
+    return max(floor, min(ceiling, remaining + slack))

@@ -69,9 +69,16 @@ def judge(
 
 def retry_region(
     compute: Compute, workload: Workload, version: ImageVersion, wanted: tuple[TargetRegion, ...], region: str
-) -> None:
-    """Remove the failed region, then add it back: Azure restarts its replication."""
+) -> tuple[ImageVersion, str]:
+    """Re-apply the target regions: Azure restarts replication of the regions that failed.
+
+    (Removing and re-adding in two updates would need to wait for the first update in between;
+    one update with the full list re-replicates exactly the failed regions.)
+    Returns the version with the retry counted, and the audit detail.
+    """
     gallery = workload.gallery
-    without = tuple(t for t in wanted if t.name != region)
-    compute.update_gallery_version(gallery.name, gallery.definition, str(version.version), target_regions=without)
     compute.update_gallery_version(gallery.name, gallery.definition, str(version.version), target_regions=wanted)
+    retries = dict(version.replication_retries)
+    retries[region] = retries.get(region, 0) + 1
+    detail = f"replication to {region} failed; re-applied its target region (retry {retries[region]})"
+    return version.evolve(replication_retries=retries), detail

@@ -31,6 +31,7 @@ from shared.domain.model import (
     BitLockerEvidence,
     BuildReason,
     ImageVersion,
+    Manifest,
     PendingOperation,
     Run,
     RunState,
@@ -133,30 +134,40 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         if ctx.run.pending is None or ctx.run.pending.kind != "vm-start":
             compute.start_vm(vm.name)
         return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-start", vm.id))
-    return Outcome(next_step="customize", run_updates={"source_image": ctx.run.source_image or vm.image_reference})
+    updates = {"source_image": ctx.run.source_image or vm.image_reference, "source_os_disk_id": vm.os_disk_id}
+    return Outcome(next_step="customize", run_updates=updates)
+
+
+CUSTOMIZATION_MARKER = ">>> customization: "
+
+
+def customization_script(workload: Workload) -> str:
+    """All customizations in catalog order, then the inventory, in one Run Command.
+
+    Each customization is announced on stdout first, so a failure names the one that failed;
+    one Run Command instead of one per customization keeps ARM requests per build low.
+    """
+    parts = [f"Write-Output '{CUSTOMIZATION_MARKER}{c.name}'\n{c.script.strip()}" for c in workload.customizations]
+    return "\n".join([*parts, guest_scripts.INVENTORY.strip()])
 
 
 def step_customize(ctx: StepContext) -> Outcome:
-    """Apply the catalog's customizations, in order, to the source VM (one per message)."""
-    steps = ctx.workload.customizations
-    index = ctx.run.customization_index
-    if index >= len(steps):
-        return Outcome(next_step="inventory")
-    customization = steps[index]
-    result = ctx.deps.compute.run_script(ctx.source_vm, customization.script)
+    """Apply the catalog's customizations, in order, to the source VM and record what it holds."""
+    result = ctx.deps.compute.run_script(ctx.source_vm, customization_script(ctx.workload))
     if result.stderr.strip():
-        return Outcome(
-            fail=f"customization {customization.name!r} failed on the source VM: {result.stderr.strip()[:1500]}"
-        )
-    return Outcome(
-        next_step="customize" if index + 1 < len(steps) else "inventory",
-        run_updates={"customization_index": index + 1},
-    )
+        started = [
+            line.split(CUSTOMIZATION_MARKER, 1)[1]
+            for line in result.stdout.splitlines()
+            if CUSTOMIZATION_MARKER in line
+        ]
+        which = f"customization {started[-1]!r}" if started else "the inventory"
+        return Outcome(fail=f"{which} failed on the source VM {ctx.source_vm}: {result.stderr.strip()[:1500]}")
+    manifest = guest.parse_inventory(result.stdout, f"customize {ctx.source_vm}").manifest
+    return step_inventory(ctx, manifest)
 
 
-def step_inventory(ctx: StepContext) -> Outcome:
-    """Record what the source VM holds; open the new version (or stop here: prepare only)."""
-    manifest = guest.inventory(ctx.deps.compute, ctx.source_vm)
+def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
+    """Open the new version with the source VM's manifest (or stop here: prepare only)."""
     run, workload = ctx.run, ctx.workload
     if run.prepare_only:
         detail = (
@@ -165,7 +176,7 @@ def step_inventory(ctx: StepContext) -> Outcome:
         )
         return Outcome(
             finish=True,
-            run_updates={"source_manifest": manifest},
+            run_updates={"source_manifest": manifest, "customization_index": len(workload.customizations)},
             audit=[AuditEntry(at=ctx.now, kind="source-prepared", actor="step:inventory", detail=detail)],
         )
     existing = ctx.deps.records.list_versions(workload.name)
@@ -196,26 +207,45 @@ def step_inventory(ctx: StepContext) -> Outcome:
     return Outcome(
         next_step="snapshot",
         version=version,
-        run_updates={"version": number, "source_manifest": manifest},
+        run_updates={
+            "version": number,
+            "source_manifest": manifest,
+            "customization_index": len(workload.customizations),
+        },
         audit=[entry],
     )
+
+
+ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
 
 
 def _ensure(
     ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], expected: timedelta
 ) -> Outcome | None:
-    """Start a resource once; None when it exists and succeeded, else the wait or failure."""
+    """Start a resource once; None when it exists and succeeded, else the wait or failure.
+
+    The first entry starts without a read (PUT of a deterministic name is idempotent; a
+    redelivery that finds the operation under way gets Conflict and simply waits).
+    """
     compute = ctx.deps.compute
     resource_id = compute.id_of(resource_type, name)
+    pending = ctx.run.pending
+    if pending is None or pending.kind != kind:
+        try:
+            start()
+        except AzureOperationError as error:
+            if error.code not in ALREADY_STARTED:
+                raise
+        return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
     state = compute.resource_state(resource_id)
     if state is OperationState.SUCCEEDED:
         return None
     if state is OperationState.FAILED:
         return Outcome(fail=f"{kind} {name} failed to provision")
-    if state is OperationState.MISSING:
-        start()
-        return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
-    return Outcome(wait=max(expected / 4, timedelta(seconds=30)), pending=ctx.pending(kind, resource_id))
+    if state is OperationState.MISSING and pending.checks >= 2:
+        return Outcome(fail=f"{kind} {name} was never created (started {pending.started_at:%H:%M})")
+    elapsed = ctx.deps.clock.now() - pending.started_at
+    return Outcome(wait=max(expected - elapsed, timedelta(seconds=30)), pending=ctx.pending(kind, resource_id))
 
 
 def step_snapshot(ctx: StepContext) -> Outcome:
@@ -224,10 +254,13 @@ def step_snapshot(ctx: StepContext) -> Outcome:
     name = ctx.temp("snap")
 
     def start() -> str:
-        source = compute.get_vm(ctx.source_vm)
-        if source is None:
-            raise RequestRefused(f"source VM {ctx.source_vm} disappeared during run {ctx.run.run_id}")
-        return compute.start_snapshot(name, ctx.workload.location, source.os_disk_id, ctx.tags("snapshot"))
+        disk = ctx.run.source_os_disk_id
+        if not disk:
+            source = compute.get_vm(ctx.source_vm)
+            if source is None:
+                raise RequestRefused(f"source VM {ctx.source_vm} disappeared during run {ctx.run.run_id}")
+            disk = source.os_disk_id
+        return compute.start_snapshot(name, ctx.workload.location, disk, ctx.tags("snapshot"))
 
     waiting = _ensure(ctx, "Microsoft.Compute/snapshots", name, "snapshot", start, timedelta(minutes=1))
     return waiting or Outcome(next_step="disk")
@@ -252,6 +285,8 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
     disk_id = compute.id_of("Microsoft.Compute/disks", ctx.temp("disk"))
 
     def start() -> str:
+        # The disk is made; the snapshot has served its purpose.
+        compute.start_delete(compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap")))
         spec = VmSpec(
             name=name,
             location=ctx.workload.location,
@@ -260,6 +295,7 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
             attach_os_disk_id=disk_id,
             trusted_launch=_trusted_launch(ctx.workload),
             subnet_id=compute.ensure_network(ctx.workload.location),
+            disposable=True,
         )
         return compute.start_create_vm(spec)
 
@@ -267,12 +303,14 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
     if waiting is not None:
         return waiting
     version = ctx.require_version()
-    drift = guest.manifest_drift(ctx.run.source_manifest or version.manifest, guest.inventory(compute, name))
+    found = guest.inventory(compute, name)
+    drift = guest.manifest_drift(ctx.run.source_manifest or version.manifest, found.manifest)
     detail = "clone matches the source VM" if not drift else "clone differs from the source VM: " + "; ".join(drift)
+    evidence = BitLockerEvidence(state_before=found.bitlocker, started_at=ctx.now)
     return Outcome(
         next_step="bitlocker",
-        version=version.evolve(drift=tuple(drift)),
-        audit=[ctx.audit("cloned" if not drift else "drift-detected", detail)],
+        version=version.evolve(drift=tuple(drift), bitlocker=evidence),
+        audit=[ctx.audit("cloned" if not drift else "drift-detected", f"{detail}; BitLocker {found.bitlocker}")],
     )
 
 
@@ -280,15 +318,16 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     """Sysprep needs FullyDecrypted: turn BitLocker off and re-check until it is, within a time limit."""
     compute, version = ctx.deps.compute, ctx.require_version()
     vm = ctx.temp("vm")
-    status, percent = guest.bitlocker_status(compute, vm)
+    pending = ctx.run.pending
+    first = pending is None or pending.kind != "bitlocker-decrypt"
+    # BITLOCKER_OFF also sets PreventDeviceEncryption=1, so deployed hosts never re-encrypt.
+    status, percent = guest.bitlocker_off(compute, vm) if first else guest.bitlocker_status(compute, vm)
     evidence = version.bitlocker or BitLockerEvidence(
         state_before=f"{status} ({percent}% encrypted)", started_at=ctx.now
     )
+    evidence = evidence.model_copy(update={"prevent_device_encryption": True})
     if status == "FullyDecrypted":
-        guest.run_json(compute, vm, guest_scripts.BITLOCKER_OFF, "PreventDeviceEncryption")
-        evidence = evidence.model_copy(
-            update={"state_after": "FullyDecrypted", "finished_at": ctx.now, "prevent_device_encryption": True}
-        )
+        evidence = evidence.model_copy(update={"state_after": "FullyDecrypted", "finished_at": ctx.now})
         minutes = evidence.minutes or 0.0
         detail = (
             f"BitLocker {evidence.state_before} -> FullyDecrypted in {minutes:.0f} min; PreventDeviceEncryption=1 set"
@@ -298,16 +337,15 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-ready", detail)],
         )
-    pending = ctx.run.pending
-    if pending is None or pending.kind != "bitlocker-decrypt":
-        guest.run_json(compute, vm, guest_scripts.BITLOCKER_OFF, "BitLocker off")
-        detail = f"OS volume is {status} ({percent}% encrypted): decryption started, PreventDeviceEncryption=1 set"
+    if first:
+        detail = f"OS volume is {evidence.state_before}: decryption started, PreventDeviceEncryption=1 set"
         return Outcome(
             wait=timedelta(minutes=5),
             pending=ctx.pending("bitlocker-decrypt", vm),
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-decrypting", detail)],
         )
+    assert pending is not None  # not the first check
     elapsed = ctx.now - pending.started_at
     limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
     if elapsed > limit:
@@ -315,32 +353,48 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
             fail=f"BitLocker decryption of {vm} did not finish within {limit.total_seconds() / 60:.0f} minutes "
             f"(still {status}, {percent}% encrypted); sysprep would fail with ValidateBitLockerState (0x80310039)",
         )
-    delay = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=15))
+    delay = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
     return Outcome(wait=delay, pending=ctx.pending("bitlocker-decrypt", vm))
 
 
+SYSPREP_TYPICAL = timedelta(minutes=8)
+
+
 def step_sysprep(ctx: StepContext) -> Outcome:
-    """Start sysprep without waiting; detect the resealed image state or report the failing log lines."""
+    """Start sysprep (/shutdown) without waiting; the VM stopping means resealed, else report the log."""
     compute = ctx.deps.compute
-    vm = ctx.temp("vm")
-    state, running, errors = guest.sysprep_status(compute, vm)
-    if state == guest.RESEALED and not running:
-        return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{vm}: {state}")])
+    name = ctx.temp("vm")
     pending = ctx.run.pending
     if pending is None or pending.kind != "sysprep":
-        if not running:
-            guest.run_json(compute, vm, guest_scripts.SYSPREP_START, "sysprep")
-        return Outcome(wait=timedelta(minutes=5), pending=ctx.pending("sysprep", vm))
+        guest.run_json(compute, name, guest_scripts.SYSPREP_START, "sysprep")
+        return Outcome(wait=SYSPREP_TYPICAL, pending=ctx.pending("sysprep", name))
+    vm = compute.get_vm(name)
+    if vm is None:
+        return Outcome(fail=f"temporary VM {name} disappeared during sysprep")
+    if vm.power in ("stopped", "deallocated"):
+        return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
+    if pending.checks % 10 != 0:  # the log is read on the first check and every tenth after
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
+    state, running, errors = guest.sysprep_status(compute, name)
     if not running and errors:
-        return Outcome(fail=f"sysprep failed on {vm}:\n" + "\n".join(errors[-12:]))
+        return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
     if ctx.now - pending.started_at > SYSPREP_TIMEOUT:
-        return Outcome(fail=f"sysprep on {vm} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes")
-    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", vm))
+        return Outcome(
+            fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes ({state})"
+        )
+    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
 
 
 def step_deallocate(ctx: StepContext) -> Outcome:
+    """Deallocate the stopped temp VM, then generalize it (Azure refuses generalize on a running VM)."""
     compute = ctx.deps.compute
     name = ctx.temp("vm")
+    if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
+        compute.start_deallocate(name)
+        return Outcome(
+            wait=timedelta(minutes=2),
+            pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
+        )
     vm = compute.get_vm(name)
     if vm is None:
         return Outcome(fail=f"temporary VM {name} disappeared before capture")
@@ -348,9 +402,7 @@ def step_deallocate(ctx: StepContext) -> Outcome:
         if not vm.generalized:
             compute.generalize(name)
         return Outcome(next_step="capture")
-    if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
-        compute.start_deallocate(name)
-    return Outcome(wait=timedelta(minutes=2), pending=ctx.pending("deallocate", vm.id))
+    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("deallocate", vm.id))
 
 
 def _version_tags(ctx: StepContext, version: ImageVersion) -> dict[str, str]:
@@ -411,7 +463,8 @@ def step_capture(ctx: StepContext) -> Outcome:
         return Outcome(
             wait=timedelta(minutes=20), pending=ctx.pending("version-create", resource_id), version=version, audit=audit
         )
-    if state.provisioning is OperationState.FAILED:
+    replication_failed = any(r.state == "Failed" for r in state.regions)
+    if state.provisioning is OperationState.FAILED and not replication_failed:
         return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
     if state.provisioning is OperationState.IN_PROGRESS:
         return Outcome(
@@ -430,26 +483,22 @@ def step_capture(ctx: StepContext) -> Outcome:
 
 
 def _remove_temp_resources(ctx: StepContext) -> Outcome | None:
-    """Delete the temp VM first (it holds the disk and NIC), then NIC, disk and snapshot."""
+    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete) and the snapshot."""
     compute = ctx.deps.compute
     vm_id = compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm"))
-    vm_state = compute.resource_state(vm_id)
-    if vm_state is not OperationState.MISSING:
-        pending = ctx.run.pending
-        if pending is None or pending.kind != "delete-vm":
-            compute.start_delete(vm_id)
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-vm", vm_id))
-    others = [
-        compute.id_of("Microsoft.Network/networkInterfaces", ctx.temp("vm") + "-nic"),
-        compute.id_of("Microsoft.Compute/disks", ctx.temp("disk")),
-        compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap")),
-    ]
-    remaining = [r for r in others if compute.resource_state(r) is not OperationState.MISSING]
+    snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
+    pending = ctx.run.pending
+    if pending is None or pending.kind != "delete-temp":
+        compute.start_delete(vm_id)
+        compute.start_delete(snapshot_id)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", f"{vm_id},{snapshot_id}"))
+    remaining = [r for r in (vm_id, snapshot_id) if compute.resource_state(r) is not OperationState.MISSING]
     if not remaining:
         return None
-    for resource_id in remaining:
-        compute.start_delete(resource_id)
-    return Outcome(wait=timedelta(seconds=30), pending=ctx.pending("delete-temp", ",".join(remaining)))
+    if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
+        for resource_id in remaining:
+            compute.start_delete(resource_id)
+    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join(remaining)))
 
 
 def step_cleanup(ctx: StepContext) -> Outcome:
@@ -466,19 +515,15 @@ def step_replicate(ctx: StepContext) -> Outcome:
     if verdict.failed:
         return Outcome(fail=verdict.failed)
     if verdict.retry_region:
-        replication.retry_region(compute, workload, version, wanted, verdict.retry_region)
-        retries = dict(version.replication_retries)
-        retries[verdict.retry_region] = retries.get(verdict.retry_region, 0) + 1
-        count = retries[verdict.retry_region]
-        detail = f"replication to {verdict.retry_region} failed; removed and re-added the region (retry {count})"
+        retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region)
         return Outcome(
             wait=timedelta(minutes=5),
-            pending=ctx.pending("replication"),
-            version=version.evolve(replication_retries=retries),
+            pending=ctx.pending("replication", version.gallery_version_id),
+            version=retried,
             audit=[ctx.audit("replication-retried", detail)],
         )
     if not verdict.done:
-        return Outcome(wait=verdict.wait, pending=ctx.pending("replication"))
+        return Outcome(wait=verdict.wait, pending=ctx.pending("replication", version.gallery_version_id))
     ready = lifecycle.replicated(version)
     regions = ", ".join(t.name for t in wanted)
     validate = ContinueVersion(
@@ -518,7 +563,6 @@ def step_abort(ctx: StepContext) -> Outcome:
 STEPS: dict[str, Callable[[StepContext], Outcome]] = {
     "source-vm": step_source_vm,
     "customize": step_customize,
-    "inventory": step_inventory,
     "snapshot": step_snapshot,
     "disk": step_disk,
     "temp-vm": step_temp_vm,
@@ -595,7 +639,8 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
 
 
 def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]:
-    run, now = ctx.run, ctx.now
+    run = ctx.run
+    now = ctx.deps.clock.now()  # after the step's own calls (Run Command takes its time)
     version = outcome.version or ctx.version
     audit = list(outcome.audit)
     pointers = loaded.pointers

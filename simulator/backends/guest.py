@@ -251,10 +251,28 @@ class GuestState:
         low = script.lower()
         if "convertto-json" in low:
             if "get-hotfix" in low:
-                return [_json(self.inventory(script))]
+                document = self.inventory(script)
+                if "get-bitlockervolume" in low:
+                    status = self.bitlocker_status()
+                    document["bitlocker"] = {
+                        "volumeStatus": status["volumeStatus"],
+                        "encryptionPercentage": status["encryptionPercentage"],
+                    }
+                return [_json(document)]
             if "setup\\state" in low:
                 return [_json(self.sysprep_status())]
-            if "disable-bitlocker" in low or "sysprep.exe" in low or "started = $true" in low:
+            if "disable-bitlocker" in low:
+                status = self.bitlocker_status()
+                return [
+                    _json(
+                        {
+                            "started": True,
+                            "volumeStatus": status["volumeStatus"],
+                            "encryptionPercentage": status["encryptionPercentage"],
+                        }
+                    )
+                ]
+            if "sysprep.exe" in low or "started = $true" in low:
                 return [_json({"started": True})]
             if "get-bitlockervolume" in low:
                 return [_json(self.bitlocker_status())]

@@ -102,7 +102,11 @@ def test_encrypted_trusted_launch_vm_fails_sysprep_with_the_real_bitlocker_lines
 def test_bitlocker_off_decrypts_over_time_then_sysprep_succeeds(env: Env) -> None:
     """Disable-BitLocker starts DecryptionInProgress, percentage falls, FullyDecrypted ~25 min later; sysprep works."""
     make_vm(env)
-    assert json.loads(run(env, "vm1", gs.BITLOCKER_OFF)[0]) == {"started": True}
+    assert json.loads(run(env, "vm1", gs.BITLOCKER_OFF)[0]) == {
+        "started": True,
+        "volumeStatus": "DecryptionInProgress",
+        "encryptionPercentage": 100,
+    }
     mid = json.loads(run(env, "vm1", gs.BITLOCKER_STATUS)[0])
     assert mid["volumeStatus"] == "DecryptionInProgress"
     assert mid["protectionStatus"] == "Off"
@@ -125,7 +129,7 @@ def test_bitlocker_off_decrypts_over_time_then_sysprep_succeeds(env: Env) -> Non
     status = _sysprep(env, "vm1")
     assert status == {"imageState": "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "sysprepRunning": False, "errors": []}
     assert env.sim.clock.now() - started >= timedelta(minutes=8)
-    assert "PowerState/running" in power_states(env, "vm1")  # /quit keeps the VM running
+    assert "PowerState/stopped" in power_states(env, "vm1")  # /shutdown stops the VM once resealed
 
 
 def test_protection_off_is_not_enough_for_sysprep(env: Env) -> None:

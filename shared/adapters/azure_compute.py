@@ -1,0 +1,518 @@
+"""The compute port over the real azure-mgmt-compute / azure-mgmt-network clients.
+
+Requests and responses are handled as ARM REST JSON (the SDK models are mappings of it),
+so what is sent reads like the REST reference. Retries are azure-core's RetryPolicy,
+which honours Retry-After on 429 and 5xx; nothing here loops on its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.compute import models as compute_models
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network import models as network_models
+
+from shared.domain.compute import (
+    GalleryVersionState,
+    ImageDefinitionSpec,
+    OperationState,
+    RegionReplication,
+    ScriptResult,
+    TaggedResource,
+    TargetRegion,
+    VersionSpec,
+    VmSpec,
+    VmState,
+)
+from shared.domain.errors import AzureOperationError
+
+VNET_NAME = "avd-lifecycle-vnet"
+SUBNET_NAME = "build"
+RUN_COMMAND = "RunPowerShellScript"
+
+
+def _json(model: Any) -> dict[str, Any]:
+    if model is None:
+        return {}
+    if hasattr(model, "as_dict"):
+        result: dict[str, Any] = model.as_dict()
+        return result
+    return dict(model)
+
+
+def _state(provisioning: str | None) -> OperationState:
+    value = (provisioning or "").lower()
+    if value == "succeeded":
+        return OperationState.SUCCEEDED
+    if value in ("failed", "canceled"):
+        return OperationState.FAILED
+    return OperationState.IN_PROGRESS
+
+
+@contextmanager
+def _azure(operation: str) -> Iterator[None]:
+    """Azure errors become domain errors that keep Azure's code and message."""
+    try:
+        yield
+    except ResourceNotFoundError:
+        raise
+    except HttpResponseError as error:
+        code = (error.error.code if error.error is not None else None) or str(error.status_code or "HttpError")
+        message = (error.error.message if error.error is not None else None) or str(error.message)
+        raise AzureOperationError(operation, code, message) from None
+
+
+class AzureCompute:
+    """Clients are built on first use: the Functions host imports modules to index them."""
+
+    def __init__(
+        self,
+        subscription_id: str,
+        resource_group: str,
+        client_kwargs: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self._client_kwargs = client_kwargs
+        self._compute: ComputeManagementClient | None = None
+        self._network: NetworkManagementClient | None = None
+        self._subnets: dict[str, str] = {}
+
+    @property
+    def compute(self) -> ComputeManagementClient:
+        if self._compute is None:
+            self._compute = ComputeManagementClient(**self._client_kwargs())
+        return self._compute
+
+    @property
+    def network(self) -> NetworkManagementClient:
+        if self._network is None:
+            self._network = NetworkManagementClient(**self._client_kwargs())
+        return self._network
+
+    def id_of(self, resource_type: str, name: str) -> str:
+        group = f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+        return f"{group}/providers/{resource_type}/{name}"
+
+    def latest_marketplace_version(self, location: str, publisher: str, offer: str, sku: str) -> str:
+        with _azure(f"list versions of {publisher}:{offer}:{sku}"):
+            images = list(self.compute.virtual_machine_images.list(location, publisher, offer, sku))
+        if not images:
+            raise AzureOperationError(
+                "resolve marketplace image", "NotFound", f"no versions of {publisher}:{offer}:{sku}"
+            )
+        return str(max((str(i.name) for i in images), key=lambda v: tuple(int(p) for p in v.split("."))))
+
+    def ensure_network(self, location: str) -> str:
+        if location in self._subnets:
+            return self._subnets[location]
+        name = f"{VNET_NAME}-{location}"
+        with _azure(f"ensure virtual network {name}"):
+            try:
+                vnet = _json(self.network.virtual_networks.get(self.resource_group, name))
+            except ResourceNotFoundError:
+                body = {
+                    "location": location,
+                    "properties": {
+                        "addressSpace": {"addressPrefixes": ["10.250.0.0/24"]},
+                        "subnets": [{"name": SUBNET_NAME, "properties": {"addressPrefix": "10.250.0.0/26"}}],
+                    },
+                }
+                vnet = _json(
+                    self.network.virtual_networks.begin_create_or_update(
+                        self.resource_group, name, network_models.VirtualNetwork(body)
+                    ).result()
+                )
+        subnet_id = f"{vnet.get('id') or self._network_id(name)}/subnets/{SUBNET_NAME}"
+        self._subnets[location] = subnet_id
+        return subnet_id
+
+    def _network_id(self, vnet: str) -> str:
+        return self.id_of("Microsoft.Network/virtualNetworks", vnet)
+
+    def get_vm(self, name: str) -> VmState | None:
+        with _azure(f"read VM {name}"):
+            try:
+                vm = _json(self.compute.virtual_machines.get(self.resource_group, name, expand="instanceView"))
+            except ResourceNotFoundError:
+                return None
+        props = vm.get("properties", {})
+        statuses = [s.get("code", "") for s in props.get("instanceView", {}).get("statuses", [])]
+        power = next((s.split("/", 1)[1] for s in statuses if s.startswith("PowerState/")), "unknown")
+        storage = props.get("storageProfile", {})
+        image = storage.get("imageReference", {})
+        reference = image.get("id") or ":".join(
+            str(image.get(k, "")) for k in ("publisher", "offer", "sku", "exactVersion")
+        )
+        return VmState(
+            id=str(vm.get("id", self.id_of("Microsoft.Compute/virtualMachines", name))),
+            name=name,
+            provisioning=_state(props.get("provisioningState")),
+            power=power,
+            generalized="OSState/generalized" in statuses,
+            os_disk_id=str(storage.get("osDisk", {}).get("managedDisk", {}).get("id", "")),
+            nic_ids=tuple(str(n.get("id", "")) for n in props.get("networkProfile", {}).get("networkInterfaces", [])),
+            image_reference=reference if image else "",
+            tags=dict(vm.get("tags") or {}),
+        )
+
+    def start_create_vm(self, spec: VmSpec) -> str:
+        nic_name = f"{spec.name}-nic"
+        with _azure(f"create NIC {nic_name}"):
+            nic_body = {
+                "location": spec.location,
+                "tags": spec.tags,
+                "properties": {
+                    "ipConfigurations": [
+                        {
+                            "name": "ipconfig1",
+                            "properties": {"subnet": {"id": spec.subnet_id}, "privateIPAllocationMethod": "Dynamic"},
+                        }
+                    ]
+                },
+            }
+            # NICs provision in seconds and the VM create waits for it; no need to poll here.
+            self.network.network_interfaces.begin_create_or_update(
+                self.resource_group, nic_name, network_models.NetworkInterface(nic_body), polling=False
+            )
+        nic_id = self.id_of("Microsoft.Network/networkInterfaces", nic_name)
+        delete_option = "Delete" if spec.disposable else "Detach"
+        storage: dict[str, Any]
+        if spec.attach_os_disk_id:
+            storage = {
+                "osDisk": {
+                    "osType": "Windows",
+                    "createOption": "Attach",
+                    "deleteOption": delete_option,
+                    "managedDisk": {"id": spec.attach_os_disk_id},
+                }
+            }
+        else:
+            if spec.gallery_version_id:
+                image: dict[str, str] = {"id": spec.gallery_version_id}
+            else:
+                publisher, offer, sku, version = spec.marketplace_urn.split(":")
+                image = {"publisher": publisher, "offer": offer, "sku": sku, "version": version}
+            storage = {
+                "imageReference": image,
+                "osDisk": {
+                    "createOption": "FromImage",
+                    "deleteOption": delete_option,
+                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                },
+            }
+        properties: dict[str, Any] = {
+            "hardwareProfile": {"vmSize": spec.size},
+            "storageProfile": storage,
+            "networkProfile": {
+                "networkInterfaces": [
+                    {
+                        "id": nic_id,
+                        "properties": {"primary": True, "deleteOption": delete_option},
+                    }
+                ]
+            },
+        }
+        if not spec.attach_os_disk_id:
+            properties["osProfile"] = {
+                "computerName": spec.name.replace("-", "")[:15],
+                "adminUsername": "avdimageadmin",
+                # Never stored: admins reach build VMs through Run Command or a password reset.
+                "adminPassword": secrets.token_urlsafe(24) + "!Aa1",
+            }
+        if spec.trusted_launch:
+            properties["securityProfile"] = {
+                "securityType": "TrustedLaunch",
+                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+            }
+        body = {"location": spec.location, "tags": spec.tags, "properties": properties}
+        with _azure(f"create VM {spec.name}"):
+            self.compute.virtual_machines.begin_create_or_update(
+                self.resource_group, spec.name, compute_models.VirtualMachine(body), polling=False
+            )
+        return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
+
+    def run_script(self, vm_name: str, script: str) -> ScriptResult:
+        body = {"commandId": RUN_COMMAND, "script": script.strip().splitlines()}
+        with _azure(f"Run Command on {vm_name}"):
+            result = _json(
+                self.compute.virtual_machines.begin_run_command(
+                    self.resource_group, vm_name, compute_models.RunCommandInput(body)
+                ).result()
+            )
+        stdout = stderr = ""
+        for item in result.get("value", []):
+            if "StdOut" in item.get("code", ""):
+                stdout += item.get("message", "")
+            elif "StdErr" in item.get("code", ""):
+                stderr += item.get("message", "")
+        return ScriptResult(stdout=stdout, stderr=stderr)
+
+    def start_vm(self, vm_name: str) -> None:
+        with _azure(f"start VM {vm_name}"):
+            self.compute.virtual_machines.begin_start(self.resource_group, vm_name, polling=False)
+
+    def start_power_off(self, vm_name: str) -> None:
+        with _azure(f"power off VM {vm_name}"):
+            self.compute.virtual_machines.begin_power_off(self.resource_group, vm_name, polling=False)
+
+    def start_deallocate(self, vm_name: str) -> None:
+        with _azure(f"deallocate VM {vm_name}"):
+            self.compute.virtual_machines.begin_deallocate(self.resource_group, vm_name, polling=False)
+
+    def generalize(self, vm_name: str) -> None:
+        with _azure(f"generalize VM {vm_name}"):
+            self.compute.virtual_machines.generalize(self.resource_group, vm_name)
+
+    def start_delete_vm(self, vm_name: str) -> None:
+        self.start_delete(self.id_of("Microsoft.Compute/virtualMachines", vm_name))
+
+    def start_snapshot(self, name: str, location: str, source_disk_id: str, tags: dict[str, str]) -> str:
+        body = {
+            "location": location,
+            "tags": tags,
+            "properties": {
+                "creationData": {"createOption": "Copy", "sourceResourceId": source_disk_id},
+                "incremental": False,
+            },
+        }
+        with _azure(f"create snapshot {name}"):
+            self.compute.snapshots.begin_create_or_update(
+                self.resource_group, name, compute_models.Snapshot(body), polling=False
+            )
+        return self.id_of("Microsoft.Compute/snapshots", name)
+
+    def start_disk_from_snapshot(self, name: str, location: str, snapshot_id: str, tags: dict[str, str]) -> str:
+        body = {
+            "location": location,
+            "tags": tags,
+            "sku": {"name": "Premium_LRS"},
+            "properties": {
+                "osType": "Windows",
+                "hyperVGeneration": "V2",
+                "creationData": {"createOption": "Copy", "sourceResourceId": snapshot_id},
+            },
+        }
+        with _azure(f"create disk {name}"):
+            self.compute.disks.begin_create_or_update(
+                self.resource_group, name, compute_models.Disk(body), polling=False
+            )
+        return self.id_of("Microsoft.Compute/disks", name)
+
+    def _split(self, resource_id: str) -> tuple[str, str]:
+        parts = resource_id.strip("/").split("/")
+        if len(parts) < 8 or parts[4].lower() != "providers":
+            raise AzureOperationError("parse resource id", "InvalidResourceId", resource_id)
+        return f"{parts[5]}/{parts[6]}".lower(), parts[7]
+
+    def resource_state(self, resource_id: str) -> OperationState:
+        kind, name = self._split(resource_id)
+        getters: dict[str, Callable[[], Any]] = {
+            "microsoft.compute/virtualmachines": lambda: self.compute.virtual_machines.get(self.resource_group, name),
+            "microsoft.compute/disks": lambda: self.compute.disks.get(self.resource_group, name),
+            "microsoft.compute/snapshots": lambda: self.compute.snapshots.get(self.resource_group, name),
+            "microsoft.network/networkinterfaces": lambda: self.network.network_interfaces.get(
+                self.resource_group, name
+            ),
+        }
+        with _azure(f"read {resource_id}"):
+            try:
+                resource = _json(getters[kind]())
+            except ResourceNotFoundError:
+                return OperationState.MISSING
+        return _state(resource.get("properties", {}).get("provisioningState"))
+
+    def start_delete(self, resource_id: str) -> None:
+        kind, name = self._split(resource_id)
+        deleters: dict[str, Callable[[], Any]] = {
+            "microsoft.compute/virtualmachines": lambda: self.compute.virtual_machines.begin_delete(
+                self.resource_group, name, polling=False
+            ),
+            "microsoft.compute/disks": lambda: self.compute.disks.begin_delete(
+                self.resource_group, name, polling=False
+            ),
+            "microsoft.compute/snapshots": lambda: self.compute.snapshots.begin_delete(
+                self.resource_group, name, polling=False
+            ),
+            "microsoft.network/networkinterfaces": lambda: self.network.network_interfaces.begin_delete(
+                self.resource_group, name, polling=False
+            ),
+        }
+        with _azure(f"delete {resource_id}"):
+            try:
+                deleters[kind]()
+            except ResourceNotFoundError:
+                return
+
+    def ensure_image_definition(self, spec: ImageDefinitionSpec) -> str:
+        images = self.compute.gallery_images
+        with _azure(f"ensure image definition {spec.name}"):
+            try:
+                return str(images.get(spec.resource_group, spec.gallery, spec.name).id)
+            except ResourceNotFoundError:
+                pass
+            body = {
+                "location": spec.location,
+                "tags": spec.tags,
+                "properties": {
+                    "osType": "Windows",
+                    "osState": "Generalized",
+                    "hyperVGeneration": "V2",
+                    "identifier": {"publisher": spec.publisher, "offer": spec.offer, "sku": spec.sku},
+                    "features": [{"name": "SecurityType", "value": spec.security_type}],
+                },
+            }
+            created = images.begin_create_or_update(
+                spec.resource_group, spec.gallery, spec.name, compute_models.GalleryImage(body)
+            ).result()
+        return str(created.id)
+
+    def start_create_version(self, spec: VersionSpec) -> str:
+        body = {
+            "location": spec.location,
+            "tags": spec.tags,
+            "properties": {
+                "publishingProfile": {
+                    "targetRegions": [_region(t) for t in spec.target_regions],
+                    "excludeFromLatest": spec.exclude_from_latest,
+                    "replicationMode": "Full",
+                },
+                "storageProfile": {"source": {"virtualMachineId": spec.source_vm_id}},
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+            },
+        }
+        versions = self.compute.gallery_image_versions
+        with _azure(f"create gallery version {spec.definition}/{spec.version}"):
+            versions.begin_create_or_update(
+                spec.resource_group,
+                spec.gallery,
+                spec.definition,
+                spec.version,
+                compute_models.GalleryImageVersion(body),
+                polling=False,
+            )
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{spec.resource_group}/providers/Microsoft.Compute"
+            f"/galleries/{spec.gallery}/images/{spec.definition}/versions/{spec.version}"
+        )
+
+    def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None:
+        with _azure(f"read gallery version {definition}/{version}"):
+            try:
+                found = _json(
+                    self.compute.gallery_image_versions.get(
+                        self.resource_group, gallery, definition, version, expand="ReplicationStatus"
+                    )
+                )
+            except ResourceNotFoundError:
+                return None
+        props = found.get("properties", {})
+        publishing = props.get("publishingProfile", {})
+        status = props.get("replicationStatus", {})
+        end_of_life = publishing.get("endOfLifeDate")
+        return GalleryVersionState(
+            id=str(found.get("id", "")),
+            name=str(found.get("name", version)),
+            provisioning=_state(props.get("provisioningState")),
+            aggregated=str(status.get("aggregatedState", "")),
+            regions=tuple(
+                RegionReplication(
+                    region=str(r.get("region", "")),
+                    state=str(r.get("state", "Unknown")),
+                    progress=int(r.get("progress", 0) or 0),
+                    details=str(r.get("details", "") or ""),
+                )
+                for r in status.get("summary", [])
+            ),
+            target_regions=tuple(str(t.get("name", "")) for t in publishing.get("targetRegions", [])),
+            exclude_from_latest=bool(publishing.get("excludeFromLatest", False)),
+            end_of_life=datetime.fromisoformat(end_of_life.replace("Z", "+00:00")) if end_of_life else None,
+            tags=dict(found.get("tags") or {}),
+        )
+
+    def update_gallery_version(
+        self,
+        gallery: str,
+        definition: str,
+        version: str,
+        *,
+        target_regions: tuple[TargetRegion, ...] | None = None,
+        exclude_from_latest: bool | None = None,
+        end_of_life: datetime | None = None,
+    ) -> None:
+        """PATCH only what Azure lets change after creation."""
+        publishing: dict[str, Any] = {}
+        if target_regions is not None:
+            publishing["targetRegions"] = [_region(t) for t in target_regions]
+        if exclude_from_latest is not None:
+            publishing["excludeFromLatest"] = exclude_from_latest
+        if end_of_life is not None:
+            publishing["endOfLifeDate"] = end_of_life.isoformat()
+        body = {"properties": {"publishingProfile": publishing}}
+        with _azure(f"update gallery version {definition}/{version}"):
+            self.compute.gallery_image_versions.begin_update(
+                self.resource_group,
+                gallery,
+                definition,
+                version,
+                compute_models.GalleryImageVersionUpdate(body),
+                polling=False,
+            )
+
+    def start_delete_gallery_version(self, gallery: str, definition: str, version: str) -> None:
+        with _azure(f"delete gallery version {definition}/{version}"):
+            try:
+                self.compute.gallery_image_versions.begin_delete(
+                    self.resource_group, gallery, definition, version, polling=False
+                )
+            except ResourceNotFoundError:
+                return
+
+    def list_tagged(self, tag: str) -> list[TaggedResource]:
+        rg = self.resource_group
+        listings: list[tuple[str, Callable[[], Any]]] = [
+            ("Microsoft.Compute/virtualMachines", lambda: self.compute.virtual_machines.list(rg)),
+            ("Microsoft.Network/networkInterfaces", lambda: self.network.network_interfaces.list(rg)),
+            ("Microsoft.Compute/disks", lambda: self.compute.disks.list_by_resource_group(rg)),
+            ("Microsoft.Compute/snapshots", lambda: self.compute.snapshots.list_by_resource_group(rg)),
+        ]
+        found: list[TaggedResource] = []
+        with _azure(f"list tagged resources in {rg}"):
+            for resource_type, listing in listings:
+                for item in listing():
+                    data = _json(item)
+                    tags = dict(data.get("tags") or {})
+                    if tag in tags:
+                        found.append(
+                            TaggedResource(str(data.get("id", "")), resource_type, str(data.get("name", "")), tags)
+                        )
+        return found
+
+    def images_in_use(self) -> set[str]:
+        used: set[str] = set()
+        with _azure("list VMs and scale sets using images"):
+            for vm in self.compute.virtual_machines.list_all():
+                image = _json(vm).get("properties", {}).get("storageProfile", {}).get("imageReference", {})
+                if image.get("id"):
+                    used.add(str(image["id"]).lower())
+            for scale_set in self.compute.virtual_machine_scale_sets.list_all():
+                profile = _json(scale_set).get("properties", {}).get("virtualMachineProfile", {})
+                image = profile.get("storageProfile", {}).get("imageReference", {})
+                if image.get("id"):
+                    used.add(str(image["id"]).lower())
+        return used
+
+
+def _region(target: TargetRegion) -> dict[str, Any]:
+    return {
+        "name": target.name,
+        "regionalReplicaCount": target.replica_count,
+        "storageAccountType": target.storage_account_type,
+    }

@@ -1,0 +1,95 @@
+"""The retention policy: keep the newest N plus everything in use or pinned; deprecate, then delete."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shared.domain.catalog import Retention
+from shared.domain.model import ImageVersion, Pointers, Status, VersionNumber
+
+IN_FLIGHT = frozenset({Status.BUILDING, Status.CAPTURING, Status.REPLICATING})
+
+
+class Action(StrEnum):
+    KEEP = "keep"
+    DEPRECATE = "deprecate"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Decision:
+    version: VersionNumber
+    display_name: str
+    action: Action
+    reason: str
+    end_of_life: datetime | None = None
+
+
+def plan(
+    versions: Collection[ImageVersion],
+    pointers: Pointers,
+    policy: Retention,
+    images_in_use: set[str],
+    now: datetime,
+) -> list[Decision]:
+    """One decision per live version, newest first, each with the reason an admin would ask for."""
+    pinned = {VersionNumber.parse(p) for p in policy.pinned}
+    live = sorted((v for v in versions if v.status is not Status.DELETED), key=lambda v: v.version, reverse=True)
+    newest = [v.version for v in live if v.status not in (Status.FAILED, Status.WITHDRAWN)][: policy.keep]
+    roles = {
+        pointers.production: "serves production",
+        pointers.rollback: "production rollback target",
+        pointers.dr: "serves dr",
+        pointers.validation: "serves validation",
+        pointers.test: "serves test",
+    }
+    decisions: list[Decision] = []
+    for version in live:
+        reason = _protection(version, roles, pinned, newest, images_in_use, policy.keep)
+        if reason:
+            decisions.append(Decision(version.version, version.display_name, Action.KEEP, reason))
+        elif version.status is Status.DEPRECATED:
+            end = version.end_of_life or now
+            if end <= now:
+                decisions.append(
+                    Decision(version.version, version.display_name, Action.DELETE, f"end of life {end:%Y-%m-%d} passed")
+                )
+            else:
+                decisions.append(
+                    Decision(version.version, version.display_name, Action.KEEP, f"deprecated until {end:%Y-%m-%d}")
+                )
+        elif version.status is Status.FAILED and not version.gallery_version_id:
+            decisions.append(
+                Decision(
+                    version.version, version.display_name, Action.DELETE, "failed before capture; nothing in Azure"
+                )
+            )
+        else:
+            end = now + timedelta(days=policy.grace_days)
+            why = f"{version.status.value}, not among the newest {policy.keep} and not in use"
+            decisions.append(Decision(version.version, version.display_name, Action.DEPRECATE, why, end))
+    return decisions
+
+
+def _protection(
+    version: ImageVersion,
+    roles: dict[VersionNumber | None, str],
+    pinned: set[VersionNumber],
+    newest: list[VersionNumber],
+    images_in_use: set[str],
+    keep: int,
+) -> str:
+    if version.version in roles:
+        return roles[version.version]
+    if version.version in pinned:
+        return "pinned in the catalog"
+    if version.gallery_version_id and version.gallery_version_id.lower() in images_in_use:
+        return "used by a VM or scale set"
+    if version.status in IN_FLIGHT:
+        return f"{version.status.value} (in progress)"
+    if version.status is not Status.DEPRECATED and version.version in newest:
+        return f"one of the newest {keep}"
+    return ""

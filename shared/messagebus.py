@@ -1,0 +1,65 @@
+"""The service layer's entry: a command in, its handler run with injected dependencies, messages out.
+
+Shaped after cosmicpython's message bus: handlers are plain functions, dependencies are
+injected once (bootstrap), and entry points (functions, CLI, local runtime) only decode input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.domain.commands import (
+    AnyCommand,
+    Command,
+    ContinueRun,
+    ContinueVersion,
+    Envelope,
+    Promote,
+    Prune,
+    Rollback,
+    StartBuild,
+)
+from shared.domain.errors import InvalidInput
+from shared.steps import runs, versions
+from shared.steps.deps import Deps
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[Any, Deps], list[Envelope]]
+
+HANDLERS: dict[type[Command], Handler] = {
+    StartBuild: runs.start_build,
+    ContinueRun: runs.continue_run,
+    Promote: versions.promote,
+    Rollback: versions.rollback,
+    ContinueVersion: versions.continue_version,
+    Prune: versions.prune,
+}
+_COMMAND = TypeAdapter[AnyCommand](AnyCommand)
+
+
+def decode(body: str | bytes) -> Command:
+    """Parse a message body into a command; a clear InvalidInput (field and reason) otherwise."""
+    try:
+        command: Command = _COMMAND.validate_json(body)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()[:10]
+        )
+        raise InvalidInput(f"invalid message: {problems}") from None
+    return command
+
+
+class MessageBus:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def handle(self, command: Command) -> list[Envelope]:
+        handler = HANDLERS[type(command)]
+        return handler(command, self.deps)
+
+    def handle_envelope(self, envelope: Envelope) -> list[Envelope]:
+        return self.handle(decode(envelope.body))

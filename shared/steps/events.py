@@ -1,0 +1,180 @@
+"""Route Azure Resource Manager events (Event Grid) to the run or version waiting for them.
+
+ARM has no dedicated compute/gallery event types: `Microsoft.Resources.Resource*` events are
+routed on `data.operationName` and `data.resourceUri`. Events about resources the product
+does not own, or nobody waits for, are ignored (the caller logs them); malformed events raise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.domain import naming
+from shared.domain.commands import ContinueVersion, Envelope, Prune
+from shared.domain.errors import InvalidInput
+from shared.domain.model import RunState, Status, VersionNumber
+from shared.steps.deps import Deps
+from shared.steps.runs import position
+from shared.steps.versions import OPERATION_OF
+
+ARM_EVENT_TYPES = frozenset(
+    f"microsoft.resources.resource{kind}{result}"
+    for kind in ("write", "action", "delete")
+    for result in ("success", "failure", "cancel")
+)
+COMPLETIONS = ("/write", "/delete", "/deallocate/action", "/start/action", "/poweroff/action")
+RESOURCE = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
+    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots"
+    r"|microsoft\.network/networkinterfaces)/(?P<name>[^/]+)$",
+    re.IGNORECASE,
+)
+GALLERY_VERSION = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/galleries/(?P<gallery>[^/]+)"
+    r"/images/(?P<definition>[^/]+)/versions/(?P<version>[^/]+)$",
+    re.IGNORECASE,
+)
+RETENTION_BUCKET = timedelta(minutes=10)
+
+
+class ArmEventData(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    operation_name: str = Field(alias="operationName", min_length=1, max_length=500)
+    resource_uri: str = Field(alias="resourceUri", min_length=1, max_length=2000)
+    status: str = ""
+
+
+class ArmEvent(BaseModel):
+    """Both delivery schemas: Event Grid (eventType/eventTime) and CloudEvents (type/time)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    id: str = Field(min_length=1, max_length=200)
+    event_type: str = Field(min_length=1, max_length=200)
+    time: datetime
+    data: ArmEventData
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> ArmEvent:
+        if not isinstance(raw, Mapping):
+            raise InvalidInput(f"an event must be a JSON object, got {type(raw).__name__}")
+        event_type = raw.get("eventType", raw.get("type"))
+        when = raw.get("eventTime", raw.get("time"))
+        try:
+            return cls.model_validate(
+                {"id": raw.get("id"), "event_type": event_type, "time": when, "data": raw.get("data")}
+            )
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+            raise InvalidInput(f"malformed ARM event {str(raw.get('id'))[:60]!r}: {problems}") from None
+
+
+def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str]:
+    """The messages an event leads to, and one line saying why (for the log)."""
+    event = ArmEvent.parse(raw)
+    if event.event_type.lower() not in ARM_EVENT_TYPES:
+        return [], f"ignored: event type {event.event_type} is not an ARM resource event"
+    operation = event.data.operation_name.lower()
+    uri = event.data.resource_uri
+    if not operation.endswith(COMPLETIONS):
+        return [], f"ignored: {operation} completes nothing the pipeline waits for"
+    if match := GALLERY_VERSION.match(uri):
+        return _gallery_version(event, match, deps)
+    if match := RESOURCE.match(uri):
+        return _vm_or_disk(uri, match.group("name"), deps)
+    return [], f"ignored: {uri[:200]} is not a resource type the product manages"
+
+
+def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
+    if "/networkinterfaces/" in uri.lower():
+        return [], f"ignored: nothing waits on NIC {name[:80]} (VMs create and delete their NICs)"
+    parsed = naming.parse_resource_name(name)
+    if parsed is None or parsed[0] not in deps.catalog:
+        return [], f"ignored: {name[:80]} is not a resource the product created"
+    workload, owner, kind = parsed
+    if kind.startswith("val-"):
+        try:
+            number = VersionNumber.parse(owner.removeprefix("v").replace("-", "."))
+        except InvalidInput:
+            return [], f"ignored: {name[:80]} names no version"
+        version = deps.records.load(workload, version=number).version
+        if version is None or version.pending is None or version.pending.kind not in OPERATION_OF:
+            return [], f"ignored: nothing waits on {name}"
+        command = ContinueVersion(
+            workload=workload,
+            version=str(number),
+            operation=OPERATION_OF[version.pending.kind],
+            attempt=version.op_attempt,
+            trigger="event",
+        )
+        return [Envelope.wrap(command)], f"continues validation of {workload} {number}"
+    run_id = owner
+    if owner == "image":
+        active = deps.records.load(workload).pointers.active_run
+        if active is None:
+            return [], f"ignored: no run of {workload} is active"
+        run_id = active
+    try:
+        run = deps.records.load(workload, run_id=run_id).run
+    except InvalidInput:
+        return [], f"ignored: {name[:80]} names no run"
+    if run is None or run.state is not RunState.RUNNING or run.pending is None:
+        return [], f"ignored: run {run_id} of {workload} waits for nothing"
+    if uri.lower() not in run.pending.resource_id.lower():
+        return [], f"ignored: run {run_id} waits for {run.pending.kind}, not {name}"
+    return [Envelope.wrap(position(run, "event"))], f"continues run {run_id} of {workload} at {run.step}"
+
+
+def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple[list[Envelope], str]:
+    gallery, definition = match.group("gallery").lower(), match.group("definition").lower()
+    workload = next(
+        (
+            w
+            for w in deps.catalog.workloads
+            if (w.gallery.name.lower(), w.gallery.definition.lower()) == (gallery, definition)
+        ),
+        None,
+    )
+    if workload is None:
+        return [], f"ignored: {gallery}/{definition} is not in the catalog"
+    try:
+        number = VersionNumber.parse(match.group("version"))
+    except InvalidInput:
+        return [], "ignored: not a version name"
+    messages: list[Envelope] = []
+    why: list[str] = []
+    loaded = deps.records.load(workload.name, version=number)
+    version = loaded.version
+    if version is not None and version.status is Status.CAPTURING and loaded.pointers.active_run:
+        run = deps.records.load(workload.name, run_id=loaded.pointers.active_run).run
+        if run is not None and run.state is RunState.RUNNING and run.run_id == version.run_id:
+            messages.append(Envelope.wrap(position(run, "event")))
+            why.append(f"continues run {run.run_id}")
+    if version is not None and version.pending is not None and version.pending.kind in OPERATION_OF:
+        command = ContinueVersion(
+            workload=workload.name,
+            version=str(number),
+            operation=OPERATION_OF[version.pending.kind],
+            attempt=version.op_attempt,
+            trigger="event",
+        )
+        messages.append(Envelope.wrap(command))
+        why.append(f"continues {command.operation} of {number}")
+    if event.event_type.lower().endswith("success") and event.data.operation_name.lower().endswith(
+        ("/write", "/delete")
+    ):
+        bucket = _floor(event.time, RETENTION_BUCKET)
+        messages.append(Envelope.wrap(Prune(workload=workload.name, requested_at=bucket)))
+        why.append("retention check")
+    return messages, f"{workload.name} {number}: " + (", ".join(why) or "nothing to do")
+
+
+def _floor(when: datetime, bucket: timedelta) -> datetime:
+    """Retention checks coalesce: one per workload per bucket, whatever the burst of events."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return epoch + ((aware - epoch) // bucket) * bucket

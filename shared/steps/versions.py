@@ -1,0 +1,422 @@
+"""Version-level operations: promotion, replication to a stage, validation, rollback, prune."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from shared.domain import lifecycle, naming, retention
+from shared.domain.catalog import Workload
+from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Rollback
+from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, VmSpec
+from shared.domain.errors import RequestRefused, TransitionRefused
+from shared.domain.model import (
+    Approval,
+    ImageVersion,
+    PendingOperation,
+    Pointers,
+    Stage,
+    Status,
+    ValidationEvidence,
+    VersionNumber,
+)
+from shared.domain.records import AuditEntry, Changes
+from shared.steps import guest, replication
+from shared.steps.deps import Deps
+
+VM_CREATE = timedelta(minutes=3)
+OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
+    "replicate": "replicate",
+    "validate-vm": "validate",
+    "validate-boot": "validate",
+    "validate-cleanup": "validate",
+}
+
+
+def _message(
+    version: ImageVersion, operation: Literal["replicate", "validate"], deps: Deps, delay: timedelta | None
+) -> Envelope:
+    command = ContinueVersion(
+        workload=version.workload,
+        version=str(version.version),
+        operation=operation,
+        attempt=version.op_attempt,
+        trigger="recheck" if delay else "next",
+    )
+    return Envelope.wrap(command, scheduled_for=deps.clock.now() + delay if delay else None)
+
+
+def _refuse(deps: Deps, workload: str, reason: str, actor: str, version: ImageVersion | None = None) -> RequestRefused:
+    """Record the refusal in the audit trail (no state change), then hand it back to raise."""
+    now = deps.clock.now()
+    if version is not None:
+        entry = AuditEntry(at=now, kind="request-refused", actor=actor, detail=reason, version=version.version)
+        deps.records.commit(Changes(workload=workload, versions=[version], audit=[entry]))
+    else:
+        entry = AuditEntry(at=now, kind="request-refused", actor=actor, detail=reason)
+        deps.records.commit(Changes(workload=workload, pointers=deps.records.get_pointers(workload), audit=[entry]))
+    return RequestRefused(reason)
+
+
+def promote(command: Promote, deps: Deps) -> list[Envelope]:
+    """An approval arrives: check the criteria, widen replication to the stage's regions."""
+    workload = deps.workload(command.workload)
+    number = VersionNumber.parse(command.version)
+    loaded = deps.records.load(workload.name, version=number)
+    version = loaded.version
+    if version is None:
+        raise _refuse(
+            deps, workload.name, f"cannot promote {number}: {workload.name} has no version {number}", command.approver
+        )
+    target = command.target_stage
+    already = version.stage is not None and version.stage.order >= target.order
+    if already or (version.status is Status.REPLICATING and version.target_stage is target):
+        return []  # a duplicate approval is harmless
+    policy = workload.stages.policy(target)
+    if policy is None:
+        raise _refuse(
+            deps,
+            workload.name,
+            f"cannot promote {number}: {workload.name} has no {target.value} stage",
+            command.approver,
+            version,
+        )
+    approval = Approval(
+        stage=target, approver=command.approver, ticket=command.ticket, reason=command.reason, at=command.requested_at
+    )
+    try:
+        promoted = lifecycle.promote(version, target, approval, policy.approvers)
+    except TransitionRefused as refusal:
+        raise _refuse(deps, workload.name, str(refusal), command.approver, version) from None
+    wanted = replication.target_regions(workload, target)
+    gallery = workload.gallery
+    deps.compute.update_gallery_version(gallery.name, gallery.definition, str(number), target_regions=wanted)
+    now = deps.clock.now()
+    promoted = promoted.evolve(
+        pending=PendingOperation(kind="replicate", started_at=now), op_attempt=version.op_attempt + 1
+    )
+    ticket = f" ({command.ticket})" if command.ticket else ""
+    entry = AuditEntry(
+        at=now,
+        kind="promotion-approved",
+        actor=command.approver,
+        detail=f"approved for {target.value}{ticket}: {command.reason or 'no reason given'}; replicating to "
+        + ", ".join(t.name for t in wanted),
+        version=number,
+        from_status=version.status,
+        to_status=Status.REPLICATING,
+        stage=target,
+    )
+    deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
+    return [_message(promoted, "replicate", deps, timedelta(minutes=5))]
+
+
+def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
+    workload = deps.workload(command.workload)
+    number = VersionNumber.parse(command.version)
+    loaded = deps.records.load(workload.name, version=number)
+    version = loaded.version
+    if version is None:
+        raise RequestRefused(f"{workload.name} has no version {number}")
+    if command.attempt != version.op_attempt:
+        pending = version.pending
+        if pending is not None and pending.kind in OPERATION_OF:
+            return [_message(version, OPERATION_OF[pending.kind], deps, None)]
+        return []
+    if command.operation == "replicate":
+        return _replicate(workload, version, loaded.pointers, deps)
+    return _validate(workload, version, deps)
+
+
+def _replicate(workload: Workload, version: ImageVersion, pointers: Pointers, deps: Deps) -> list[Envelope]:
+    if version.status is not Status.REPLICATING or version.target_stage is None:
+        return []
+    now = deps.clock.now()
+    target = version.target_stage
+    wanted = replication.target_regions(workload, target)
+    gallery = workload.gallery
+    state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+    since = version.pending.started_at if version.pending else now
+    verdict = replication.judge(state, version, wanted, since, now)
+    moved = {"op_attempt": version.op_attempt + 1}
+    if verdict.failed:
+        failed = lifecycle.fail(version, verdict.failed).evolve(pending=None, **moved)
+        entry = AuditEntry(
+            at=now,
+            kind="failed",
+            actor="step:replicate",
+            detail=verdict.failed,
+            version=version.version,
+            from_status=version.status,
+            to_status=Status.FAILED,
+            stage=target,
+        )
+        deps.records.commit(Changes(workload=workload.name, versions=[failed], audit=[entry]))
+        return []
+    if verdict.retry_region:
+        retried, detail = replication.retry_region(deps.compute, workload, version, wanted, verdict.retry_region)
+        retried = retried.evolve(**moved)
+        entry = AuditEntry(
+            at=now, kind="replication-retried", actor="step:replicate", detail=detail, version=version.version
+        )
+        deps.records.commit(Changes(workload=workload.name, versions=[retried], audit=[entry]))
+        return [_message(retried, "replicate", deps, timedelta(minutes=5))]
+    if not verdict.done:
+        waiting = version.evolve(**moved)
+        deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
+        return [_message(waiting, "replicate", deps, verdict.wait)]
+    ready = lifecycle.replicated(version).evolve(pending=None, **moved)
+    regions = ", ".join(t.name for t in wanted)
+    audit = [
+        AuditEntry(
+            at=now,
+            kind="promoted",
+            actor="step:replicate",
+            detail=f"{version.display_name} serves {target.value} ({regions})",
+            version=version.version,
+            from_status=Status.REPLICATING,
+            to_status=Status.READY,
+            stage=target,
+        )
+    ]
+    versions = [ready]
+    previous_number = pointers.production
+    pointers = pointers.evolve(**{target.value: version.version})
+    if target is Stage.PRODUCTION:
+        deps.compute.update_gallery_version(
+            gallery.name, gallery.definition, str(version.version), exclude_from_latest=False
+        )
+        if previous_number is not None and previous_number != version.version:
+            previous = deps.records.get_version(workload.name, previous_number)
+            if previous.status is Status.READY:
+                versions.append(lifecycle.supersede(previous))
+                audit.append(
+                    AuditEntry(
+                        at=now,
+                        kind="superseded",
+                        actor="step:replicate",
+                        detail=f"replaced in production by {version.version}; now the rollback target",
+                        version=previous.version,
+                        from_status=Status.READY,
+                        to_status=Status.SUPERSEDED,
+                        stage=Stage.PRODUCTION,
+                    )
+                )
+            pointers = pointers.evolve(rollback=previous_number)
+    deps.records.commit(Changes(workload=workload.name, versions=versions, pointers=pointers, audit=audit))
+    if target is Stage.VALIDATION:
+        return [_message(ready, "validate", deps, None)]
+    return []
+
+
+def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Envelope]:
+    """Deploy one VM from the exact version, check BitLocker, the registry and the manifest, remove it."""
+    compute, now = deps.compute, deps.clock.now()
+    stage = version.stage
+    pending = version.pending
+    if stage is None:
+        return []
+    slug = naming.version_slug(version.version)
+    vm_name = naming.temp_resource_name(workload.name, slug, f"val-{stage.value}")
+    moved = {"op_attempt": version.op_attempt + 1}
+    if pending is None or pending.kind == "validate-vm":
+        if pending is None and (version.status is not Status.READY or version.validated_for(stage)):
+            return []
+        vm = compute.get_vm(vm_name)
+        if vm is None:
+            policy = workload.stages.policy(stage)
+            region = policy.regions[0] if policy else workload.location
+            expires = now + timedelta(hours=deps.settings.temp_resource_ttl_hours)
+            compute.start_create_vm(
+                VmSpec(
+                    name=vm_name,
+                    location=region,
+                    size=workload.vm_size,
+                    tags={RUN_TAG: f"validate-{slug}", WORKLOAD_TAG: workload.name, EXPIRES_TAG: expires.isoformat()},
+                    gallery_version_id=version.gallery_version_id,
+                    trusted_launch=True,
+                    subnet_id=compute.ensure_network(region),
+                    disposable=True,
+                )
+            )
+            started = version.evolve(
+                pending=PendingOperation(kind="validate-vm", resource_id=vm_name, started_at=now), **moved
+            )
+            entry = AuditEntry(
+                at=now,
+                kind="validation-started",
+                actor="step:validate",
+                detail=f"deploying {vm_name} from {version.version} in {region}",
+                version=version.version,
+                stage=stage,
+            )
+            deps.records.commit(Changes(workload=workload.name, versions=[started], audit=[entry]))
+            return [_message(started, "validate", deps, VM_CREATE)]
+        if vm.provisioning is OperationState.IN_PROGRESS:
+            waiting = version.evolve(**moved)
+            deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
+            since = pending.started_at if pending is not None else now
+            remaining = max(VM_CREATE - (now - since), timedelta(seconds=30))
+            return [_message(waiting, "validate", deps, remaining)]
+        checks = (
+            _validation_checks(deps, version, vm_name)
+            if vm.provisioning is OperationState.SUCCEEDED
+            else {"deployment": "failed"}
+        )
+        passed = all(value.startswith("ok") for value in checks.values())
+        evidence = ValidationEvidence(stage=stage, passed=passed, checks=checks, at=now)
+        judged = lifecycle.record_validation(version, evidence) if version.status is Status.READY else version
+        compute.start_delete_vm(vm_name)
+        judged = judged.evolve(
+            pending=PendingOperation(kind="validate-cleanup", resource_id=vm_name, started_at=now), **moved
+        )
+        summary = "; ".join(f"{k}: {v}" for k, v in checks.items())
+        entry = AuditEntry(
+            at=now,
+            kind="validation-passed" if passed else "validation-failed",
+            actor="step:validate",
+            detail=f"{vm_name}: {summary}",
+            version=version.version,
+            from_status=version.status,
+            to_status=judged.status,
+            stage=stage,
+        )
+        deps.records.commit(Changes(workload=workload.name, versions=[judged], audit=[entry]))
+        return [_message(judged, "validate", deps, timedelta(minutes=1))]
+    # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete)
+    if compute.get_vm(vm_name) is not None:
+        waiting = version.evolve(**moved)
+        deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
+        return [_message(waiting, "validate", deps, timedelta(minutes=1))]
+    done = version.evolve(pending=None, **moved)
+    deps.records.commit(Changes(workload=workload.name, versions=[done]))
+    return []
+
+
+def _validation_checks(deps: Deps, version: ImageVersion, vm_name: str) -> dict[str, str]:
+    found = guest.inventory(deps.compute, vm_name)
+    prevent = found.manifest.registry.get(guest.PREVENT_DEVICE_ENCRYPTION)
+    drift = guest.manifest_drift(version.manifest, found.manifest)
+    return {
+        "bitlocker": "ok: FullyDecrypted after first boot"
+        if found.volume_status == "FullyDecrypted"
+        else found.bitlocker,
+        "PreventDeviceEncryption": "ok: 1" if prevent == "1" else f"missing (value {prevent!r})",
+        "manifest": "ok: matches the recorded manifest" if not drift else "differs: " + "; ".join(drift[:10]),
+    }
+
+
+def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
+    """Production goes back to the rollback target: a pointer move; the withdrawn version is kept."""
+    workload = deps.workload(command.workload)
+    pointers = deps.records.get_pointers(workload.name)
+    request = command.message_id
+    if pointers.last_rollback == request:
+        return []  # this request was applied already
+    if pointers.rollback is None or pointers.production is None:
+        raise _refuse(
+            deps, workload.name, f"cannot roll back {workload.name}: there is no rollback target", command.approver
+        )
+    current = deps.records.get_version(workload.name, pointers.production)
+    target = deps.records.get_version(workload.name, pointers.rollback)
+    try:
+        withdrawn, restored = lifecycle.withdraw(current), lifecycle.restore(target)
+    except TransitionRefused as refusal:
+        raise _refuse(deps, workload.name, str(refusal), command.approver) from None
+    gallery = workload.gallery
+    deps.compute.update_gallery_version(
+        gallery.name, gallery.definition, str(current.version), exclude_from_latest=True
+    )
+    deps.compute.update_gallery_version(
+        gallery.name, gallery.definition, str(target.version), exclude_from_latest=False
+    )
+    older = [
+        v.version
+        for v in deps.records.list_versions(workload.name)
+        if v.status is Status.SUPERSEDED and v.version not in (target.version, current.version)
+    ]
+    now = deps.clock.now()
+    why = f"{command.reason or 'no reason given'}" + (f" ({command.ticket})" if command.ticket else "")
+    audit = [
+        AuditEntry(
+            at=now,
+            kind="rolled-back",
+            actor=command.approver,
+            detail=f"withdrawn from production: {why}",
+            version=current.version,
+            from_status=current.status,
+            to_status=Status.WITHDRAWN,
+            stage=Stage.PRODUCTION,
+        ),
+        AuditEntry(
+            at=now,
+            kind="restored",
+            actor=command.approver,
+            detail=f"serves production again after rollback from {current.version}: {why}",
+            version=target.version,
+            from_status=target.status,
+            to_status=Status.READY,
+            stage=Stage.PRODUCTION,
+        ),
+    ]
+    moved = pointers.evolve(
+        production=target.version,
+        rollback=max(older) if older else None,
+        dr=target.version if pointers.dr == current.version and target.stage is Stage.DR else pointers.dr,
+        last_rollback=request,
+    )
+    deps.records.commit(Changes(workload=workload.name, versions=[withdrawn, restored], pointers=moved, audit=audit))
+    return []
+
+
+def plan_prune(workload_name: str, deps: Deps) -> list[retention.Decision]:
+    workload = deps.workload(workload_name)
+    versions = deps.records.list_versions(workload.name)
+    pointers = deps.records.get_pointers(workload.name)
+    now = deps.clock.now()
+    decisions = retention.plan(versions, pointers, workload.retention, set(), now)
+    if all(d.action is retention.Action.KEEP for d in decisions):
+        return decisions  # nothing to retire: no need to list every VM and scale set
+    in_use = deps.compute.images_in_use()
+    return retention.plan(versions, pointers, workload.retention, in_use, now)
+
+
+def prune(command: Prune, deps: Deps) -> list[Envelope]:
+    """Apply the retention plan; each version changes in its own transaction with its audit entry."""
+    decisions = plan_prune(command.workload, deps)
+    if command.dry_run:
+        return []
+    workload = deps.workload(command.workload)
+    gallery = workload.gallery
+    now = deps.clock.now()
+    for decision in decisions:
+        if decision.action is retention.Action.KEEP:
+            continue
+        version = deps.records.get_version(workload.name, decision.version)
+        if decision.action is retention.Action.DEPRECATE and decision.end_of_life is not None:
+            if version.gallery_version_id:
+                deps.compute.update_gallery_version(
+                    gallery.name,
+                    gallery.definition,
+                    str(version.version),
+                    exclude_from_latest=True,
+                    end_of_life=decision.end_of_life,
+                )
+            changed = lifecycle.deprecate(version, decision.end_of_life)
+            detail = f"deprecated ({decision.reason}); end of life {decision.end_of_life:%Y-%m-%d}"
+        else:
+            if version.gallery_version_id:
+                deps.compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
+            changed = lifecycle.delete(version)
+            detail = f"deleted ({decision.reason})"
+        entry = AuditEntry(
+            at=now,
+            kind=decision.action.value + "d",
+            actor="retention",
+            detail=detail,
+            version=version.version,
+            from_status=version.status,
+            to_status=changed.status,
+        )
+        deps.records.commit(Changes(workload=workload.name, versions=[changed], audit=[entry]))
+    return []
