@@ -55,6 +55,7 @@ class LocalRuntime:
         start: datetime = START,
         event_grid: bool = True,
         on_delivery: Callable[[Envelope], None] | None = None,
+        deliver_twice: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self.sim = simulator or Simulator(subscription_id=self.settings.subscription_id, start=start)
@@ -62,17 +63,26 @@ class LocalRuntime:
         kwargs = client_kwargs(self.sim)
         self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
         self.records: RecordStore = records or MemoryRecordStore()
-        self.deps = Deps(records=self.records, compute=self.compute, catalog=self.catalog, clock=self.sim.clock, settings=self.settings)
+        self.deps = Deps(
+            records=self.records,
+            compute=self.compute,
+            catalog=self.catalog,
+            clock=self.sim.clock,
+            settings=self.settings,
+        )
         self.service = MessageBus(self.deps)
         self.bus = LocalBus(self.sim.clock, self._deliver)
         self.trace = Trace()
         self._on_delivery = on_delivery
+        self._deliver_twice = deliver_twice  # at-least-once delivery at its worst: every message twice
         self._provision_galleries(kwargs)
         if event_grid:
             self.sim.events.subscribe(self._on_events)
 
     @classmethod
-    def with_tables(cls, catalog: Catalog | Path, connection_string: str, table_name: str, **options: Any) -> LocalRuntime:
+    def with_tables(
+        cls, catalog: Catalog | Path, connection_string: str, table_name: str, **options: Any
+    ) -> LocalRuntime:
         store = TableRecordStore.from_connection_string(connection_string, table_name)
         store.ensure_table()
         return cls(catalog, records=store, **options)
@@ -104,12 +114,13 @@ class LocalRuntime:
         self.trace.deliveries.append(f"{self.sim.clock.now():%Y-%m-%d %H:%M} {envelope.subject} {envelope.message_id}")
         if self._on_delivery is not None:
             self._on_delivery(envelope)
-        try:
-            out = self.service.handle_envelope(envelope)
-        except (InvalidInput, RequestRefused) as refusal:
-            self.trace.refusals.append(f"{envelope.message_id}: {refusal}")
-            raise DeadLetter(type(refusal).__name__, str(refusal)) from None
-        self.bus.send(out)
+        for _ in range(2 if self._deliver_twice else 1):
+            try:
+                out = self.service.handle_envelope(envelope)
+            except (InvalidInput, RequestRefused) as refusal:
+                self.trace.refusals.append(f"{envelope.message_id}: {refusal}")
+                raise DeadLetter(type(refusal).__name__, str(refusal)) from None
+            self.bus.send(out)
 
     def _on_events(self, events: list[Mapping[str, Any]]) -> None:
         for event in events:

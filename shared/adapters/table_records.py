@@ -65,7 +65,7 @@ class TableRecordStore:
         wanted = " or ".join(f"RowKey eq @k{i}" for i in range(len(keys)))
         self.ensure_table()
         self.round_trips += 1
-        found = self._table.query_entities(f"PartitionKey eq @pk and ({wanted})", parameters=parameters)
+        found = self._table.query_entities(f"PartitionKey eq @pk and ( {wanted} )", parameters=parameters)
         rows = {str(e["RowKey"]): (dict(e), str(e.metadata["etag"])) for e in found}
         return entities.loaded(workload, {key: rows.get(key) for key in keys})
 

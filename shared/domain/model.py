@@ -150,6 +150,7 @@ class ValidationEvidence(BaseModel):
     model_config = ConfigDict(frozen=True)
     stage: Stage
     passed: bool
+    region: str = ""
     checks: dict[str, str] = Field(default_factory=dict)
     at: datetime
 

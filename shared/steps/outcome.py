@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from shared.domain.commands import Envelope
+from shared.domain.errors import AzureOperationError
 from shared.domain.model import ImageVersion, PendingOperation
 from shared.domain.records import AuditEntry
 
@@ -34,3 +36,15 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     remaining = elapsed * (100 - progress_percent) / progress_percent
     slack = floor / 2 + remaining * 0.03  # progress is reported in whole percents
     return max(floor, min(ceiling, remaining + slack))
+
+
+ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
+
+
+def start_once(start: Callable[..., object], *args: object) -> None:
+    """Start an Azure operation; a redelivery after a crash finds it under way (409) and goes on."""
+    try:
+        start(*args)
+    except AzureOperationError as error:
+        if error.code not in ALREADY_STARTED:
+            raise

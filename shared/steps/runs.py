@@ -8,6 +8,7 @@ event about the resource continues the run first if it arrives first).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ from shared.domain.model import (
 from shared.domain.records import AuditEntry, Changes, Loaded
 from shared.steps import guest, replication
 from shared.steps.deps import Deps
-from shared.steps.outcome import Outcome, recheck_delay
+from shared.steps.outcome import Outcome, recheck_delay, start_once
 
 ABORT = "abort"
 SYSPREP_TIMEOUT = timedelta(minutes=90)
@@ -132,7 +133,7 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-create", vm.id))
     if vm.power != "running":
         if ctx.run.pending is None or ctx.run.pending.kind != "vm-start":
-            compute.start_vm(vm.name)
+            start_once(lambda: compute.start_vm(vm.name))
         return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-start", vm.id))
     updates = {"source_image": ctx.run.source_image or vm.image_reference, "source_os_disk_id": vm.os_disk_id}
     return Outcome(next_step="customize", run_updates=updates)
@@ -216,9 +217,6 @@ def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
     )
 
 
-ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
-
-
 def _ensure(
     ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], expected: timedelta
 ) -> Outcome | None:
@@ -231,11 +229,7 @@ def _ensure(
     resource_id = compute.id_of(resource_type, name)
     pending = ctx.run.pending
     if pending is None or pending.kind != kind:
-        try:
-            start()
-        except AzureOperationError as error:
-            if error.code not in ALREADY_STARTED:
-                raise
+        start_once(start)
         return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
     state = compute.resource_state(resource_id)
     if state is OperationState.SUCCEEDED:
@@ -286,7 +280,7 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
 
     def start() -> str:
         # The disk is made; the snapshot has served its purpose.
-        compute.start_delete(compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap")))
+        start_once(lambda: compute.start_delete(compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))))
         spec = VmSpec(
             name=name,
             location=ctx.workload.location,
@@ -357,7 +351,8 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     return Outcome(wait=delay, pending=ctx.pending("bitlocker-decrypt", vm))
 
 
-SYSPREP_TYPICAL = timedelta(minutes=8)
+SYSPREP_TYPICAL = timedelta(minutes=10)
+SYSPREP_LOG_AFTER = timedelta(minutes=12)
 
 
 def step_sysprep(ctx: StepContext) -> Outcome:
@@ -373,7 +368,9 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         return Outcome(fail=f"temporary VM {name} disappeared during sysprep")
     if vm.power in ("stopped", "deallocated"):
         return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
-    if pending.checks % 10 != 0:  # the log is read on the first check and every tenth after
+    # Sysprep failures leave the VM running; read the log once it is overdue, then every 5th check.
+    overdue = ctx.deps.clock.now() - pending.started_at > SYSPREP_LOG_AFTER
+    if not overdue or pending.checks % 5 != 0:
         return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
     state, running, errors = guest.sysprep_status(compute, name)
     if not running and errors:
@@ -390,7 +387,7 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     compute = ctx.deps.compute
     name = ctx.temp("vm")
     if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
-        compute.start_deallocate(name)
+        start_once(lambda: compute.start_deallocate(name))
         return Outcome(
             wait=timedelta(minutes=2),
             pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
@@ -411,7 +408,7 @@ def _version_tags(ctx: StepContext, version: ImageVersion) -> dict[str, str]:
         "avd-lifecycle-stage": "test",
         "avd-lifecycle-display-name": version.display_name,
         "avd-lifecycle-build-date": version.created_at.date().isoformat(),
-        RUN_TAG: ctx.run.run_id,
+        "avd-lifecycle-build-run": ctx.run.run_id,  # provenance; RUN_TAG marks temporary resources only
         "avd-lifecycle-manifest": version.manifest.digest(),
         "avd-lifecycle-os-build": version.manifest.os_build,
     }
@@ -448,21 +445,18 @@ def step_capture(ctx: StepContext) -> Outcome:
                 tags={WORKLOAD_TAG: workload.name, "avd-lifecycle-owner": workload.owner},
             )
         )
-        resource_id = compute.start_create_version(
-            VersionSpec(
-                resource_group=gallery.resource_group,
-                gallery=gallery.name,
-                definition=gallery.definition,
-                version=str(version.version),
-                location=workload.location,
-                source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
-                target_regions=replication.target_regions(workload, Stage.TEST),
-                tags=_version_tags(ctx, version),
-            )
+        spec = VersionSpec(
+            resource_group=gallery.resource_group,
+            gallery=gallery.name,
+            definition=gallery.definition,
+            version=str(version.version),
+            location=workload.location,
+            source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
+            target_regions=replication.target_regions(workload, Stage.TEST),
+            tags=_version_tags(ctx, version),
         )
-        return Outcome(
-            wait=timedelta(minutes=20), pending=ctx.pending("version-create", resource_id), version=version, audit=audit
-        )
+        start_once(lambda: compute.start_create_version(spec))
+        return Outcome(wait=timedelta(minutes=20), pending=ctx.pending("version-create"), version=version, audit=audit)
     replication_failed = any(r.state == "Failed" for r in state.regions)
     if state.provisioning is OperationState.FAILED and not replication_failed:
         return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
@@ -489,15 +483,15 @@ def _remove_temp_resources(ctx: StepContext) -> Outcome | None:
     snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
     pending = ctx.run.pending
     if pending is None or pending.kind != "delete-temp":
-        compute.start_delete(vm_id)
-        compute.start_delete(snapshot_id)
+        start_once(lambda: compute.start_delete(vm_id))
+        start_once(lambda: compute.start_delete(snapshot_id))
         return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", f"{vm_id},{snapshot_id}"))
     remaining = [r for r in (vm_id, snapshot_id) if compute.resource_state(r) is not OperationState.MISSING]
     if not remaining:
         return None
     if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
         for resource_id in remaining:
-            compute.start_delete(resource_id)
+            start_once(compute.start_delete, resource_id)
     return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join(remaining)))
 
 
@@ -555,7 +549,9 @@ def step_abort(ctx: StepContext) -> Outcome:
         state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
         if state is not None:
             if ctx.run.pending is None or ctx.run.pending.kind != "delete-version":
-                compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
+                start_once(
+                    lambda: compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
+                )
             return Outcome(wait=timedelta(minutes=2), pending=ctx.pending("delete-version", state.id))
     return Outcome(finish=True)
 
@@ -642,7 +638,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
     run = ctx.run
     now = ctx.deps.clock.now()  # after the step's own calls (Run Command takes its time)
     version = outcome.version or ctx.version
-    audit = list(outcome.audit)
+    audit = [dataclasses.replace(entry, at=now) for entry in outcome.audit]  # when it was recorded
     pointers = loaded.pointers
     messages: list[Envelope] = []
     updates = dict(outcome.run_updates)

@@ -1,0 +1,88 @@
+"""The lifecycle scenario shared by the end-to-end tests, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from localrun.runtime import LocalRuntime
+from shared.domain.commands import Promote, Rollback, StartBuild
+from shared.domain.model import BuildReason, Stage
+
+BUILDER = "builder@contoso.com"
+APPROVERS = {
+    Stage.VALIDATION: "data-platform@contoso.com",
+    Stage.PRODUCTION: "change-board@contoso.com",
+    Stage.DR: "change-board@contoso.com",
+}
+PATCH_BUILD_AT = datetime(2026, 12, 15, 6, 0, tzinfo=UTC)  # Patch Tuesday (Dec 8) + 7 days
+
+
+@dataclass
+class Marks:
+    """ARM request counts and virtual times at the scenario's milestones."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    times: dict[str, datetime] = field(default_factory=dict)
+
+
+def mark(runtime: LocalRuntime, marks: Marks, name: str) -> None:
+    marks.requests[name] = len(runtime.sim.request_log)
+    marks.times[name] = runtime.sim.clock.now()
+
+
+def build(runtime: LocalRuntime, workload: str, run_id: str, reason: BuildReason, **options: bool) -> None:
+    runtime.submit(StartBuild(workload=workload, run_id=run_id, reason=reason, requested_by=BUILDER, **options))
+    runtime.run()
+
+
+def promote(runtime: LocalRuntime, workload: str, version: str, stage: Stage, approver: str | None = None) -> None:
+    command = Promote(
+        workload=workload,
+        version=version,
+        target_stage=stage,
+        approver=approver or APPROVERS[stage],
+        ticket=f"CHG-{version}-{stage.value}",
+        reason="tested by the pilot group",
+        requested_at=runtime.sim.clock.now(),
+    )
+    runtime.submit(command)
+    runtime.run()
+
+
+def to_production(runtime: LocalRuntime, workload: str, version: str, *, dr: bool = True) -> None:
+    for stage in (Stage.VALIDATION, Stage.PRODUCTION) + ((Stage.DR,) if dr else ()):
+        promote(runtime, workload, version, stage)
+
+
+def rollback(runtime: LocalRuntime, workload: str) -> None:
+    runtime.submit(
+        Rollback(
+            workload=workload,
+            approver=APPROVERS[Stage.PRODUCTION],
+            ticket="INC-4711",
+            reason="Teams crashes at sign-in on 1.0.1",
+            requested_at=runtime.sim.clock.now(),
+        )
+    )
+    runtime.run()
+
+
+def full_lifecycle(runtime: LocalRuntime, workload: str = "data-analyst") -> Marks:
+    """First build -> production -> dr; a patch build -> production; a rollback."""
+    marks = Marks()
+    mark(runtime, marks, "start")
+    build(runtime, workload, "first-build", BuildReason.FIRST)
+    mark(runtime, marks, "built")
+    to_production(runtime, workload, "1.0.0", dr=False)
+    mark(runtime, marks, "production")
+    promote(runtime, workload, "1.0.0", Stage.DR)
+    mark(runtime, marks, "dr")
+    runtime.sim.clock.advance_to(max(PATCH_BUILD_AT, runtime.sim.clock.now() + timedelta(minutes=1)))
+    mark(runtime, marks, "patch-start")
+    build(runtime, workload, "patch-2026-12", BuildReason.PATCH)
+    to_production(runtime, workload, "1.0.1", dr=False)
+    mark(runtime, marks, "patch-production")
+    rollback(runtime, workload)
+    mark(runtime, marks, "rolled-back")
+    return marks

@@ -1,0 +1,91 @@
+"""The whole lifecycle on the simulator and Azurite: build, BitLocker, capture, promote, patch, rollback, prune."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from localrun.runtime import LocalRuntime
+from shared.domain.catalog import Catalog
+from shared.domain.commands import Prune
+from shared.domain.compute import RUN_TAG
+from shared.domain.model import Stage, Status, VersionNumber
+from tests.e2e.conftest import with_retention
+from tests.e2e.scenario import full_lifecycle
+
+V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")
+WORKLOAD = "data-analyst"
+
+
+def leaked(runtime: LocalRuntime) -> list[str]:
+    return [r["name"] for r in runtime.sim.live_resources(tag=RUN_TAG)]
+
+
+def test_full_lifecycle_of_an_encrypted_25h2_workload(
+    catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]
+) -> None:
+    """25H2 comes encrypted: BitLocker is handled and recorded; it reaches dr; a patch and a rollback follow."""
+    runtime = runtime_factory(catalog)
+    marks = full_lifecycle(runtime, WORKLOAD)
+    records = runtime.records
+
+    first = records.get_version(WORKLOAD, V100)
+    assert first.bitlocker is not None
+    assert first.bitlocker.state_before.startswith("FullyEncrypted")
+    assert first.bitlocker.state_after == "FullyDecrypted"
+    assert first.bitlocker.prevent_device_encryption
+    assert first.display_name == "Win11 | DataAnalyst | v1.0 | 2026-11"
+    assert first.validated_for(Stage.TEST)
+    assert first.validated_for(Stage.VALIDATION)
+    assert [a.stage for a in first.approvals] == [Stage.VALIDATION, Stage.PRODUCTION, Stage.DR]
+
+    patch = records.get_version(WORKLOAD, V101)
+    assert patch.display_name == "Win11 | DataAnalyst | v1.0.1 | 2026-12"
+    assert set(patch.manifest.hotfixes) - set(first.manifest.hotfixes), "the patch build installed December's update"
+    assert patch.manifest.os_build != first.manifest.os_build
+
+    # After the rollback: 1.0.0 serves production again, 1.0.1 is withdrawn and kept.
+    pointers = records.get_pointers(WORKLOAD)
+    assert (pointers.production, pointers.dr, pointers.rollback) == (V100, V100, None)
+    assert (first.status, first.stage) == (Status.READY, Stage.DR)
+    assert patch.status is Status.WITHDRAWN
+    kinds = [e.kind for e in records.list_events(WORKLOAD, V101)]
+    assert kinds[-1] == "rolled-back"
+    assert "superseded" in [e.kind for e in records.list_events(WORKLOAD, V100)]
+
+    # Azure agrees: latest resolves to the restored version; nothing temporary is left.
+    gallery = catalog.get(WORKLOAD).gallery
+    assert not runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.0").exclude_from_latest
+    assert runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.1").exclude_from_latest
+    assert leaked(runtime) == []
+    assert runtime.bus.dead_letters == []
+
+    first_lifecycle = marks.requests["production"] - marks.requests["start"]
+    patch_lifecycle = marks.requests["patch-production"] - marks.requests["patch-start"]
+    print(f"ARM requests, build to production: first {first_lifecycle} (incl. one-time setup), patch {patch_lifecycle}")
+    assert patch_lifecycle < 60
+    assert first_lifecycle < 70
+
+
+def test_prune_keeps_what_is_in_use(catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]) -> None:
+    """keep=1 deprecates then deletes only what is neither in use nor protected; a VM's image is never touched."""
+    runtime = runtime_factory(with_retention(catalog, WORKLOAD, keep=1, grace_days=7))
+    full_lifecycle(runtime, WORKLOAD)
+    records = runtime.records
+    now = runtime.sim.clock.now()
+
+    runtime.submit(Prune(workload=WORKLOAD, requested_at=now))
+    runtime.run()
+    withdrawn = records.get_version(WORKLOAD, V101)
+    assert withdrawn.status is Status.DEPRECATED
+    assert withdrawn.end_of_life is not None
+    assert records.get_version(WORKLOAD, V100).status is Status.READY  # production
+
+    runtime.sim.clock.advance(timedelta(days=8).total_seconds())
+    runtime.submit(Prune(workload=WORKLOAD, requested_at=runtime.sim.clock.now()))
+    runtime.run()
+    assert records.get_version(WORKLOAD, V101).status is Status.DELETED
+    gallery = catalog.get(WORKLOAD).gallery
+    assert runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.1") is None
+    assert runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.0") is not None
+    assert "deleted" in [e.kind for e in records.list_events(WORKLOAD, V101)]
