@@ -6,6 +6,8 @@ clock, so a whole lifecycle (hours of Azure time) runs in seconds with the same 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,11 +26,9 @@ from shared.adapters.table_records import TableRecordStore
 from shared.config import Settings
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Command, Envelope
-from shared.domain.errors import InvalidInput, RequestRefused
 from shared.domain.records import RecordStore
-from shared.messagebus import MessageBus
+from shared.entrypoints import APPROVAL_SUBJECT, Entrypoints
 from shared.steps.deps import Deps
-from shared.steps.events import route_event
 from simulator import Simulator, client_kwargs
 
 log = logging.getLogger("localrun")
@@ -70,8 +70,9 @@ class LocalRuntime:
             clock=self.sim.clock,
             settings=self.settings,
         )
-        self.service = MessageBus(self.deps)
         self.bus = LocalBus(self.sim.clock, self._deliver)
+        self.entrypoints = Entrypoints(self.deps, self.bus)
+        self.service = self.entrypoints.service
         self.trace = Trace()
         self._on_delivery = on_delivery
         self._deliver_twice = deliver_twice  # at-least-once delivery at its worst: every message twice
@@ -111,23 +112,35 @@ class LocalRuntime:
         self.bus.run(self.sim.clock.advance_to, other_due=self.sim.clock.next_due, until=until)
 
     def _deliver(self, envelope: Envelope) -> None:
+        """The local bus's consumer: the same entry points the Functions triggers call."""
         self.trace.deliveries.append(f"{self.sim.clock.now():%Y-%m-%d %H:%M} {envelope.subject} {envelope.message_id}")
         if self._on_delivery is not None:
             self._on_delivery(envelope)
         for _ in range(2 if self._deliver_twice else 1):
-            try:
-                out = self.service.handle_envelope(envelope)
-            except (InvalidInput, RequestRefused) as refusal:
-                self.trace.refusals.append(f"{envelope.message_id}: {refusal}")
-                raise DeadLetter(type(refusal).__name__, str(refusal)) from None
-            self.bus.send(out)
+            if envelope.subject == APPROVAL_SUBJECT:
+                handled = self.entrypoints.approval(envelope.message_id, envelope.body)
+            else:
+                handled = self.entrypoints.step_message(envelope.message_id, envelope.body, envelope.subject)
+            if handled.rejected:
+                self.trace.refusals.append(f"{envelope.message_id}: {handled.rejected}")
+                raise DeadLetter("Rejected", handled.rejected)
 
     def _on_events(self, events: list[Mapping[str, Any]]) -> None:
+        """Event Grid delivers arrays; each event goes through the Event Grid function's path."""
         for event in events:
-            try:
-                messages, why = route_event(event, self.deps)
-            except InvalidInput as error:
-                self.trace.events.append(f"rejected: {error}")
-                continue
-            self.trace.events.append(why)
-            self.bus.send(messages)
+            handled = self.entrypoints.arm_event(event)
+            self.trace.events.append(handled.rejected or handled.note)
+
+    def approve(self, body: str, message_id: str | None = None) -> None:
+        """An approval system puts a message on the approvals queue."""
+        workload = str(json.loads(body).get("workload", "approvals")) if body.strip().startswith("{") else "approvals"
+        identity = message_id or f"approval-{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+        self.bus.send([Envelope(message_id=identity, session_id=workload[:64], subject=APPROVAL_SUBJECT, body=body)])
+
+    def tick_scheduler(self) -> None:
+        """The rebuild timer firing at the current virtual time."""
+        self.entrypoints.scheduled_rebuilds()
+
+    def tick_retention(self) -> None:
+        """The retention and sweeper timer firing at the current virtual time."""
+        self.entrypoints.retention_and_sweep()

@@ -8,6 +8,7 @@ which honours Retry-After on 429 and 5xx; nothing here loops on its own.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -495,19 +496,19 @@ class AzureCompute:
                         )
         return found
 
-    def images_in_use(self) -> set[str]:
-        used: set[str] = set()
+    def images_in_use(self) -> dict[str, int]:
+        used: Counter[str] = Counter()
         with _azure("list VMs and scale sets using images"):
             for vm in self.compute.virtual_machines.list_all():
                 image = _json(vm).get("properties", {}).get("storageProfile", {}).get("imageReference", {})
                 if image.get("id"):
-                    used.add(str(image["id"]).lower())
+                    used[str(image["id"]).lower()] += 1
             for scale_set in self.compute.virtual_machine_scale_sets.list_all():
                 profile = _json(scale_set).get("properties", {}).get("virtualMachineProfile", {})
                 image = profile.get("storageProfile", {}).get("imageReference", {})
                 if image.get("id"):
-                    used.add(str(image["id"]).lower())
-        return used
+                    used[str(image["id"]).lower()] += 1
+        return dict(used)
 
 
 def _region(target: TargetRegion) -> dict[str, Any]:

@@ -7,13 +7,14 @@ readable in Storage Explorer.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from shared.domain import naming
-from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
-from shared.domain.records import Loaded
+from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
+from shared.domain.records import Loaded, WorkloadRecords
 
 CHUNK = 30_000
 VERSION_PREFIX = "version:"
@@ -21,6 +22,8 @@ RUN_PREFIX = "run:"
 EVENT_PREFIX = "event:"
 POINTERS_KEY = "pointers"
 WORKLOAD_EVENTS = "workload"
+REJECTED_PARTITION = "rejected-messages"  # not a workload: "--" can never be in a workload name
+MAX_BODY = 30_000
 
 Record = TypeVar("Record", bound=BaseModel)
 
@@ -96,3 +99,28 @@ def loaded(workload: str, rows: dict[str, tuple[dict[str, Any], str] | None]) ->
         else:
             version = decode(row[0], ImageVersion, row[1])
     return Loaded(pointers=pointers, run=run, version=version)
+
+
+def rejected_entity(message: RejectedMessage) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{message.source}:{message.message_id}".encode()).hexdigest()[:32]
+    kept = message.model_copy(update={"body": message.body[:MAX_BODY]})
+    return encode(REJECTED_PARTITION, f"{message.source}:{digest}", kept)
+
+
+# "pointers" < "run:..." < "version:..." sort together; the audit rows ("event:...") sort before them.
+WORKLOAD_RANGE = (POINTERS_KEY, VERSION_PREFIX[:-1] + chr(ord(VERSION_PREFIX[-1]) + 1))
+
+
+def workload_records(workload: str, rows: list[tuple[dict[str, Any], str]]) -> WorkloadRecords:
+    pointers = Pointers(workload=workload)
+    runs: list[Run] = []
+    versions: list[ImageVersion] = []
+    for entity, etag in rows:
+        key = str(entity["RowKey"])
+        if key == POINTERS_KEY:
+            pointers = decode(entity, Pointers, etag)
+        elif key.startswith(RUN_PREFIX):
+            runs.append(decode(entity, Run, etag))
+        elif key.startswith(VERSION_PREFIX):
+            versions.append(decode(entity, ImageVersion, etag))
+    return WorkloadRecords(pointers=pointers, runs=runs, versions=versions)

@@ -8,8 +8,8 @@ from typing import Any
 
 from shared.adapters import entities
 from shared.domain.errors import ConcurrencyConflict, RecordNotFound
-from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
-from shared.domain.records import Changes, Loaded, number_audit
+from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
+from shared.domain.records import Changes, Loaded, WorkloadRecords, number_audit
 
 
 class MemoryRecordStore:
@@ -36,6 +36,13 @@ class MemoryRecordStore:
         self.round_trips += 1
         rows = {key: self._rows.get((partition, key)) for key in keys}
         return entities.loaded(workload, rows)
+
+    def load_workload(self, workload: str) -> WorkloadRecords:
+        partition = entities.partition(workload)
+        low, high = entities.WORKLOAD_RANGE
+        self.round_trips += 1
+        rows = [row for (pk, rk), row in sorted(self._rows.items()) if pk == partition and low <= rk < high]
+        return entities.workload_records(workload, rows)
 
     def find_version(self, workload: str, version: VersionNumber) -> ImageVersion | None:
         row = self._get(workload, entities.version_key(version))
@@ -87,3 +94,14 @@ class MemoryRecordStore:
             for row_key, record, _ in writes:
                 entity = entities.encode(changes.workload, row_key, record)
                 self._rows[(changes.workload, row_key)] = (entity, f'W/"{next(self._etags)}"')
+
+    def reject(self, message: RejectedMessage) -> None:
+        entity = entities.rejected_entity(message)
+        with self._lock:
+            self.round_trips += 1
+            self._rows[(entities.REJECTED_PARTITION, entity["RowKey"])] = (entity, f'W/"{next(self._etags)}"')
+
+    def list_rejections(self) -> list[RejectedMessage]:
+        self.round_trips += 1
+        rows = [e for (pk, _), (e, _) in self._rows.items() if pk == entities.REJECTED_PARTITION]
+        return sorted((entities.decode(e, RejectedMessage, None) for e in rows), key=lambda m: m.at)

@@ -12,8 +12,8 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters import entities
 from shared.domain.errors import ConcurrencyConflict, RecordNotFound
-from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, VersionNumber
-from shared.domain.records import Changes, Loaded, number_audit
+from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
+from shared.domain.records import Changes, Loaded, WorkloadRecords, number_audit
 
 CONFLICT_CODES = {"UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"}
 QUERY = "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high"
@@ -68,6 +68,14 @@ class TableRecordStore:
         found = self._table.query_entities(f"PartitionKey eq @pk and ( {wanted} )", parameters=parameters)
         rows = {str(e["RowKey"]): (dict(e), str(e.metadata["etag"])) for e in found}
         return entities.loaded(workload, {key: rows.get(key) for key in keys})
+
+    def load_workload(self, workload: str) -> WorkloadRecords:
+        low, high = entities.WORKLOAD_RANGE
+        self.ensure_table()
+        self.round_trips += 1
+        parameters = {"pk": entities.partition(workload), "low": low, "high": high}
+        found = self._table.query_entities(QUERY, parameters=parameters)
+        return entities.workload_records(workload, [(dict(e), str(e.metadata["etag"])) for e in found])
 
     def find_version(self, workload: str, version: VersionNumber) -> ImageVersion | None:
         row = self._get(workload, entities.version_key(version))
@@ -135,3 +143,14 @@ class TableRecordStore:
             if error.status_code in (409, 412):
                 raise ConcurrencyConflict(f"{changes.workload}: a record changed since it was read") from None
             raise
+
+    def reject(self, message: RejectedMessage) -> None:
+        self.ensure_table()
+        self.round_trips += 1
+        self._table.upsert_entity(entities.rejected_entity(message), mode=UpdateMode.REPLACE)
+
+    def list_rejections(self) -> list[RejectedMessage]:
+        self.ensure_table()
+        self.round_trips += 1
+        found = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": entities.REJECTED_PARTITION})
+        return sorted((entities.decode(dict(e), RejectedMessage, None) for e in found), key=lambda m: m.at)

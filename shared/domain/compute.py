@@ -179,6 +179,6 @@ class Compute(Protocol):
 
     def list_tagged(self, tag: str) -> list[TaggedResource]: ...
 
-    def images_in_use(self) -> set[str]:
-        """Gallery version ids referenced by VMs and scale sets (lower-cased)."""
+    def images_in_use(self) -> dict[str, int]:
+        """How many VMs and scale sets reference each gallery version id (ids lower-cased)."""
         ...

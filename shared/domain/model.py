@@ -301,3 +301,16 @@ class Run(BaseModel):
 
     def evolve(self, **changes: Any) -> Run:
         return self.model_copy(update=changes)
+
+
+class RejectedMessage(BaseModel):
+    """A message refused as invalid or not allowed: kept with its reason, never silently dropped."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str  # "image-approvals", "image-steps", "event-grid"
+    message_id: str
+    subject: str = ""
+    body: str  # as received (truncated to 30 000 characters), for inspection and resubmission
+    reason: str
+    at: datetime

@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, Run, Stage, Status, VersionNumber
+from shared.domain.model import (
+    ImageVersion,
+    LifecycleEvent,
+    Pointers,
+    RejectedMessage,
+    Run,
+    Stage,
+    Status,
+    VersionNumber,
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,18 @@ class Loaded:
     version: ImageVersion | None = None
 
 
+@dataclass(frozen=True)
+class WorkloadRecords:
+    """A workload's pointers, runs and versions from one single-partition query (no audit rows)."""
+
+    pointers: Pointers
+    runs: list[Run]
+    versions: list[ImageVersion]
+
+
 class RecordStore(Protocol):
+    def load_workload(self, workload: str) -> WorkloadRecords: ...
+
     def load(self, workload: str, *, run_id: str | None = None, version: VersionNumber | None = None) -> Loaded:
         """The workload's pointers plus, optionally, one run and one version, in one query."""
         ...
@@ -69,6 +89,12 @@ class RecordStore(Protocol):
     def commit(self, changes: Changes) -> None:
         """Write all or nothing; raise ConcurrencyConflict if any record changed since it was read."""
         ...
+
+    def reject(self, message: RejectedMessage) -> None:
+        """Keep a refused message with its reason (a redelivered duplicate overwrites itself)."""
+        ...
+
+    def list_rejections(self) -> list[RejectedMessage]: ...
 
 
 def number_audit(changes: Changes) -> tuple[list[ImageVersion], Pointers | None, list[LifecycleEvent]]:

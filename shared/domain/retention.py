@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,7 +32,7 @@ def plan(
     versions: Collection[ImageVersion],
     pointers: Pointers,
     policy: Retention,
-    images_in_use: set[str],
+    images_in_use: Mapping[str, int],
     now: datetime,
 ) -> list[Decision]:
     """One decision per live version, newest first, each with the reason an admin would ask for."""
@@ -79,7 +79,7 @@ def _protection(
     roles: dict[VersionNumber | None, str],
     pinned: set[VersionNumber],
     newest: list[VersionNumber],
-    images_in_use: set[str],
+    images_in_use: Mapping[str, int],
     keep: int,
 ) -> str:
     if version.version in roles:

@@ -75,9 +75,13 @@ class ArmEvent(BaseModel):
 
 def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str]:
     """The messages an event leads to, and one line saying why (for the log)."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"an event must be a JSON object, got {type(raw).__name__}")
+    event_type = str(raw.get("eventType", raw.get("type")) or "")
+    if event_type.lower() not in ARM_EVENT_TYPES:
+        # e.g. Microsoft.EventGrid.SubscriptionValidationEvent: the Functions trigger answers those
+        return [], f"ignored: event type {event_type[:100]!r} is not an ARM resource event"
     event = ArmEvent.parse(raw)
-    if event.event_type.lower() not in ARM_EVENT_TYPES:
-        return [], f"ignored: event type {event.event_type} is not an ARM resource event"
     operation = event.data.operation_name.lower()
     uri = event.data.resource_uri
     if not operation.endswith(COMPLETIONS):

@@ -409,7 +409,7 @@ def plan_prune(workload_name: str, deps: Deps) -> list[retention.Decision]:
     versions = deps.records.list_versions(workload.name)
     pointers = deps.records.get_pointers(workload.name)
     now = deps.clock.now()
-    decisions = retention.plan(versions, pointers, workload.retention, set(), now)
+    decisions = retention.plan(versions, pointers, workload.retention, {}, now)
     if all(d.action is retention.Action.KEEP for d in decisions):
         return decisions  # nothing to retire: no need to list every VM and scale set
     in_use = deps.compute.images_in_use()

@@ -1,0 +1,85 @@
+"""The one place that builds real clients, lazily: the Functions host imports function_app.py
+to index the functions, and every import there is cold-start time users pay for.
+
+Production wiring: DefaultAzureCredential (the app's user-assigned identity via AZURE_CLIENT_ID),
+Table Storage by endpoint, ARM at AVD_ARM_ENDPOINT, Service Bus by fully qualified namespace.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import TYPE_CHECKING, Any
+
+from shared.config import SERVICE_BUS_CONNECTION, STEP_QUEUE, Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from shared.entrypoints import Entrypoints
+    from shared.steps.deps import Deps
+
+_override: Entrypoints | None = None
+
+
+def use(entrypoints: Entrypoints | None) -> None:
+    """Tests and the local runtime put their own wiring in place (None restores production)."""
+    global _override
+    _override = entrypoints
+
+
+def entrypoints() -> Entrypoints:
+    return _override if _override is not None else _production()
+
+
+@functools.cache
+def _credential() -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def build_deps(settings: Settings) -> Deps:
+    from shared.adapters.azure_compute import AzureCompute
+    from shared.adapters.clock import SystemClock
+    from shared.adapters.table_records import TableRecordStore
+    from shared.domain.catalog import load_catalog
+    from shared.steps.deps import Deps
+
+    if settings.tables_connection_string:
+        records = TableRecordStore.from_connection_string(settings.tables_connection_string, settings.table_name)
+    elif settings.tables_endpoint:
+        records = TableRecordStore.from_endpoint(settings.tables_endpoint, settings.table_name, _credential())
+    else:
+        raise RuntimeError("set AVD_TABLES_ENDPOINT (or AVD_TABLES_CONNECTION_STRING locally) to reach Table Storage")
+
+    def client_kwargs() -> dict[str, Any]:
+        return {
+            "credential": _credential(),
+            "subscription_id": settings.subscription_id,
+            "base_url": settings.arm_endpoint,
+        }
+
+    compute = AzureCompute(settings.subscription_id, settings.image_resource_group, client_kwargs)
+    return Deps(
+        records=records,
+        compute=compute,
+        catalog=load_catalog(settings.catalog_path),
+        clock=SystemClock(),
+        settings=settings,
+    )
+
+
+@functools.cache
+def _production() -> Entrypoints:
+    from azure.servicebus import ServiceBusClient
+
+    from shared.adapters.servicebus_bus import ServiceBusBus
+    from shared.entrypoints import Entrypoints
+
+    settings = Settings()
+    namespace = os.environ.get(f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace", "")
+    if not namespace:
+        raise RuntimeError(f"set {SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace to send step messages")
+    bus = ServiceBusBus(lambda: ServiceBusClient(namespace, _credential()), STEP_QUEUE)
+    return Entrypoints(build_deps(settings), bus)

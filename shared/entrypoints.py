@@ -1,0 +1,111 @@
+"""What every trigger does once it has decoded its input, the same in Azure Functions and locally.
+
+Invalid or refused messages are kept with their reason (RecordStore.reject) and not retried:
+they can never succeed as sent. Anything else (a conflict, Azure being down) propagates so the
+host retries and, past the max delivery count, dead-letters the message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.adapters.messaging import Bus
+from shared.domain.approvals import ApprovalRequest
+from shared.domain.commands import Envelope, Prune
+from shared.domain.errors import InvalidInput, RequestRefused
+from shared.domain.model import RejectedMessage
+from shared.messagebus import MessageBus, decode
+from shared.steps.deps import Deps
+from shared.steps.events import route_event
+from shared.steps.schedule import due_builds
+from shared.steps.sweep import sweep
+
+log = logging.getLogger("avdimage")
+APPROVAL_SUBJECT = "approval"
+
+
+@dataclass
+class Handled:
+    sent: list[Envelope] = field(default_factory=list)
+    rejected: str = ""  # the reason, when the message was refused
+    note: str = ""
+
+
+class Entrypoints:
+    def __init__(self, deps: Deps, bus: Bus) -> None:
+        self.deps = deps
+        self.bus = bus
+        self.service = MessageBus(deps)
+
+    def step_message(self, message_id: str, body: str | bytes, subject: str = "") -> Handled:
+        """The step queue: one command per message, chained by the messages it sends."""
+        try:
+            sent = self.service.handle(decode(body))
+        except (InvalidInput, RequestRefused) as refusal:
+            return self._reject("image-steps", message_id, subject, body, str(refusal))
+        self.bus.send(sent)
+        return Handled(sent=sent)
+
+    def approval(self, message_id: str, body: str | bytes) -> Handled:
+        """The approvals queue: the documented contract, turned into a promotion or a rollback."""
+        try:
+            request = ApprovalRequest.model_validate_json(body)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in error.errors()[:10]
+            )
+            return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, f"invalid approval: {problems}")
+        try:
+            sent = self.service.handle(request.to_command())
+        except (InvalidInput, RequestRefused) as refusal:
+            return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, str(refusal))
+        self.bus.send(sent)
+        return Handled(sent=sent, note=f"{request.action} {request.workload} {request.version or ''}".strip())
+
+    def arm_event(self, event: Mapping[str, Any]) -> Handled:
+        """Event Grid: continue whatever waits on the resource; ignore what is not ours."""
+        try:
+            sent, why = route_event(event, self.deps)
+        except InvalidInput as error:
+            body = json.dumps(event, default=str)[:30_000] if isinstance(event, Mapping) else repr(event)
+            return self._reject(
+                "event-grid", str(event.get("id", "")) if isinstance(event, Mapping) else "", "", body, str(error)
+            )
+        self.bus.send(sent)
+        return Handled(sent=sent, note=why)
+
+    def scheduled_rebuilds(self) -> Handled:
+        builds = due_builds(self.deps, self.deps.clock.now())
+        sent = [Envelope.wrap(b) for b in builds]
+        self.bus.send(sent)
+        return Handled(sent=sent, note=", ".join(f"{b.workload}:{b.run_id}" for b in builds) or "nothing due")
+
+    def retention_and_sweep(self) -> Handled:
+        """Retention per workload (as messages, so they serialize with each workload's steps) and the sweeper."""
+        now = self.deps.clock.now()
+        removed = sweep(self.deps, now)
+        sent = [Envelope.wrap(Prune(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        self.bus.send(sent)
+        return Handled(sent=sent, note="; ".join(removed) or "no abandoned temp resources")
+
+    def _reject(self, source: str, message_id: str, subject: str, body: str | bytes, reason: str) -> Handled:
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
+        self.deps.records.reject(
+            RejectedMessage(
+                source=source,
+                message_id=message_id[:200],
+                subject=subject[:100],
+                body=text,
+                reason=reason,
+                at=self.deps.clock.now(),
+            )
+        )
+        log.warning("rejected %s message %s: %s", source, message_id[:200], reason)
+        return Handled(rejected=reason)

@@ -1,0 +1,162 @@
+"""Each function as the host invokes it, and the metadata the host indexes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+
+from localrun.runtime import LocalRuntime
+from shared.domain.commands import ContinueRun, Envelope
+from shared.domain.model import Stage, Status, VersionNumber
+from tests.functions.conftest import REGISTERED, approval, bus_message, function, http_get, snapshot
+
+V100 = VersionNumber.parse("1.0.0")
+
+
+def bindings() -> dict[str, list[dict[str, Any]]]:
+    return {name: json.loads(f.get_function_json())["bindings"] for name, f in REGISTERED.items()}
+
+
+def test_function_metadata() -> None:
+    """Trigger types, queues, connections, sessions, schedules and auth levels are what infra provides."""
+    found = bindings()
+    assert sorted(found) == [
+        "arm_events",
+        "catalog",
+        "image_approvals",
+        "image_steps",
+        "rebuild_scheduler",
+        "retention_sweep",
+        "workload_history",
+        "workload_versions",
+    ]
+    steps = found["image_steps"][0]
+    assert (steps["type"], steps["queueName"], steps["connection"], steps["isSessionsEnabled"]) == (
+        "serviceBusTrigger",
+        "image-steps",
+        "ServiceBusConnection",
+        True,
+    )
+    approvals = found["image_approvals"][0]
+    assert (approvals["type"], approvals["queueName"], approvals["connection"]) == (
+        "serviceBusTrigger",
+        "image-approvals",
+        "ServiceBusConnection",
+    )
+    assert found["arm_events"][0]["type"] == "eventGridTrigger"
+    assert found["rebuild_scheduler"][0]["schedule"] == "%AVD_REBUILD_SCHEDULE%"
+    assert found["retention_sweep"][0]["schedule"] == "%AVD_SWEEP_SCHEDULE%"
+    http = found["catalog"][0]
+    assert (http["type"], http["authLevel"], http["methods"], http["route"]) == (
+        "httpTrigger",
+        "FUNCTION",
+        ["GET"],
+        "catalog",
+    )
+
+
+def test_step_message_advances_the_run(fresh: LocalRuntime) -> None:
+    """A step message delivered to image_steps runs the step and sends the next message."""
+    run = fresh.records.find_run("data-analyst", "first-build")
+    assert run is not None
+    stale = Envelope.wrap(ContinueRun(workload="data-analyst", run_id="first-build", step="source-vm", attempt=0))
+    before = fresh.bus.stats.accepted
+    function("image_steps")(bus_message(stale.body, stale.message_id, stale.subject))
+    assert fresh.bus.stats.accepted + fresh.bus.stats.duplicates_dropped > before  # re-sent where the run is
+
+
+def test_approval_promotes(fresh: LocalRuntime) -> None:
+    """An approval message in the documented contract starts the promotion."""
+    function("image_approvals")(bus_message(approval(), "approval-1"))
+    fresh.run()
+    version = fresh.records.get_version("data-analyst", V100)
+    assert (version.status, version.stage) == (Status.READY, Stage.VALIDATION)
+    assert version.approvals[-1].ticket == "CHG-1"
+
+
+def test_duplicate_approval_is_harmless(fresh: LocalRuntime) -> None:
+    """The same approval delivered twice promotes once and leaves no rejection."""
+    function("image_approvals")(bus_message(approval(), "approval-1"))
+    fresh.run()
+    state = snapshot(fresh)
+    function("image_approvals")(bus_message(approval(), "approval-1"))
+    fresh.run()
+    assert snapshot(fresh) == state
+    assert fresh.records.list_rejections() == []
+
+
+def test_rollback_request_uses_the_same_channel(fresh: LocalRuntime) -> None:
+    """A rollback with nothing to roll back to is refused with the reason and recorded."""
+    body = json.dumps(
+        {
+            "action": "rollback",
+            "workload": "data-analyst",
+            "approver": "change-board@contoso.com",
+            "requested_at": "2026-11-02T10:00:00Z",
+        }
+    )
+    function("image_approvals")(bus_message(body, "rollback-1"))
+    rejected = fresh.records.list_rejections()
+    assert [r.reason for r in rejected] == ["cannot roll back data-analyst: there is no rollback target"]
+
+
+def test_event_grid_event_continues_the_waiting_step(fresh: LocalRuntime) -> None:
+    """An ARM event about a resource nobody waits for is ignored; a malformed one is rejected with a reason."""
+    event = func.EventGridEvent(
+        id="e1",
+        data={
+            "operationName": "Microsoft.Compute/virtualMachines/write",
+            "resourceUri": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/someone-elses-vm",
+            "status": "Succeeded",
+        },
+        topic="/subscriptions/x/resourceGroups/rg",
+        subject="/subscriptions/x/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/someone-elses-vm",
+        event_type="Microsoft.Resources.ResourceWriteSuccess",
+        event_time=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        data_version="2",
+    )
+    function("arm_events")(event)
+    assert fresh.records.list_rejections() == []
+    broken = func.EventGridEvent(
+        id="e2",
+        data={"status": "Succeeded"},
+        topic="t",
+        subject="s",
+        event_type="Microsoft.Resources.ResourceWriteSuccess",
+        event_time=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        data_version="2",
+    )
+    function("arm_events")(broken)
+    assert "operationName" in fresh.records.list_rejections()[0].reason
+
+
+def test_timers(fresh: LocalRuntime) -> None:
+    """The rebuild timer starts nothing while a version of this window exists; the sweep timer queues retention."""
+    before = fresh.bus.stats.accepted
+    function("rebuild_scheduler")(TimerRequest(past_due=False))
+    fresh.run()
+    assert fresh.records.find_run("office", "first-build") is not None  # office had no version yet
+    assert [r.run_id for r in fresh.records.list_runs("data-analyst")] == ["first-build"]
+    function("retention_sweep")(TimerRequest(past_due=True))
+    assert fresh.bus.stats.accepted > before
+
+
+def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
+    """The read-only API shows display names and the audit trail; unknown workloads are 404 with a reason."""
+    response = function("catalog")(http_get("/api/catalog"))
+    payload = json.loads(response.get_body())
+    analyst = next(w for w in payload if w["name"] == "data-analyst")
+    assert analyst["in_test"][0]["display_name"] == "Win11 | DataAnalyst | v1.0 | 2026-11"
+    history = json.loads(
+        function("workload_history")(
+            http_get("/api/workloads/data-analyst/history", {"workload": "data-analyst"})
+        ).get_body()
+    )
+    assert "bitlocker-ready" in [e["kind"] for e in history]
+    missing = function("workload_versions")(http_get("/api/workloads/nope/versions", {"workload": "nope"}))
+    assert missing.status_code == 404
+    assert "unknown workload 'nope'" in json.loads(missing.get_body())["error"]["message"]
