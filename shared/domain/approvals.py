@@ -84,3 +84,17 @@ class ApprovalRequest(BaseModel):
             reason=self.reason,
             requested_at=requested_at,
         )
+
+
+def contract_schemas() -> dict[str, dict[str, object]]:
+    """The published message contracts (docs/contracts/*.schema.json), generated from the models."""
+    from pydantic import TypeAdapter
+
+    from shared.domain.commands import AnyCommand
+
+    approval = ApprovalRequest.model_json_schema()
+    approval["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    steps: dict[str, object] = TypeAdapter(AnyCommand).json_schema()
+    steps["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    steps["title"] = "AVD image step message (image-steps queue, internal)"
+    return {"approval.schema.json": approval, "step-message.schema.json": steps}

@@ -1,6 +1,7 @@
 """Commands: what the service layer is asked to do. Every trigger decodes its input into one.
 
-Each command knows its deterministic message id (DESIGN rule 1) and its session (the
+Each command knows its deterministic message id (DESIGN rule 1, prefixed with the workload:
+run ids are unique per workload, and duplicate detection is per queue) and its session (the
 workload), so duplicates are detected by the bus and one workload's steps never race.
 """
 
@@ -42,7 +43,7 @@ class StartBuild(Command):
 
     @property
     def message_id(self) -> str:
-        return f"{self.run_id}:start:0"
+        return f"{self.workload}:{self.run_id}:start:0"
 
 
 class ContinueRun(Command):
@@ -57,7 +58,7 @@ class ContinueRun(Command):
     @property
     def message_id(self) -> str:
         suffix = ":event" if self.trigger == "event" else ""
-        return f"{self.run_id}:{self.step}:{self.attempt}{suffix}"
+        return f"{self.workload}:{self.run_id}:{self.step}:{self.attempt}{suffix}"
 
 
 class Promote(Command):

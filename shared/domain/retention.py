@@ -39,16 +39,19 @@ def plan(
     pinned = {VersionNumber.parse(p) for p in policy.pinned}
     live = sorted((v for v in versions if v.status is not Status.DELETED), key=lambda v: v.version, reverse=True)
     newest = [v.version for v in live if v.status not in (Status.FAILED, Status.WITHDRAWN)][: policy.keep]
-    roles = {
-        pointers.production: "serves production",
-        pointers.rollback: "production rollback target",
-        pointers.dr: "serves dr",
-        pointers.validation: "serves validation",
-        pointers.test: "serves test",
-    }
+    roles: dict[VersionNumber, str] = {}
+    for pointed, role in (
+        (pointers.production, "serves production"),
+        (pointers.rollback, "production rollback target"),
+        (pointers.dr, "serves dr"),
+        (pointers.validation, "serves validation"),
+        (pointers.test, "serves test"),
+    ):
+        if pointed is not None:
+            roles.setdefault(pointed, role)  # the most important role names the reason
     decisions: list[Decision] = []
     for version in live:
-        reason = _protection(version, roles, pinned, newest, images_in_use, policy.keep)
+        reason = _protection(version, roles, pointers.production, pinned, newest, images_in_use, policy.keep)
         if reason:
             decisions.append(Decision(version.version, version.display_name, Action.KEEP, reason))
         elif version.status is Status.DEPRECATED:
@@ -76,7 +79,8 @@ def plan(
 
 def _protection(
     version: ImageVersion,
-    roles: dict[VersionNumber | None, str],
+    roles: dict[VersionNumber, str],
+    production: VersionNumber | None,
     pinned: set[VersionNumber],
     newest: list[VersionNumber],
     images_in_use: Mapping[str, int],
@@ -90,6 +94,8 @@ def _protection(
         return "used by a VM or scale set"
     if version.status in IN_FLIGHT:
         return f"{version.status.value} (in progress)"
+    if version.status is Status.WITHDRAWN and (production is None or version.version > production):
+        return "withdrawn by a rollback; kept for investigation until a newer version reaches production"
     if version.status is not Status.DEPRECATED and version.version in newest:
         return f"one of the newest {keep}"
     return ""

@@ -8,10 +8,11 @@ from datetime import timedelta
 from localrun.runtime import LocalRuntime
 from shared.domain.catalog import Catalog
 from shared.domain.commands import Prune
-from shared.domain.compute import RUN_TAG
-from shared.domain.model import Stage, Status, VersionNumber
+from shared.domain.compute import RUN_TAG, VmSpec
+from shared.domain.model import BuildReason, Stage, Status, VersionNumber
+from shared.steps.versions import plan_prune
 from tests.e2e.conftest import with_retention
-from tests.e2e.scenario import full_lifecycle
+from tests.e2e.scenario import build, full_lifecycle, to_production
 
 V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")
 WORKLOAD = "data-analyst"
@@ -70,22 +71,47 @@ def test_full_lifecycle_of_an_encrypted_25h2_workload(
 def test_prune_keeps_what_is_in_use(catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]) -> None:
     """keep=1 deprecates then deletes only what is neither in use nor protected; a VM's image is never touched."""
     runtime = runtime_factory(with_retention(catalog, WORKLOAD, keep=1, grace_days=7))
-    full_lifecycle(runtime, WORKLOAD)
+    full_lifecycle(runtime, WORKLOAD)  # production 1.0.0 (after the rollback), 1.0.1 withdrawn
     records = runtime.records
-    now = runtime.sim.clock.now()
-
-    runtime.submit(Prune(workload=WORKLOAD, requested_at=now))
+    assert records.get_version(WORKLOAD, V101).status is Status.WITHDRAWN  # kept for investigation
+    gallery = catalog.get(WORKLOAD).gallery
+    v101_id = runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.1").id
+    # A session host still runs 1.0.1: retention must not touch it.
+    runtime.compute.start_create_vm(
+        VmSpec(
+            name="host-1",
+            location="westeurope",
+            size="Standard_D4s_v5",
+            tags={},
+            gallery_version_id=v101_id,
+            subnet_id=runtime.compute.ensure_network("westeurope"),
+        )
+    )
+    runtime.sim.clock.advance(timedelta(days=30).total_seconds())
+    build(runtime, WORKLOAD, "patch-2027-01", BuildReason.PATCH)
+    to_production(runtime, WORKLOAD, "1.0.2", dr=False)  # 1.0.0 becomes the rollback target
+    runtime.submit(Prune(workload=WORKLOAD, requested_at=runtime.sim.clock.now()))
     runtime.run()
-    withdrawn = records.get_version(WORKLOAD, V101)
-    assert withdrawn.status is Status.DEPRECATED
-    assert withdrawn.end_of_life is not None
-    assert records.get_version(WORKLOAD, V100).status is Status.READY  # production
+    assert records.get_version(WORKLOAD, V101).status is Status.WITHDRAWN
+    reasons = {d.version: d.reason for d in plan_prune(WORKLOAD, runtime.deps)}
+    assert reasons[V101] == "used by a VM or scale set"
+
+    runtime.compute.start_delete_vm("host-1")
+    runtime.run()
+    runtime.submit(Prune(workload=WORKLOAD, requested_at=runtime.sim.clock.now()))
+    runtime.run()
+    deprecated = records.get_version(WORKLOAD, V101)
+    assert deprecated.status is Status.DEPRECATED
+    assert deprecated.end_of_life is not None
+    for kept in (V100, VersionNumber.parse("1.0.2")):  # rollback target + dr, production
+        assert records.get_version(WORKLOAD, kept).status in (Status.READY, Status.SUPERSEDED)
+    end_of_life = runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.1").end_of_life
+    assert end_of_life == deprecated.end_of_life
 
     runtime.sim.clock.advance(timedelta(days=8).total_seconds())
     runtime.submit(Prune(workload=WORKLOAD, requested_at=runtime.sim.clock.now()))
     runtime.run()
     assert records.get_version(WORKLOAD, V101).status is Status.DELETED
-    gallery = catalog.get(WORKLOAD).gallery
     assert runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.1") is None
     assert runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.0") is not None
     assert "deleted" in [e.kind for e in records.list_events(WORKLOAD, V101)]

@@ -354,13 +354,13 @@ def test_run_follows_recheck_chains_sent_by_handlers() -> None:
             bus.send([Envelope.wrap(command, scheduled_for=clock.now() + 5 * MINUTE)])
 
     for attempt in range(4):
-        handler.plan[f"run-0001:bitlocker:{attempt}"] = recheck
+        handler.plan[f"office:run-0001:bitlocker:{attempt}"] = recheck
     first = ContinueRun(workload="office", run_id="run-0001", step="bitlocker", attempt=0)
     bus.send([Envelope.wrap(first)])
 
     bus.run(clock.advance_to)
 
-    assert handler.got == [f"run-0001:bitlocker:{n}" for n in range(4)]
+    assert handler.got == [f"office:run-0001:bitlocker:{n}" for n in range(4)]
     assert clock.now() == T0 + 15 * MINUTE
 
 

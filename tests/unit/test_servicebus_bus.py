@@ -65,7 +65,7 @@ def test_build_message_carries_every_envelope_property() -> None:
 
     assert str(message) == envelope.body
     assert b"".join(message.body) == envelope.body.encode()
-    assert message.message_id == "run-0001:sysprep:2"
+    assert message.message_id == "office:run-0001:sysprep:2"
     assert message.session_id == "office"
     assert message.subject == "continue-run"
     assert message.content_type == "application/json"

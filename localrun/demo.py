@@ -1,0 +1,182 @@
+"""`make demo`: the product's main job on local stand-ins (Azurite, the simulator, the in-process bus).
+
+Three months of an estate in a few seconds of wall time: scheduled builds, approvals arriving
+as messages, a patch cycle, an incident and a rollback, and event-driven retention.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from localrun.runtime import LocalRuntime
+from shared.adapters.table_records import TableRecordStore
+from shared.domain.catalog import CatalogError, load_catalog
+from shared.domain.model import LifecycleEvent, RunState
+
+ROOT = Path(__file__).resolve().parent.parent
+console = Console(highlight=False, width=160)
+
+
+class Demo:
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self.seen: set[tuple[str, str, int]] = set()
+
+    def at(self, when: datetime, title: str) -> None:
+        clock = self.runtime.sim.clock
+        if when > clock.now():
+            clock.advance_to(when)
+        console.rule(f"[bold]{clock.now():%a %Y-%m-%d %H:%M}[/bold]  {title}")
+
+    def settle(self) -> None:
+        """Deliver every message and advance virtual time until the estate is idle; show what happened."""
+        self.runtime.run()
+        fresh: list[LifecycleEvent] = []
+        for workload in self.runtime.catalog.names:
+            for event in self.runtime.records.list_events(workload):
+                key = (workload, str(event.version), event.seq)
+                if key not in self.seen:
+                    self.seen.add(key)
+                    fresh.append(event)
+        for event in sorted(fresh, key=lambda e: e.at):
+            version = f" {event.version}" if event.version else ""
+            console.print(
+                f"  [dim]{event.at:%m-%d %H:%M}[/dim] [cyan]{event.workload}{version}[/cyan] "
+                f"[bold]{event.kind}[/bold] [dim]({event.actor})[/dim] {event.detail[:150]}"
+            )
+        for refusal in self.runtime.trace.refusals:
+            console.print(f"  [red]refused[/red] {refusal}")
+        self.runtime.trace.refusals.clear()
+
+    def approve(self, workload: str, version: str, stage: str, approver: str, ticket: str) -> None:
+        body = {
+            "workload": workload,
+            "version": version,
+            "target_stage": stage,
+            "approver": approver,
+            "ticket": ticket,
+            "reason": "signed off by the pilot ring",
+            "requested_at": self.runtime.sim.clock.now().isoformat(),
+        }
+        console.print(f"  [green]approval message[/green] {json.dumps(body)}")
+        self.runtime.approve(json.dumps(body))
+
+    def rollback(self, workload: str, approver: str, ticket: str, reason: str) -> None:
+        body = {
+            "action": "rollback",
+            "workload": workload,
+            "approver": approver,
+            "ticket": ticket,
+            "reason": reason,
+            "requested_at": self.runtime.sim.clock.now().isoformat(),
+        }
+        console.print(f"  [yellow]rollback message[/yellow] {json.dumps(body)}")
+        self.runtime.approve(json.dumps(body))
+
+    def promote_all(self, workload: str, version: str, stages: list[str], approvers: dict[str, str]) -> None:
+        for stage in stages:
+            self.approve(workload, version, stage, approvers[stage], f"CHG-{workload}-{version}-{stage}")
+            self.settle()
+
+
+OFFICE = {
+    "validation": "qa-lead@contoso.com",
+    "production": "change-board@contoso.com",
+    "dr": "change-board@contoso.com",
+}
+ANALYST = {
+    "validation": "data-platform@contoso.com",
+    "production": "change-board@contoso.com",
+    "dr": "change-board@contoso.com",
+}
+
+
+def scenario(demo: Demo) -> None:
+    runtime = demo.runtime
+    demo.at(datetime(2026, 11, 2, 6, 0, tzinfo=UTC), "rebuild timer: new workloads get their first image")
+    runtime.tick_scheduler()
+    demo.settle()
+    demo.at(runtime.sim.clock.now(), "approvals arrive as messages: test -> validation -> production -> dr")
+    demo.promote_all("office", "1.0.0", ["validation", "production", "dr"], OFFICE)
+    demo.promote_all("data-analyst", "1.0.0", ["validation", "production", "dr"], ANALYST)
+
+    demo.at(
+        datetime(2026, 12, 15, 6, 0, tzinfo=UTC),
+        "rebuild timer: Patch Tuesday + 7 days (office), new 25H2 base (data-analyst)",
+    )
+    runtime.tick_scheduler()
+    demo.settle()
+    demo.promote_all("office", "1.0.1", ["validation", "production"], OFFICE)
+    demo.promote_all("data-analyst", "1.0.1", ["validation", "production", "dr"], ANALYST)
+
+    demo.at(
+        datetime(2026, 12, 16, 9, 30, tzinfo=UTC), "incident: Outlook crashes on office 1.0.1 -> one rollback message"
+    )
+    demo.rollback("office", "change-board@contoso.com", "INC-20261216", "Outlook crashes at start on 1.0.1")
+    demo.settle()
+
+    demo.at(
+        datetime(2027, 1, 19, 6, 0, tzinfo=UTC), "rebuild timer: January patches; retention follows the gallery events"
+    )
+    runtime.tick_scheduler()
+    demo.settle()
+    demo.promote_all("office", "1.0.2", ["validation", "production"], OFFICE)
+    demo.promote_all("data-analyst", "1.0.2", ["validation", "production", "dr"], ANALYST)
+
+    demo.at(datetime(2027, 1, 20, 0, 30, tzinfo=UTC), "retention and sweeper timer")
+    runtime.tick_retention()
+    demo.settle()
+
+
+def summary(runtime: LocalRuntime) -> None:
+    from shared.cli import render_catalog, render_runs
+
+    render_catalog(console, runtime.deps, with_usage=True)
+    render_runs(console, runtime.deps)
+    leaked = runtime.sim.live_resources(tag="avd-lifecycle-run")
+    totals = runtime.sim.request_log.totals()
+    console.print(
+        f"ARM requests: {totals['reads']} reads, {totals['writes']} writes; temporary resources left: {len(leaked)}; "
+        f"dead letters: {len(runtime.bus.dead_letters)}; rejected messages: {len(runtime.records.list_rejections())}"
+    )
+
+
+def main() -> int:
+    logging.getLogger("avdimage").setLevel(logging.ERROR)  # the demo shows refusals itself
+    try:
+        catalog = load_catalog(ROOT / "catalog")
+    except CatalogError as error:
+        console.print(f"[red]{error}[/red]")
+        return 1
+    connection = os.environ.get("AVD_TABLES_CONNECTION_STRING")
+    if connection:
+        records = TableRecordStore.from_connection_string(connection, "avddemo")
+        records.ensure_table()
+        where = "Azurite (Table Storage)"
+    else:
+        console.print(
+            "[yellow]AVD_TABLES_CONNECTION_STRING is not set: run `make demo` to use Azurite; using memory[/yellow]"
+        )
+        records = None
+        where = "memory"
+    runtime = LocalRuntime(catalog, records=records)
+    console.print(
+        f"[bold]AVD Image Lifecycle demo[/bold]: catalog {', '.join(catalog.names)}; records in {where}; "
+        "Azure simulated on a virtual clock"
+    )
+    demo = Demo(runtime)
+    scenario(demo)
+    summary(runtime)
+    failed = [r for w in catalog.names for r in runtime.records.list_runs(w) if r.state is not RunState.SUCCEEDED]
+    return 1 if failed or runtime.bus.dead_letters else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
