@@ -1,0 +1,290 @@
+"""What the benchmarks, the reliability suite and their smoke tests share.
+
+- catalogs of many workloads cloned from catalog/office.toml (unique names and image definitions);
+- `Probe`: counts handler invocations, record-store round trips and commits (= state transitions)
+  and marks phases at every command a scenario submits;
+- the critical path of a lifecycle: the Azure operations the product cannot avoid, in order,
+  with their durations taken from the simulator's duration table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from localrun.runtime import LocalRuntime
+from shared.domain.catalog import Catalog, Workload, load_catalog, parse_workload
+from shared.domain.commands import Command, Promote, Rollback, StartBuild
+from shared.domain.model import Stage
+from shared.domain.records import Changes
+from shared.steps import replication
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = ROOT / "catalog"
+DOCS = ROOT / "docs"
+
+
+# -- catalogs ---------------------------------------------------------------------------------------
+
+
+def repo_catalog() -> Catalog:
+    return load_catalog(CATALOG)
+
+
+def office_template() -> Workload:
+    workload, issues = parse_workload((CATALOG / "office.toml").read_text(encoding="utf-8"), "office.toml")
+    if workload is None:
+        raise RuntimeError(f"catalog/office.toml does not load: {issues}")
+    return workload
+
+
+def cloned_catalog(count: int, prefix: str = "wl") -> Catalog:
+    """`count` workloads built from office.toml: own name, own image definition (the sprawl guard)."""
+    template = office_template().model_dump()
+    workloads = []
+    for i in range(count):
+        data = dict(template)
+        data["name"] = f"{prefix}-{i:04d}"
+        data["gallery"] = {**template["gallery"], "definition": f"{template['gallery']['definition']}-{i:04d}"}
+        workloads.append(Workload.model_validate(data))
+    return Catalog(workloads=tuple(workloads))
+
+
+# -- instrumentation --------------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    """One handler invocation (a Service Bus delivery or an Event Grid event)."""
+
+    kind: str  # "step", "approval", "event"
+    round_trips: int
+    commits: int
+
+
+@dataclass
+class Phase:
+    """Everything between one submitted command and the next."""
+
+    label: str
+    command: Command
+    start: datetime
+    request_index: int
+    commit_times: list[datetime] = field(default_factory=list)
+    end_request_index: int = 0
+
+    @property
+    def end(self) -> datetime:
+        return max(self.commit_times, default=self.start)
+
+    @property
+    def busy_seconds(self) -> float:
+        """Virtual time from the command to the last state change it caused."""
+        return (self.end - self.start).total_seconds()
+
+
+class Probe:
+    """Instruments a LocalRuntime without changing its behaviour.
+
+    Wraps (per instance) the three entry points the triggers call, the store's `commit` and the
+    runtime's `submit`. A commit is one state transition: it writes one single-partition
+    transaction (state + audit).
+    """
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self.invocations: list[Invocation] = []
+        self.phases: list[Phase] = []
+        self.commits = 0
+        records: Any = runtime.records
+        self._store = records
+        original_commit = records.commit
+
+        def commit(changes: Changes) -> None:
+            original_commit(changes)
+            self.commits += 1
+            if self.phases:
+                self.phases[-1].commit_times.append(runtime.sim.clock.now())
+
+        records.commit = commit
+        entry: Any = runtime.entrypoints
+        for name, kind in (("step_message", "step"), ("approval", "approval"), ("arm_event", "event")):
+            setattr(entry, name, self._counted(getattr(entry, name), kind))
+        original_submit = runtime.submit
+
+        def submit(*commands: Command) -> None:
+            for command in commands:
+                self._open_phase(command)
+            original_submit(*commands)
+
+        runtime.submit = submit  # type: ignore[method-assign]
+
+    @property
+    def round_trips(self) -> int:
+        return int(self._store.round_trips)
+
+    def _counted(self, handler: Callable[..., Any], kind: str) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            trips, commits = self.round_trips, self.commits
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                self.invocations.append(Invocation(kind, self.round_trips - trips, self.commits - commits))
+
+        return wrapped
+
+    def _open_phase(self, command: Command) -> None:
+        log_size = len(self.runtime.sim.request_log)
+        if self.phases:
+            self.phases[-1].end_request_index = log_size
+        self.phases.append(Phase(_label(command), command, self.runtime.sim.clock.now(), log_size))
+
+    def close(self) -> None:
+        if self.phases:
+            self.phases[-1].end_request_index = len(self.runtime.sim.request_log)
+
+    def requests(self, phase: Phase) -> dict[str, int]:
+        entries = self.runtime.sim.request_log[phase.request_index : phase.end_request_index]
+        reads = sum(1 for e in entries if e.is_read)
+        return {"reads": reads, "writes": len(entries) - reads, "total": len(entries)}
+
+    def actions(self, phase: Phase) -> list[str]:
+        return [e.action for e in self.runtime.sim.request_log[phase.request_index : phase.end_request_index]]
+
+    def transition_stats(self) -> dict[str, float]:
+        """Round trips per state transition, over every invocation and over the committing ones."""
+        committing = [i for i in self.invocations if i.commits]
+        idle = [i for i in self.invocations if not i.commits]
+        trips = sum(i.round_trips for i in self.invocations)
+        return {
+            "invocations": len(self.invocations),
+            "transitions": sum(i.commits for i in self.invocations),
+            "round_trips": trips,
+            "per_transition_all": trips / max(1, sum(i.commits for i in self.invocations)),
+            "per_transition_committing": sum(i.round_trips for i in committing)
+            / max(1, sum(i.commits for i in committing)),
+            "max_per_committing_invocation": max((i.round_trips / i.commits for i in committing), default=0),
+            "noop_invocations": len(idle),
+            "noop_round_trips": sum(i.round_trips for i in idle),
+        }
+
+
+def _label(command: Command) -> str:
+    if isinstance(command, StartBuild):
+        return f"build {command.run_id} ({command.reason.value})"
+    if isinstance(command, Promote):
+        return f"promote {command.version} to {command.target_stage.value}"
+    if isinstance(command, Rollback):
+        return "rollback"
+    return type(command).__name__
+
+
+# -- the critical path --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    step: str  # the run step (or phase part) it belongs to
+    what: str
+    seconds: float
+
+
+def build_path(runtime: LocalRuntime, probe: Probe, phase: Phase) -> list[Op]:
+    """The unavoidable Azure operations of one build, in dependency order.
+
+    Conditional operations are included only when the build performed them (read from the
+    phase's ARM request log and the version record).
+    """
+    d = runtime.sim.durations
+    command = phase.command
+    assert isinstance(command, StartBuild)
+    workload = runtime.catalog.get(command.workload)
+    actions = probe.actions(phase)
+    rc = d["run_command"]
+    ops: list[Op] = []
+    if "Microsoft.Network/virtualNetworks/write" in actions:
+        ops.append(Op("source-vm", "virtual network create (first build in the region)", d["vnet_create"]))
+    vm_writes = actions.count("Microsoft.Compute/virtualMachines/write")
+    if vm_writes >= 3:  # source VM, temp VM, validation VM
+        ops.append(Op("source-vm", "source VM create from the marketplace image", d["vm_create"]))
+    ops += [
+        Op("customize", "customizations + inventory: one Run Command on the source VM", rc),
+        Op("snapshot", "snapshot of the source OS disk", d["snapshot_create"]),
+        Op("disk", "disk from the snapshot", d["disk_create"]),
+        Op("temp-vm", "temporary VM create on the disk", d["vm_create"]),
+        Op("temp-vm", "inventory Run Command on the clone (drift check)", rc),
+    ]
+    run = runtime.records.find_run(workload.name, command.run_id)
+    version = runtime.records.find_version(workload.name, run.version) if run and run.version else None
+    encrypted = bool(version and version.bitlocker and "FullyDecrypted" not in version.bitlocker.state_before)
+    ops.append(Op("bitlocker", "Run Command: BitLocker off + PreventDeviceEncryption", rc))
+    if encrypted:
+        disk_gb = 128  # the simulator's default OS disk
+        ops.append(Op("bitlocker", "decryption to FullyDecrypted", d["bitlocker_decrypt_128gb"] * disk_gb / 128))
+        ops.append(Op("bitlocker", "Run Command confirming FullyDecrypted (no event exists)", rc))
+    ops += [
+        Op("sysprep", "Run Command starting sysprep /generalize /oobe /shutdown", rc),
+        Op("sysprep", "sysprep until the VM shuts down", d["sysprep"]),
+        Op("deallocate", "deallocate", d["vm_deallocate"]),
+        Op("deallocate", "generalize (synchronous in ARM and in the simulator)", 0.0),
+    ]
+    if "Microsoft.Compute/galleries/images/write" in actions:
+        ops.append(Op("capture", "image definition create (first build)", d["gallery_image_create"]))
+    ops.append(Op("capture", "gallery version create incl. home-region replica", d["gallery_version_create"]))
+    if len(replication.target_regions(workload, Stage.TEST)) > 1:
+        ops.append(Op("capture", "replication to the other test regions (parallel)", d["replication_per_region"]))
+    ops.append(Op("cleanup", "temporary VM delete (disk and NIC go with it; snapshot already deleted)", d["vm_delete"]))
+    if vm_writes >= 2:
+        ops += [
+            Op("validate", "validation VM create from the version", d["vm_create"]),
+            Op("validate", "validation Run Command (BitLocker, registry, manifest)", rc),
+            Op("validate", "validation VM delete", d["vm_delete"]),
+        ]
+    return ops
+
+
+def promotion_path(runtime: LocalRuntime, probe: Probe, phase: Phase) -> list[Op]:
+    """A promotion: replication to the stage's regions if they add a region or change replica counts,
+    plus a validation VM when the stage's evidence could not be reused."""
+    d = runtime.sim.durations
+    command = phase.command
+    ops: list[Op] = []
+    if isinstance(command, Promote):
+        workload = runtime.catalog.get(command.workload)
+        stage = command.target_stage
+        previous = list(Stage)[stage.order - 1]
+        before = {t.name: t.replica_count for t in replication.target_regions(workload, previous)}
+        after = {t.name: t.replica_count for t in replication.target_regions(workload, stage)}
+        if before != after:
+            ops.append(Op("replicate", f"replication to {stage.value} regions (parallel)", d["replication_per_region"]))
+        actions = probe.actions(phase)
+        if "Microsoft.Compute/virtualMachines/write" in actions:
+            ops += [
+                Op("validate", "validation VM create", d["vm_create"]),
+                Op("validate", "validation Run Command", d["run_command"]),
+                Op("validate", "validation VM delete", d["vm_delete"]),
+            ]
+    return ops
+
+
+def critical_path(runtime: LocalRuntime, probe: Probe, phase: Phase) -> list[Op]:
+    if isinstance(phase.command, StartBuild):
+        return build_path(runtime, probe, phase)
+    return promotion_path(runtime, probe, phase)
+
+
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """The product logs every refusal at WARNING; benchmarks provoke thousands of them on purpose."""
+    import logging
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
