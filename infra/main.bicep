@@ -29,8 +29,8 @@ param sweepSchedule string = '0 30 * * * *'
 @description('Create the Event Grid subscription to arm_events. ARM rejects it before the function code is deployed, so azd\'s first provision passes false and the postdeploy hook provisions again with true.')
 param eventSubscriptionEnabled bool = false
 
-@description('Also grant the marketplace and async-operation reads of role-actions.json at subscription scope (ARM serves them under /subscriptions/<id>/providers/Microsoft.Compute/locations, outside any resource group).')
-param grantLocationReads bool = true
+@description('Create and assign the subscription-scoped reader role (role-actions.json subscriptionActions): async-operation polls and marketplace versions, which ARM serves under /subscriptions/<id>/providers/.../locations, and the subscription-wide VM and scale set lists that keep in-use image versions from being pruned. With false, grant those actions at subscription scope another way, or polling, builds and prune fail with 403.')
+param grantSubscriptionReads bool = true
 
 @description('Optional principal id of the operator who runs avdimage and handles dead letters (azd sets AZURE_PRINCIPAL_ID); empty for none.')
 param operatorPrincipalId string = ''
@@ -59,10 +59,11 @@ var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
-// The ARM actions the app performs; the simulator-backed tests compare this flat list
-// with the operations the app actually calls.
+// The ARM actions the app performs, split by the scope ARM authorizes them at: `actions`
+// on the image resource group, `subscriptionActions` on paths outside any resource group.
+// tests/infra/test_least_privilege.py runs the product on the simulator and fails when the
+// app uses an action these lists lack, or when they grant one the app does not use.
 var roleActions = loadJsonContent('role-actions.json')
-var locationReadActions = filter(roleActions.actions, action => startsWith(toLower(action), 'microsoft.compute/locations/'))
 
 resource appResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: appResourceGroupName
@@ -94,15 +95,16 @@ resource imageOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
   }
 }
 
-resource locationReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (grantLocationReads) {
+// The guid seed keeps its earlier name so that existing deployments update the role in place.
+resource subscriptionReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (grantSubscriptionReads) {
   name: guid(subscription().id, environmentName, 'avd-image-lifecycle-location-reader')
   properties: {
-    roleName: 'AVD Image Lifecycle Location Reader (${environmentName}, ${take(resourceToken, 6)})'
-    description: 'Read marketplace image versions and compute async-operation status (subscription-level paths only).'
+    roleName: 'AVD Image Lifecycle Subscription Reader (${environmentName}, ${take(resourceToken, 6)})'
+    description: 'Read async-operation status, marketplace image versions, and the VMs and scale sets that use gallery image versions (subscription-level reads only).'
     type: 'CustomRole'
     permissions: [
       {
-        actions: locationReadActions
+        actions: roleActions.subscriptionActions
         notActions: []
       }
     ]
@@ -193,13 +195,13 @@ module imageAccess 'modules/image-rg-access.bicep' = {
   }
 }
 
-resource locationReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantLocationReads) {
+resource subscriptionReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantSubscriptionReads) {
   name: guid(subscription().id, environmentName, 'avd-image-lifecycle-location-reader', 'assignment')
   properties: {
     principalId: appIdentity.outputs.principalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: locationReaderRole.id
-    description: 'AVD Image Lifecycle: marketplace image lookups and async-operation polling.'
+    roleDefinitionId: subscriptionReaderRole.id
+    description: 'AVD Image Lifecycle: async-operation polling, marketplace image lookups and in-use checks before pruning.'
   }
 }
 

@@ -251,20 +251,43 @@ def test_event_grid_subscription_targets_arm_events(parsed: dict[str, dict[str, 
     assert subscription["deadLetterWithResourceIdentity"]["deadLetterDestination"]["endpointType"] == "StorageBlob"
 
 
-def test_role_actions_are_a_flat_list_of_arm_actions(parsed: dict[str, dict[str, Any]]) -> None:
-    """role-actions.json is {actions, notActions}: exact ARM action strings, no wildcards, loaded by main.bicep."""
+def test_role_actions_are_flat_lists_of_arm_actions(parsed: dict[str, dict[str, Any]]) -> None:
+    """role-actions.json holds exact ARM action strings per scope, no wildcards, and main.bicep loads both lists."""
     document = json.loads((INFRA / "role-actions.json").read_text(encoding="utf-8"))
-    assert set(document) == {"actions", "notActions"}
-    actions = document["actions"]
-    assert all(isinstance(action, str) and ARM_ACTION.match(action) for action in actions), actions
-    assert len(set(actions)) == len(actions)
-    assert "Microsoft.Compute/galleries/images/versions/write" in actions
-    assert "Microsoft.Compute/virtualMachines/generalize/action" in actions
+    assert set(document) == {"actions", "subscriptionActions", "notActions"}
+    assert document["notActions"] == []
+    for key in ("actions", "subscriptionActions"):
+        actions = document[key]
+        assert all(isinstance(action, str) and ARM_ACTION.match(action) for action in actions), actions
+        assert len(set(actions)) == len(actions)
+        assert actions == sorted(actions), f"{key} is kept sorted so reviews see additions"
+    assert "Microsoft.Compute/galleries/images/versions/write" in document["actions"]
+    assert "Microsoft.Compute/virtualMachines/generalize/action" in document["actions"]
 
     main = tree(parsed, "main.bicep")
     loader = main["variables"]["roleActions"]["value"]["function"]
     assert loader["type"] == "load_json_content"
     assert loader["parameters"]["file_path"] == "role-actions.json"
+    operator = resource_properties(parsed, "main.bicep", "imageOperatorRole")["permissions"][0]
+    reader = resource_properties(parsed, "main.bicep", "subscriptionReaderRole")["permissions"][0]
+    assert operator["actions"] == role_actions_list("actions")
+    assert reader["actions"] == role_actions_list("subscriptionActions")
+
+
+def role_actions_list(key: str) -> dict[str, Any]:
+    """pycep's tree for the Bicep expression `roleActions.<key>`."""
+    return {"operator": {"type": "property_accessor", "operands": {"operand_1": "roleActions", "operand_2": key}}}
+
+
+def test_subscription_reader_role_is_assignable_at_the_subscription(parsed: dict[str, dict[str, Any]]) -> None:
+    """The subscription reader role (on by default) is scoped to the subscription and assigned to the app identity."""
+    main = tree(parsed, "main.bicep")
+    assert main["parameters"]["grantSubscriptionReads"]["default"] is True
+    role = resource_properties(parsed, "main.bicep", "subscriptionReaderRole")
+    assert "subscription" in json.dumps(role["assignableScopes"])
+    assignment = resource_properties(parsed, "main.bicep", "subscriptionReaderAssignment")
+    assert "subscriptionReaderRole" in json.dumps(assignment["roleDefinitionId"])
+    assert "appIdentity" in json.dumps(assignment["principalId"])
 
 
 def test_custom_role_is_assignable_only_on_the_image_resource_group(parsed: dict[str, dict[str, Any]]) -> None:
