@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,12 +114,12 @@ def run_every_path() -> LocalRuntime:
 
 
 @pytest.fixture(scope="module")
-def lifecycle() -> Iterator[Lifecycle]:
+def lifecycle() -> Lifecycle:
     """The scenario, run once for the module, with its requests split by the scope ARM authorizes them at."""
     runtime = run_every_path()
     log = tuple(runtime.sim.request_log)
     image_group = runtime.settings.image_resource_group
-    yield Lifecycle(
+    return Lifecycle(
         runtime=runtime,
         image_group=image_group,
         group_requests=tuple(e for e in log if RESOURCE_GROUP_PATH.match(e.path)),
