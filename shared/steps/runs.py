@@ -48,6 +48,7 @@ from shared.steps.outcome import Outcome, recheck_delay, start_once
 ABORT = "abort"
 SYSPREP_TIMEOUT = timedelta(minutes=90)
 ABORT_MAX_CHECKS = 20
+STEP_TIMEOUT = timedelta(hours=6)  # no Azure operation of a build step takes this long; BitLocker has its own limit
 
 
 @dataclass
@@ -626,7 +627,12 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
     now = deps.clock.now()
     ctx = StepContext(deps=deps, workload=deps.workload(command.workload), run=run, version=loaded.version, now=now)
     try:
-        outcome = STEPS[run.step](ctx)
+        overdue = run.pending is not None and run.step != ABORT and now - run.pending.started_at > STEP_TIMEOUT
+        if overdue and run.pending is not None:
+            hours = STEP_TIMEOUT.total_seconds() / 3600
+            outcome = Outcome(fail=f"step {run.step} waited more than {hours:.0f} hours for {run.pending.kind}")
+        else:
+            outcome = STEPS[run.step](ctx)
     except AzureOperationError as error:
         outcome = Outcome(fail=str(error))
     except RequestRefused as error:
