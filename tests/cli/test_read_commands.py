@@ -1,0 +1,130 @@
+"""What an admin reads: catalog, status, history, diff, report, schema, after the demo scenario."""
+
+from __future__ import annotations
+
+import json
+
+from shared.domain.model import VersionNumber
+from tests.cli.conftest import Cli
+
+PRODUCTION = "Win11 | DataAnalyst | v1.0.2 | 2027-01"
+ROLLBACK = "Win11 | DataAnalyst | v1.0 | 2026-11"
+DEPRECATED = "Win11 | DataAnalyst | v1.0.1 | 2026-12"
+
+
+def test_catalog_table_names_production_rollback_target_and_deprecated_with_end_of_life(demo: Cli) -> None:
+    """The catalog table shows which version to use, which to fall back to, and which is going away and when."""
+    result = demo("catalog")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert f"{PRODUCTION} (1.0.2)" in out
+    assert f"{ROLLBACK} (1.0.0)" in out
+    assert f"{DEPRECATED} (1.0.1, EOL 2027-02-02)" in out
+    assert "data-platform@contoso.com" in out
+    assert "euc-team@contoso.com" in out
+    assert "Win11 | Office | v1.0 | 2027-01 (1.0.0, test)" in out
+    assert "rollback target" in out
+    assert "deprecated" in out
+
+
+def test_catalog_json_gives_scripts_the_same_answer(demo: Cli) -> None:
+    """`catalog --json` parses and names production, rollback target, deprecated (with EOL) and VM counts."""
+    result = demo("catalog", "--json")
+    assert result.exit_code == 0, result.stderr
+    summaries = {s["name"]: s for s in json.loads(result.stdout)}
+    analyst = summaries["data-analyst"]
+    assert analyst["production"]["display_name"] == PRODUCTION
+    assert analyst["rollback_target"]["version"] == "1.0.0"
+    assert [(d["version"], d["end_of_life"][:10]) for d in analyst["deprecated"]] == [("1.0.1", "2027-02-02")]
+    assert {v["version"]: v["vms"] for v in analyst["versions"]} == {"1.0.2": 0, "1.0.1": 0, "1.0.0": 0}
+    assert analyst["owner"] == "data-platform@contoso.com"
+    assert [v["version"] for v in summaries["office"]["in_test"]] == ["1.0.0"]
+    assert summaries["office"]["production"] is None
+
+
+def test_status_shows_roles_and_approvals_of_every_version(demo: Cli) -> None:
+    """`status` names the rollback target and who approved each stage with which ticket."""
+    result = demo("status", "data-analyst")
+    assert result.exit_code == 0, result.stderr
+    assert f"rollback target: {ROLLBACK} (1.0.0)" in result.stdout
+    assert "production: change-board@contoso.com CHG-1.0.2-production" in result.stdout
+    assert "end of life 2027-02-02" in result.stdout
+
+
+def test_history_is_a_timeline_of_who_did_what_and_why(demo: Cli) -> None:
+    """`history` lists the rollback with its approver and reason and the retention deprecation, in time order."""
+    result = demo("history", "data-analyst")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "rolled-back" in out
+    assert "withdrawn from production: Teams crashes at sign-in on 1.0.1 (INC-4711)" in out
+    assert "change-board@contoso.com" in out
+    assert "deprecated" in out
+    assert "retention" in out
+    events = json.loads(demo("history", "data-analyst", "--json").stdout)
+    times = [e["at"] for e in events]
+    assert times == sorted(times)
+    kinds = [
+        (e["version"] and f"{e['version']['major']}.{e['version']['minor']}.{e['version']['patch']}", e["kind"])
+        for e in events
+    ]
+    assert kinds.index(("1.0.1", "rolled-back")) < kinds.index(("1.0.1", "deprecated"))
+
+
+def test_diff_lists_the_patch_builds_hotfix_and_os_build_from_the_manifests(demo: Cli) -> None:
+    """`diff data-analyst 1.0.0 1.0.1` shows the KB and OS build the patch build brought, as recorded."""
+    records = demo.runtime.records
+    old = records.get_version("data-analyst", VersionNumber.parse("1.0.0")).manifest
+    new = records.get_version("data-analyst", VersionNumber.parse("1.0.1")).manifest
+    added = sorted(set(new.hotfixes) - set(old.hotfixes))
+    assert added == ["KB5120861"]  # what the simulator's December patch applied
+    result = demo("diff", "data-analyst", "1.0.0", "1.0.1")
+    assert result.exit_code == 0, result.stderr
+    assert f"{old.os_build} -> {new.os_build}" in result.stdout
+    assert "26200.9921 -> 26200.10421" in result.stdout
+    assert "hotfix added │ KB5120861" in result.stdout
+    reversed_order = json.loads(demo("diff", "data-analyst", "1.0.1", "1.0.0", "--json").stdout)
+    assert reversed_order["older"] == "1.0.0"
+    assert reversed_order["hotfixes_added"] == ["KB5120861"]
+    assert reversed_order["os_build"] == ["26200.9921", "26200.10421"]
+
+
+def test_diff_of_a_version_that_does_not_exist_exits_1(demo: Cli) -> None:
+    """An unknown version is a refusal (exit 1) naming the version, not a traceback."""
+    result = demo("diff", "data-analyst", "1.0.0", "9.9.9")
+    assert result.exit_code == 1
+    assert "data-analyst has no version 9.9.9" in result.stderr
+
+
+def test_report_on_the_demo_is_clean_and_says_what_it_skipped(demo: Cli) -> None:
+    """The governance report finds nothing wrong in the demo and says the gallery listing was not checked."""
+    result = demo("report")
+    assert result.exit_code == 0, result.stderr
+    assert "no findings" in result.stdout
+    assert "unknown-definition" in result.stdout
+    assert "skipped" in result.stdout
+    payload = json.loads(demo("report", "--json").stdout)
+    assert payload["findings"] == []
+    assert payload["workloads"] == ["data-analyst", "office"]
+    assert set(payload["skipped"]) == {"unknown-definition"}
+
+
+def test_prune_dry_run_explains_every_decision_and_sends_nothing(demo: Cli) -> None:
+    """`prune --dry-run` shows keep reasons (production, rollback target, deprecated until) and changes nothing."""
+    before = demo.runtime.records.load_workload("data-analyst")
+    result = demo("prune", "data-analyst", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "serves production" in result.stdout
+    assert "production rollback target" in result.stdout
+    assert "deprecated until 2027-02-02" in result.stdout
+    assert "sent" not in result.stdout
+    assert demo.runtime.records.load_workload("data-analyst") == before
+
+
+def test_schema_prints_the_approval_contract(demo: Cli) -> None:
+    """`schema` prints the approval JSON Schema, which a script can parse."""
+    result = demo("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "AVD image approval"
+    assert {"workload", "approver", "requested_at"} <= set(schema["required"])
