@@ -64,6 +64,7 @@ class Invocation:
     kind: str  # "step", "approval", "event"
     round_trips: int
     commits: int
+    label: str = ""
 
 
 @dataclass
@@ -133,7 +134,8 @@ class Probe:
             try:
                 return handler(*args, **kwargs)
             finally:
-                self.invocations.append(Invocation(kind, self.round_trips - trips, self.commits - commits))
+                label = _message_label(kind, args)
+                self.invocations.append(Invocation(kind, self.round_trips - trips, self.commits - commits, label))
 
         return wrapped
 
@@ -155,6 +157,14 @@ class Probe:
     def actions(self, phase: Phase) -> list[str]:
         return [e.action for e in self.runtime.sim.request_log[phase.request_index : phase.end_request_index]]
 
+    def by_step(self) -> dict[str, tuple[int, int, int]]:
+        """label -> (invocations, commits, round trips)."""
+        table: dict[str, tuple[int, int, int]] = {}
+        for i in self.invocations:
+            count, commits, trips = table.get(i.label, (0, 0, 0))
+            table[i.label] = (count + 1, commits + i.commits, trips + i.round_trips)
+        return table
+
     def transition_stats(self) -> dict[str, float]:
         """Round trips per state transition, over every invocation and over the committing ones."""
         committing = [i for i in self.invocations if i.commits]
@@ -171,6 +181,21 @@ class Probe:
             "noop_invocations": len(idle),
             "noop_round_trips": sum(i.round_trips for i in idle),
         }
+
+
+def _message_label(kind: str, args: tuple[Any, ...]) -> str:
+    """A message id without its workload and attempt (`run:step`, `version:validate` ...)."""
+    if kind == "event":
+        event = args[0] if args else {}
+        data = event.get("data", {}) if isinstance(event, dict) else {}
+        operation = str(data.get("operationName", "?")) if isinstance(data, dict) else "?"
+        return f"event {operation.removeprefix('Microsoft.')}"
+    message_id = str(args[0]) if args else ""
+    parts = message_id.split(":")[1:]
+    if len(parts) >= 2 and parts[0] not in ("rollback", "prune"):
+        parts = parts[1:]  # the run id or the version
+    name = parts[0] if parts else "?"
+    return f"{kind} {name}" + (" (after an event)" if message_id.endswith(":event") else "")
 
 
 def _label(command: Command) -> str:
