@@ -1,15 +1,20 @@
-"""How the read models look to people: rich tables for the CLI and the demo.
+"""How the read models look to people: rich tables for the CLI and the demo, and the HTML status page.
 
 Everything here takes what `shared.views`, `shared.report` and the retention plan return and
-prints it; nothing here reads records or decides anything. The HTML status page is in
-`shared.page` (jinja2 templates in shared/templates/).
+renders it; nothing here reads records or decides anything. The status page is rendered with
+jinja2 (autoescape on) from shared/templates/, with per-workload timelines as inline SVG: no
+JavaScript, no CDN, nothing the app does not serve itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import jinja2
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -218,3 +223,159 @@ def render_rejections(messages: Sequence[RejectedMessage], console: Console) -> 
         console.print(table)
     else:
         console.print("no rejected messages")
+
+
+# --- the HTML status page -------------------------------------------------------------------
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LABEL_WIDTH = 250  # px left of the timeline for the version labels
+PLOT_WIDTH = 860
+LANE_HEIGHT = 28
+AXIS_HEIGHT = 30
+PHASES = ("building", "test", "validation", "production", "dr", "rollback target", "withdrawn", "deprecated", "failed")
+MARKED = {"promotion-approved", "promoted", "rolled-back", "restored", "superseded", "deprecated", "request-refused"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    width: float
+    phase: str
+    title: str
+
+    @property
+    def css(self) -> str:
+        return "phase-" + self.phase.replace(" ", "-")
+
+
+@dataclass(frozen=True)
+class Mark:
+    x: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Lane:
+    version: str
+    label: str
+    y: float
+    bars: list[Bar] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    width: int
+    height: int
+    label_width: int
+    lanes: list[Lane]
+    ticks: list[tuple[float, str]]
+    empty: bool
+
+
+def _phase_after(event: LifecycleEvent, current: str | None) -> str | None:
+    """The version's phase after this audit entry; unchanged for entries that do not move it."""
+    kind = event.kind
+    if kind == "build-started":
+        return "building"
+    if kind == "ready":
+        return "test"
+    if kind == "promoted" and event.stage is not None:
+        stage = event.stage.value
+        return current if stage == "dr" and current == "production" else stage
+    if kind == "superseded":
+        return "rollback target"
+    if kind == "restored":
+        return "production"
+    mapped = {"withdrawn": "withdrawn", "deprecated": "deprecated", "failed": "failed", "deleted": None}
+    if event.to_status is not None and event.to_status.value in mapped:
+        return mapped[event.to_status.value]
+    return current
+
+
+def timeline(summary: WorkloadSummary, events: Sequence[LifecycleEvent], now: datetime) -> Timeline:
+    """Each version a lane; each lane coloured by the phase it was in over time, with its decisions marked."""
+    by_version: dict[str, list[LifecycleEvent]] = {}
+    for event in sorted(events, key=lambda e: (e.at, e.seq)):
+        if event.version is not None:
+            by_version.setdefault(str(event.version), []).append(event)
+    shown = [row for row in summary.versions if row.version in by_version]
+    if not shown:
+        return Timeline(LABEL_WIDTH + PLOT_WIDTH, AXIS_HEIGHT + LANE_HEIGHT, LABEL_WIDTH, [], [], True)
+    start = min(e.at for rows in by_version.values() for e in rows)
+    end = max([now] + [e.at for rows in by_version.values() for e in rows])
+    span = max((end - start).total_seconds(), 3600.0)
+
+    def x(at: datetime) -> float:
+        return round(LABEL_WIDTH + PLOT_WIDTH * (at - start).total_seconds() / span, 1)
+
+    lanes = []
+    for index, row in enumerate(shown):
+        bars: list[Bar] = []
+        marks: list[Mark] = []
+        phase: str | None = None
+        since = start
+        for event in by_version[row.version]:
+            after = _phase_after(event, phase)
+            if after != phase:
+                if phase is not None:
+                    bars.append(_bar(x(since), x(event.at), phase, since, event.at))
+                phase, since = after, event.at
+            if event.kind in MARKED:
+                marks.append(
+                    Mark(x(event.at), f"{event.at:%Y-%m-%d %H:%M} {event.kind} by {event.actor}: {event.detail}")
+                )
+        if phase is not None:
+            bars.append(_bar(x(since), x(end), phase, since, None))
+        lanes.append(Lane(row.version, row.display_name, AXIS_HEIGHT + index * LANE_HEIGHT, bars, marks))
+    return Timeline(
+        LABEL_WIDTH + PLOT_WIDTH + 10,
+        AXIS_HEIGHT + len(lanes) * LANE_HEIGHT + 6,
+        LABEL_WIDTH,
+        lanes,
+        [(x(at), label) for at, label in _ticks(start, end)],
+        False,
+    )
+
+
+def _bar(left: float, right: float, phase: str, since: datetime, until: datetime | None) -> Bar:
+    period = f"{since:%Y-%m-%d %H:%M} to {f'{until:%Y-%m-%d %H:%M}' if until else 'now'}"
+    return Bar(left, max(right - left, 2.0), phase, f"{phase}: {period}")
+
+
+def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    if end - start > timedelta(days=45):
+        at = datetime(start.year, start.month, 1, tzinfo=UTC)
+        found = []
+        while at <= end:
+            if at >= start:
+                found.append((at, f"{at:%Y-%m}"))
+            at = datetime(at.year + (at.month == 12), at.month % 12 + 1, 1, tzinfo=UTC)
+        return found
+    step = timedelta(days=7) if end - start > timedelta(days=10) else timedelta(days=1)
+    day = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1)
+    found = []
+    while day <= end:
+        found.append((day, f"{day:%m-%d}"))
+        day += step
+    return found
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every value on the page comes from records and the catalog
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def status_html(
+    summaries: Sequence[WorkloadSummary], events: Mapping[str, Sequence[LifecycleEvent]], now: datetime
+) -> str:
+    """The status page: the catalog with badges and, per workload, its versions across stages over time."""
+    template = _environment().get_template("status.html")
+    workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
+    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date)
