@@ -365,12 +365,26 @@ def validate_catalog(
         typer.echo(f"{folder}: {len(loaded.workloads)} workload(s), no errors")
 
 
-@app.command()
-def schema() -> None:
-    """Print the approval message JSON Schema (docs/contracts/approval.schema.json)."""
-    from shared.domain.approvals import ApprovalRequest
+def _schema_text(schema: dict[str, object]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
-    typer.echo(json.dumps(ApprovalRequest.model_json_schema(), indent=2))
+
+@app.command()
+def schema(
+    write: Annotated[bool, typer.Option("--write", help="Write every message contract into --out")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for --write")] = Path("docs/contracts"),
+) -> None:
+    """Print the approval message JSON Schema, or (--write) regenerate docs/contracts/*.schema.json."""
+    from shared.domain.approvals import contract_schemas
+
+    schemas = contract_schemas()
+    if not write:
+        typer.echo(_schema_text(schemas["approval.schema.json"]), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in sorted(schemas.items()):
+        (out / name).write_text(_schema_text(content), encoding="utf-8")
+        typer.echo(f"wrote {out / name}")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from shared.domain.model import VersionNumber
 from tests.cli.conftest import Cli
@@ -10,6 +11,7 @@ from tests.cli.conftest import Cli
 PRODUCTION = "Win11 | DataAnalyst | v1.0.2 | 2027-01"
 ROLLBACK = "Win11 | DataAnalyst | v1.0 | 2026-11"
 DEPRECATED = "Win11 | DataAnalyst | v1.0.1 | 2026-12"
+CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts"
 
 
 def test_catalog_table_names_production_rollback_target_and_deprecated_with_end_of_life(demo: Cli) -> None:
@@ -121,10 +123,21 @@ def test_prune_dry_run_explains_every_decision_and_sends_nothing(demo: Cli) -> N
     assert demo.runtime.records.load_workload("data-analyst") == before
 
 
-def test_schema_prints_the_approval_contract(demo: Cli) -> None:
-    """`schema` prints the approval JSON Schema, which a script can parse."""
+def test_schema_prints_the_published_approval_contract(demo: Cli) -> None:
+    """`schema` prints exactly docs/contracts/approval.schema.json, which a script can parse."""
     result = demo("schema")
     assert result.exit_code == 0
+    assert result.stdout == (CONTRACTS / "approval.schema.json").read_text(encoding="utf-8")
     schema = json.loads(result.stdout)
     assert schema["title"] == "AVD image approval"
     assert {"workload", "approver", "requested_at"} <= set(schema["required"])
+
+
+def test_schema_write_regenerates_every_contract_file(demo: Cli, tmp_path: Path) -> None:
+    """`schema --write --out DIR` writes each published contract, byte for byte as in docs/contracts."""
+    result = demo("schema", "--write", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["approval.schema.json", "step-message.schema.json"]
+    for name in written:
+        assert (tmp_path / name).read_text(encoding="utf-8") == (CONTRACTS / name).read_text(encoding="utf-8")
