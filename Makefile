@@ -10,8 +10,11 @@ AZURITE := node_modules/.bin/azurite-table
 IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
 WITH_AZURITE := $(PY) scripts/with_azurite.py --
+# The browser test needs Debian's chromium; installed with apt when missing (sudo unless root).
+CHROMIUM := command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-.PHONY: install test lint demo bench reliability clean
+.PHONY: install test test-browser lint demo bench reliability clean
 
 install: $(STAMP) $(AZURITE) $(IAC_STAMP)
 
@@ -32,8 +35,13 @@ $(AZURITE): package.json package-lock.json
 	touch $@
 
 test: install
+	@$(CHROMIUM)
 	$(WITH_AZURITE) $(PY) -m pytest -q
 	$(MAKE) --no-print-directory lint
+
+test-browser: $(STAMP)
+	@$(CHROMIUM)
+	$(PY) -m pytest -q tests/browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -18,7 +18,10 @@ from rich.console import Console
 from localrun.runtime import LocalRuntime
 from shared.adapters.table_records import TableRecordStore
 from shared.domain.catalog import CatalogError, load_catalog
-from shared.domain.model import LifecycleEvent, RunState
+from shared.domain.model import LifecycleEvent, RunState, VersionNumber
+from shared.render import render_catalog, render_diff, render_report, render_runs
+from shared.report import report_for
+from shared.views import catalog_view, diff
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(highlight=False, width=160)
@@ -136,10 +139,14 @@ def scenario(demo: Demo) -> None:
 
 
 def summary(runtime: LocalRuntime) -> None:
-    from shared.cli import render_catalog, render_runs
-
-    render_catalog(console, runtime.deps, with_usage=True)
-    render_runs(console, runtime.deps)
+    """What a new admin sees: the catalog, what changed in the last patch, the runs, governance."""
+    deps = runtime.deps
+    console.rule("[bold]The catalog after three months[/bold]")
+    render_catalog(catalog_view(deps, with_usage=True), console)
+    analyst = {v.version: v for v in runtime.records.list_versions("data-analyst")}
+    render_diff(diff(analyst[VersionNumber.parse("1.0.0")], analyst[VersionNumber.parse("1.0.1")]), console)
+    render_runs([r for w in runtime.catalog.names for r in runtime.records.list_runs(w)], console)
+    render_report(report_for(deps), console)
     leaked = runtime.sim.live_resources(tag="avd-lifecycle-run")
     totals = runtime.sim.request_log.totals()
     console.print(

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.domain.model import LifecycleEvent, RejectedMessage
+from shared.domain.model import LifecycleEvent, RejectedMessage, Run
 from shared.domain.retention import Action, Decision
 from shared.report import DESCRIPTIONS, GovernanceReport
 from shared.views import ManifestDiff, VersionRow, WorkloadSummary
@@ -379,3 +379,26 @@ def status_html(
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
     return template.render(workloads=workloads, now=now, phases=PHASES, date=_date)
+
+
+def render_runs(runs: Sequence[Run], console: Console) -> None:
+    """Each pipeline run and the simulated (or real) Azure time it took, step by step."""
+    table = _table("Runs", "Workload", "Run", "Reason", "Version", "Result", "Azure time", "Slowest steps")
+    for run in sorted(runs, key=lambda r: r.started_at):
+        took = (run.ended_at - run.started_at) if run.ended_at else None
+        slowest = sorted(run.step_times.items(), key=lambda item: -item[1])[:3]
+        table.add_row(
+            run.workload,
+            run.run_id,
+            run.reason.value + (" (prepare only)" if run.prepare_only else ""),
+            str(run.version or "-"),
+            run.state.value if not run.failure_reason else f"{run.state.value}: {run.failure_reason[:80]}",
+            _duration(took) if took else "running",
+            ", ".join(f"{step} {_duration(timedelta(seconds=seconds))}" for step, seconds in slowest),
+        )
+    console.print(table)
+
+
+def _duration(span: timedelta) -> str:
+    minutes = round(span.total_seconds() / 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
