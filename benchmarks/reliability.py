@@ -405,6 +405,9 @@ AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
+FLUSH_SECONDS = 6.0  # Azurite's table store (LokiJS) autosaves every 5 s; SIGTERM does not flush
+
+
 class PersistentAzurite:
     """Azurite with a --location folder, so its data survives a stop and a start on the same port."""
 
@@ -450,7 +453,9 @@ def azurite_restart(catalog: Catalog, workload: str, cut_points: Iterable[int]) 
         "Azurite started by the suite in persisted mode (`--location` a temp folder, not "
         "`--inMemoryPersistence`); the lifecycle runs `runtime.run(until=t)`, Azurite is stopped and started "
         "again on the same port and folder, then the lifecycle continues. Cut points t: minutes after the "
-        "build started.",
+        "build started. Azurite's table store autosaves every 5 s and does not flush on SIGTERM, so the suite "
+        "waits for a flush before stopping it (without that wait the restarted Azurite has lost the table: a "
+        "storage loss, which Azure Table Storage does not have, rather than a restart).",
     )
     if not AZURITE.exists():
         fault.notes.append(f"not run: {AZURITE} missing (npm ci)")
@@ -469,6 +474,7 @@ def azurite_restart(catalog: Catalog, workload: str, cut_points: Iterable[int]) 
             )
             runtime.run(until=start + timedelta(minutes=minutes))
             step_at_cut = store.find_run(workload, "first-build")
+            time.sleep(FLUSH_SECONDS)  # let Azurite's LokiJS autosave flush: a restart, not a disk loss
             azurite.stop()
             azurite.start()
             runtime.run()
@@ -688,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             ("reorder", lambda: reordered(catalog, args.seeds)),
             ("crash", lambda: crashes(catalog, args.crash_workload)),
             ("azure", lambda: azure_faults(catalog, "data-analyst", args.seeds)),
-            ("azurite", lambda: azurite_restart(catalog, "data-analyst", (3, 40, 75, 90))),
+            ("azurite", lambda: azurite_restart(catalog, "data-analyst", (3, 40, 75))),
             ("input", lambda: bad_input(catalog)),
         ]
         for key, run in steps:
