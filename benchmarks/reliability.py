@@ -210,9 +210,9 @@ class InjectedCrash(ConnectionError):
 class CrashingCompute:
     """Wraps every public method of `runtime.compute`; the k-th call raises once, before or after."""
 
-    def __init__(self, runtime: LocalRuntime, at: int = 0, when: str = "before") -> None:
+    def __init__(self, runtime: LocalRuntime, at: int = 0, when: str = "before", only: str = "") -> None:
         self.calls = 0
-        self.at, self.when = at, when
+        self.at, self.when, self.only = at, when, only
         self.crashed: list[str] = []
         compute = runtime.compute
         for name in dir(compute):
@@ -222,6 +222,8 @@ class CrashingCompute:
 
     def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
+            if self.only and name != self.only:
+                return method(*args, **kwargs)
             self.calls += 1
             hit = self.calls == self.at
             if hit and self.when == "before":
