@@ -100,9 +100,7 @@ def governance_report(
         findings += _volatile(workload, found.versions if found else [], last_builds)
     skipped: dict[Check, str] = {}
     if gallery_definitions is None:
-        skipped[Check.UNKNOWN_DEFINITION] = (
-            "no gallery listing given (the compute port has no call that lists definitions)"
-        )
+        skipped[Check.UNKNOWN_DEFINITION] = "no gallery listing given"
     else:
         known = {f"{w.gallery.name}/{w.gallery.definition}".lower() for w in catalog.workloads}
         findings += [
@@ -121,7 +119,9 @@ def governance_report(
 def report_for(deps: Deps, *, last_builds: int = DEFAULT_LAST_BUILDS) -> GovernanceReport:
     """Gather one partition query per workload, then report."""
     records = {w.name: deps.records.load_workload(w.name) for w in deps.catalog.workloads}
-    return governance_report(deps.catalog, records, last_builds=last_builds)
+    galleries = sorted({w.gallery.name for w in deps.catalog.workloads})
+    definitions = [f"{g}/{name}" for g in galleries for name in deps.compute.list_image_definitions(g)]
+    return governance_report(deps.catalog, records, gallery_definitions=definitions, last_builds=last_builds)
 
 
 def _definition_of(version: ImageVersion) -> str | None:

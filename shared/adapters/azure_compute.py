@@ -375,6 +375,12 @@ class AzureCompute:
             ).result()
         return str(created.id)
 
+    def list_image_definitions(self, gallery: str) -> list[str]:
+        with _azure(f"list image definitions of {gallery}"):
+            return sorted(
+                str(image.name) for image in self.compute.gallery_images.list_by_gallery(self.resource_group, gallery)
+            )
+
     def start_create_version(self, spec: VersionSpec) -> str:
         body = {
             "location": spec.location,

@@ -6,9 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from shared.domain.catalog import Catalog, load_catalog
+from shared.domain.compute import ImageDefinitionSpec
 from shared.domain.model import App, Approval, ImageVersion, Manifest, Pointers, Stage, Status, VersionNumber
 from shared.domain.records import WorkloadRecords
-from shared.report import Check, governance_report
+from shared.report import Check, governance_report, report_for
+from tests.cli.conftest import Cli
 from tests.conftest import T0, make_version
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
@@ -109,4 +111,26 @@ def test_placeholder_owner_is_flagged() -> None:
     found = governance_report(Catalog(workloads=workloads), {}).of(Check.NO_OWNER)
     assert [(f.workload, f.detail) for f in found] == [
         ("office", "owner is 'TBD': name the team or mailbox that answers for this image")
+    ]
+
+
+def test_definitions_in_the_gallery_but_not_in_the_catalog_are_sprawl(fresh: Cli) -> None:
+    """A definition someone created by hand in the gallery is reported by the live listing."""
+    compute = fresh.runtime.compute
+    compute.ensure_image_definition(
+        ImageDefinitionSpec(
+            resource_group="rg-avd-images",
+            gallery="gal_avd_images",
+            name="win11-golden-final-v2",
+            location="westeurope",
+            security_type="TrustedLaunchSupported",
+            publisher="contoso",
+            offer="windows-11",
+            sku="golden",
+            tags={},
+        )
+    )
+    findings = report_for(fresh.runtime.deps).findings
+    assert [(f.check.value, f.subject) for f in findings] == [
+        ("unknown-definition", "gal_avd_images/win11-golden-final-v2")
     ]
