@@ -58,6 +58,7 @@ class Verdict:
     reason: str = ""
     leaked: int = 0
     duplicates: int = 0
+    leftovers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,8 +103,9 @@ def judge(runtime: LocalRuntime, workload: str, *, expect: str = "1.0.0") -> Ver
     per_run = Counter(v.run_id for v in versions)
     duplicates = sum(n - 1 for n in per_run.values() if n > 1) + len(in_gallery - owned)
     temp = runtime.sim.live_resources(tag=RUN_TAG)
-    leaked = sum(1 for r in temp if r["tags"].get(WORKLOAD_TAG, workload) == workload)
-    verdict = Verdict(workload, "lost", leaked=leaked, duplicates=duplicates)
+    mine = [r for r in temp if r["tags"].get(WORKLOAD_TAG, workload) == workload]
+    leftovers = [f"{r['type'].rsplit('/', 1)[-1]} {r['name']}" for r in mine]
+    verdict = Verdict(workload, "lost", leaked=len(mine), duplicates=duplicates, leftovers=leftovers)
     if pointers.production is not None and str(pointers.production) == expect:
         verdict.outcome = "completed"
         return verdict
@@ -371,7 +373,8 @@ def azure_faults(catalog: Catalog, workload: str, seeds: int) -> list[FaultClass
         lifecycle(runtime, workload)
         verdict = judge(runtime, workload)
         lro.verdicts.append(verdict)
-        lro.notes.append(f"{op.split('/', 1)[1]}: {verdict.outcome}: {_short(verdict.reason)}")
+        left = f" - LEFT BEHIND: {', '.join(verdict.leftovers)}" if verdict.leftovers else ""
+        lro.notes.append(f"{op.split('/', 1)[1]}: {verdict.outcome}: {_short(verdict.reason)}{left}")
     classes.append(lro)
 
     regions = FaultClass(
@@ -617,6 +620,36 @@ def _snapshot(runtime: LocalRuntime) -> Any:
 # -- report -----------------------------------------------------------------------------------------------
 
 
+TRANSIENT = {
+    "every message delivered twice",
+    "messages reordered",
+    "crash before / after each Azure call",
+    "crash before each record commit",
+    "ARM 429 storms",
+    "5 % random 5xx",
+    "Azurite restarted mid-run",
+}
+"""Fault classes a correct product absorbs: every run should complete, a failure is a finding."""
+
+
+def findings(classes: list[FaultClass]) -> list[str]:
+    lines = []
+    for c in classes:
+        if c.name in TRANSIENT:
+            bad = [v for v in c.verdicts if v.outcome != "completed"]
+            if bad:
+                lines.append(
+                    f"- **{c.name}**: {len(bad)} of {len(c.verdicts)} runs did not complete although the fault "
+                    f"is transient: `{_short(bad[0].reason)}`"
+                )
+        for v in c.verdicts:
+            if v.leaked:
+                lines.append(
+                    f"- **{c.name}**: temp resources left behind after the run ended: {', '.join(v.leftovers)}"
+                )
+    return lines
+
+
 def report(classes: list[FaultClass], seconds: float) -> str:
     lines = [
         "# Reliability",
@@ -657,6 +690,16 @@ def report(classes: list[FaultClass], seconds: float) -> str:
         f"duplicate versions {total_dup}.",
         "",
     ]
+    found = findings(classes)
+    if found:
+        lines += [
+            "## Findings",
+            "",
+            "Generated from the results: transient faults that did not end in a completed lifecycle, and leftovers.",
+            "",
+            *found,
+            "",
+        ]
     for c in classes:
         lines += [f"## {c.name}", "", c.how, ""]
         reasons = c.reasons()
@@ -669,7 +712,10 @@ def report(classes: list[FaultClass], seconds: float) -> str:
             lines += ["**Lost:**", ""] + [f"- {v.workload}: {_short(v.reason)}" for v in lost[:20]] + [""]
         leaks = [v for v in c.verdicts if v.leaked or v.duplicates]
         if leaks:
-            lines += [f"- {v.workload}: leaked {v.leaked}, duplicates {v.duplicates}" for v in leaks[:10]] + [""]
+            lines += [
+                f"- {v.workload}: leaked {v.leaked} ({', '.join(v.leftovers)}), duplicates {v.duplicates}"
+                for v in leaks[:10]
+            ] + [""]
         if c.notes:
             shown = c.notes[:25]
             lines += ["Notes:", ""] + [f"- {n}" for n in shown]
