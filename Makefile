@@ -51,5 +51,12 @@ lint: $(STAMP)
 demo: install
 	$(WITH_AZURITE) $(PY) -m localrun.demo
 
+bench: install
+	$(WITH_AZURITE) $(PY) -m benchmarks
+
+# Starts its own persisted Azurite (it restarts it mid-run on purpose).
+reliability: install
+	$(PY) -m benchmarks.reliability
+
 clean:
 	rm -rf $(VENV) $(IAC_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from shared import bootstrap
-from shared.config import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION
+from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION
 
 bp = func.Blueprint()
 log = logging.getLogger("avdimage.approvals")

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from shared import bootstrap
-from shared.config import SERVICE_BUS_CONNECTION, STEP_QUEUE
+from shared.names import SERVICE_BUS_CONNECTION, STEP_QUEUE
 
 bp = func.Blueprint()
 log = logging.getLogger("avdimage.steps")

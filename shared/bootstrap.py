@@ -11,11 +11,12 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-from shared.config import SERVICE_BUS_CONNECTION, STEP_QUEUE, Settings
+from shared.names import SERVICE_BUS_CONNECTION, STEP_QUEUE
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from shared.config import Settings
     from shared.entrypoints import Entrypoints
     from shared.steps.deps import Deps
 
@@ -75,6 +76,7 @@ def _production() -> Entrypoints:
     from azure.servicebus import ServiceBusClient
 
     from shared.adapters.servicebus_bus import ServiceBusBus
+    from shared.config import Settings
     from shared.entrypoints import Entrypoints
 
     settings = Settings()

@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-STEP_QUEUE = "image-steps"
-APPROVAL_QUEUE = "image-approvals"
-SERVICE_BUS_CONNECTION = "ServiceBusConnection"
+from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
+
+__all__ = ["APPROVAL_QUEUE", "SERVICE_BUS_CONNECTION", "STEP_QUEUE", "Settings"]
 
 
 class Settings(BaseSettings):

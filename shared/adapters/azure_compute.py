@@ -67,7 +67,7 @@ def _azure(operation: str) -> Iterator[None]:
     except HttpResponseError as error:
         code = (error.error.code if error.error is not None else None) or str(error.status_code or "HttpError")
         message = (error.error.message if error.error is not None else None) or str(error.message)
-        raise AzureOperationError(operation, code, message) from None
+        raise AzureOperationError(operation, code, message, error.status_code) from None
 
 
 class AzureCompute:
@@ -453,6 +453,7 @@ class AzureCompute:
         target_regions: tuple[TargetRegion, ...] | None = None,
         exclude_from_latest: bool | None = None,
         end_of_life: datetime | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         """PATCH only what Azure lets change after creation."""
         publishing: dict[str, Any] = {}
@@ -462,7 +463,9 @@ class AzureCompute:
             publishing["excludeFromLatest"] = exclude_from_latest
         if end_of_life is not None:
             publishing["endOfLifeDate"] = end_of_life.isoformat()
-        body = {"properties": {"publishingProfile": publishing}}
+        body: dict[str, Any] = {"properties": {"publishingProfile": publishing}}
+        if tags is not None:
+            body["tags"] = tags
         with _azure(f"update gallery version {definition}/{version}"):
             self.compute.gallery_image_versions.begin_update(
                 self.resource_group,

@@ -54,6 +54,7 @@ class ContinueRun(Command):
     step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
     attempt: int = Field(ge=0)
     trigger: Literal["next", "recheck", "event"] = "next"
+    version: VersionText | None = None  # the run's version, so the handler reads run and version at once
 
     @property
     def message_id(self) -> str:
@@ -99,11 +100,13 @@ class ContinueVersion(Command):
     operation: Literal["replicate", "validate"]
     attempt: int = Field(ge=0)
     trigger: Literal["next", "recheck", "event"] = "next"
+    retry: int = Field(default=0, ge=0)  # the same step again after a transient Azure error
 
     @property
     def message_id(self) -> str:
         suffix = ":event" if self.trigger == "event" else ""
-        return f"{self.workload}:{self.version}:{self.operation}:{self.attempt}{suffix}"
+        retry = f":retry{self.retry}" if self.retry else ""
+        return f"{self.workload}:{self.version}:{self.operation}:{self.attempt}{suffix}{retry}"
 
 
 class Prune(Command):

@@ -177,6 +177,7 @@ class Compute(Protocol):
         target_regions: tuple[TargetRegion, ...] | None = None,
         exclude_from_latest: bool | None = None,
         end_of_life: datetime | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None: ...
 
     def start_delete_gallery_version(self, gallery: str, definition: str, version: str) -> None: ...

@@ -23,14 +23,25 @@ class RecordNotFound(DomainError):
     """The workload, version or run has no record."""
 
 
-class AzureOperationError(DomainError):
-    """An Azure call failed; keeps Azure's error code and message."""
+TRANSIENT_CODES = frozenset(
+    {"TooManyRequests", "Throttled", "RetryableError", "InternalServerError", "ServiceUnavailable", "GatewayTimeout"}
+)
 
-    def __init__(self, operation: str, code: str, message: str) -> None:
+
+class AzureOperationError(DomainError):
+    """An Azure call failed; keeps Azure's error code, message and HTTP status."""
+
+    def __init__(self, operation: str, code: str, message: str, status: int | None = None) -> None:
         super().__init__(f"{operation} failed: {code}: {message}")
         self.operation = operation
         self.code = code
         self.azure_message = message
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Throttling and server errors pass; azure-core already retried a few times, we wait longer."""
+        return self.code in TRANSIENT_CODES or self.status == 429 or (self.status is not None and self.status >= 500)
 
 
 class RequestRefused(DomainError):

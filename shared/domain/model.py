@@ -251,6 +251,7 @@ class Pointers(BaseModel):
     dr: VersionNumber | None = None
     rollback: VersionNumber | None = None
     active_run: str | None = None  # at most one pipeline run per workload at a time
+    newest: VersionNumber | None = None  # highest version ever created; numbers are never reused
     last_rollback: str = ""  # id of the last rollback request applied, so a redelivery is a no-op
     event_count: int = 0  # workload-level audit entries (refusals about no particular version)
     etag: str | None = Field(default=None, exclude=True)

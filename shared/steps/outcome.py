@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.domain.commands import Envelope
 from shared.domain.errors import AzureOperationError
-from shared.domain.model import ImageVersion, PendingOperation
+from shared.domain.model import ImageVersion, PendingOperation, Pointers
 from shared.domain.records import AuditEntry
 
 
@@ -22,6 +22,7 @@ class Outcome:
     fail: str | None = None
     run_updates: dict[str, Any] = field(default_factory=dict)
     version: ImageVersion | None = None  # the changed version to commit with the run
+    pointers: Pointers | None = None  # changed pointers to commit with the run
     audit: list[AuditEntry] = field(default_factory=list)
     then: list[Envelope] = field(default_factory=list)  # further messages after the commit
 
@@ -41,10 +42,10 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
 ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
 
 
-def start_once(start: Callable[..., object], *args: object) -> None:
+def start_once(start: Callable[..., object], *args: object, **kwargs: object) -> None:
     """Start an Azure operation; a redelivery after a crash finds it under way (409) and goes on."""
     try:
-        start(*args)
+        start(*args, **kwargs)
     except AzureOperationError as error:
         if error.code not in ALREADY_STARTED:
             raise

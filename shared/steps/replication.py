@@ -6,13 +6,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.domain.catalog import Workload
-from shared.domain.compute import Compute, GalleryVersionState, TargetRegion
+from shared.domain.compute import WORKLOAD_TAG, Compute, GalleryVersionState, TargetRegion
 from shared.domain.model import ImageVersion, Stage
-from shared.steps.outcome import recheck_delay
+from shared.steps.outcome import recheck_delay, start_once
 
 MAX_REGION_RETRIES = 2
 FLOOR = timedelta(minutes=1)
 CEILING = timedelta(minutes=15)
+
+
+def version_tags(version: ImageVersion, stage: Stage) -> dict[str, str]:
+    """What a gallery version says about itself in Azure: workload, stage, display name, build, content."""
+    return {
+        WORKLOAD_TAG: version.workload,
+        "avd-lifecycle-stage": stage.value,
+        "avd-lifecycle-display-name": version.display_name,
+        "avd-lifecycle-build-date": version.created_at.date().isoformat(),
+        "avd-lifecycle-build-run": version.run_id,  # provenance; RUN_TAG marks temporary resources only
+        "avd-lifecycle-manifest": version.manifest.digest(),
+        "avd-lifecycle-os-build": version.manifest.os_build,
+    }
 
 
 def target_regions(workload: Workload, up_to: Stage) -> tuple[TargetRegion, ...]:
@@ -77,7 +90,9 @@ def retry_region(
     Returns the version with the retry counted, and the audit detail.
     """
     gallery = workload.gallery
-    compute.update_gallery_version(gallery.name, gallery.definition, str(version.version), target_regions=wanted)
+    start_once(
+        compute.update_gallery_version, gallery.name, gallery.definition, str(version.version), target_regions=wanted
+    )
     retries = dict(version.replication_retries)
     retries[region] = retries.get(region, 0) + 1
     detail = f"replication to {region} failed; re-applied its target region (retry {retries[region]})"

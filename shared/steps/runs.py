@@ -34,10 +34,12 @@ from shared.domain.model import (
     ImageVersion,
     Manifest,
     PendingOperation,
+    Pointers,
     Run,
     RunState,
     Stage,
     Status,
+    VersionNumber,
     next_version,
 )
 from shared.domain.records import AuditEntry, Changes, Loaded
@@ -58,6 +60,7 @@ class StepContext:
     run: Run
     version: ImageVersion | None
     now: datetime
+    pointers: Pointers
 
     def temp(self, kind: str) -> str:
         return naming.temp_resource_name(self.workload.name, self.run.run_id, kind)
@@ -181,8 +184,7 @@ def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
             run_updates={"source_manifest": manifest, "customization_index": len(workload.customizations)},
             audit=[AuditEntry(at=ctx.now, kind="source-prepared", actor="step:inventory", detail=detail)],
         )
-    existing = ctx.deps.records.list_versions(workload.name)
-    latest = max((v.version for v in existing), default=None)
+    latest = ctx.pointers.newest  # every version's creation sets it, in the same transaction
     reason = run.reason if latest is not None else BuildReason.FIRST
     number = next_version(latest, reason)
     display = naming.display_name(workload.os_label, workload.workload_label, number, ctx.now.date())
@@ -209,6 +211,7 @@ def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
     return Outcome(
         next_step="snapshot",
         version=version,
+        pointers=ctx.pointers.evolve(newest=number),  # the ETag on pointers guards the number
         run_updates={
             "version": number,
             "source_manifest": manifest,
@@ -400,19 +403,10 @@ def step_deallocate(ctx: StepContext) -> Outcome:
         if not vm.generalized:
             compute.generalize(name)
         return Outcome(next_step="capture")
-    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("deallocate", vm.id))
-
-
-def _version_tags(ctx: StepContext, version: ImageVersion) -> dict[str, str]:
-    return {
-        WORKLOAD_TAG: ctx.workload.name,
-        "avd-lifecycle-stage": "test",
-        "avd-lifecycle-display-name": version.display_name,
-        "avd-lifecycle-build-date": version.created_at.date().isoformat(),
-        "avd-lifecycle-build-run": ctx.run.run_id,  # provenance; RUN_TAG marks temporary resources only
-        "avd-lifecycle-manifest": version.manifest.digest(),
-        "avd-lifecycle-os-build": version.manifest.os_build,
-    }
+    pending = ctx.pending("deallocate", vm.id)
+    if vm.provisioning is OperationState.FAILED or pending.checks % 5 == 0:  # a failed or lost deallocate: ask again
+        start_once(compute.start_deallocate, name)
+    return Outcome(wait=timedelta(minutes=1), pending=pending)
 
 
 def step_capture(ctx: StepContext) -> Outcome:
@@ -454,7 +448,7 @@ def step_capture(ctx: StepContext) -> Outcome:
             location=workload.location,
             source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
             target_regions=replication.target_regions(workload, Stage.TEST),
-            tags=_version_tags(ctx, version),
+            tags=replication.version_tags(version, Stage.TEST),
         )
         start_once(lambda: compute.start_create_version(spec))
         return Outcome(wait=timedelta(minutes=20), pending=ctx.pending("version-create"), version=version, audit=audit)
@@ -477,23 +471,36 @@ def step_capture(ctx: StepContext) -> Outcome:
     return Outcome(next_step="cleanup", version=captured, audit=audit)
 
 
-def _remove_temp_resources(ctx: StepContext) -> Outcome | None:
-    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete) and the snapshot."""
+def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outcome | None:
+    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete) and the snapshot.
+
+    `thorough` (the failure path) also removes a disk or NIC that never got a VM to take them along.
+    """
     compute = ctx.deps.compute
     vm_id = compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm"))
     snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
+    leftovers = [snapshot_id]
+    if thorough:
+        leftovers += [
+            compute.id_of("Microsoft.Compute/disks", ctx.temp("disk")),
+            compute.id_of("Microsoft.Network/networkInterfaces", ctx.temp("vm") + "-nic"),
+        ]
     pending = ctx.run.pending
     if pending is None or pending.kind != "delete-temp":
-        start_once(lambda: compute.start_delete(vm_id))
-        start_once(lambda: compute.start_delete(snapshot_id))
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", f"{vm_id},{snapshot_id}"))
-    remaining = [r for r in (vm_id, snapshot_id) if compute.resource_state(r) is not OperationState.MISSING]
+        start_once(compute.start_delete, vm_id)
+        if not thorough:
+            start_once(compute.start_delete, snapshot_id)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
+    if compute.resource_state(vm_id) is not OperationState.MISSING:
+        if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
+            start_once(compute.start_delete, vm_id)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", pending.resource_id))
+    remaining = [r for r in leftovers if compute.resource_state(r) is not OperationState.MISSING]
     if not remaining:
         return None
-    if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
-        for resource_id in remaining:
-            start_once(compute.start_delete, resource_id)
-    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join(remaining)))
+    for resource_id in remaining:
+        start_once(compute.start_delete, resource_id)
+    return Outcome(wait=timedelta(seconds=30), pending=ctx.pending("delete-temp", ",".join(remaining)))
 
 
 def step_cleanup(ctx: StepContext) -> Outcome:
@@ -542,7 +549,7 @@ def step_replicate(ctx: StepContext) -> Outcome:
 
 def step_abort(ctx: StepContext) -> Outcome:
     """Failure path: remove everything the run created (temp resources, a half-made gallery version)."""
-    waiting = _remove_temp_resources(ctx)
+    waiting = _remove_temp_resources(ctx, thorough=True)
     if waiting is not None:
         return waiting
     version, compute, gallery = ctx.version, ctx.deps.compute, ctx.workload.gallery
@@ -575,7 +582,14 @@ FIRST_STEP = "source-vm"
 
 
 def position(run: Run, trigger: Literal["next", "recheck", "event"] = "next") -> ContinueRun:
-    return ContinueRun(workload=run.workload, run_id=run.run_id, step=run.step, attempt=run.attempt, trigger=trigger)
+    return ContinueRun(
+        workload=run.workload,
+        run_id=run.run_id,
+        step=run.step,
+        attempt=run.attempt,
+        trigger=trigger,
+        version=str(run.version) if run.version else None,
+    )
 
 
 def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
@@ -614,7 +628,9 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
 
 
 def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
-    loaded = deps.records.load(command.workload, run_id=command.run_id)
+    # The message names the run's version, so run and version come in one query.
+    version = VersionNumber.parse(command.version) if command.version else None
+    loaded = deps.records.load(command.workload, run_id=command.run_id, version=version)
     run = loaded.run
     if run is None:
         raise RequestRefused(f"run {command.run_id} of {command.workload} does not exist")
@@ -622,10 +638,17 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         return []
     if (command.step, command.attempt) != (run.step, run.attempt):
         return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
-    if run.version is not None:
+    if run.version != version:  # a message from before the version existed (only after a crash)
         loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
     now = deps.clock.now()
-    ctx = StepContext(deps=deps, workload=deps.workload(command.workload), run=run, version=loaded.version, now=now)
+    ctx = StepContext(
+        deps=deps,
+        workload=deps.workload(command.workload),
+        run=run,
+        version=loaded.version,
+        now=now,
+        pointers=loaded.pointers,
+    )
     try:
         overdue = run.pending is not None and run.step != ABORT and now - run.pending.started_at > STEP_TIMEOUT
         if overdue and run.pending is not None:
@@ -634,10 +657,23 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         else:
             outcome = STEPS[run.step](ctx)
     except AzureOperationError as error:
-        outcome = Outcome(fail=str(error))
+        outcome = _azure_trouble(ctx, error)
     except RequestRefused as error:
         outcome = Outcome(fail=str(error))
     return _apply(ctx, loaded, outcome)
+
+
+AZURE_BUSY_LIMIT = 30  # consecutive throttled or 5xx checks of one step before the run fails
+
+
+def _azure_trouble(ctx: StepContext, error: AzureOperationError) -> Outcome:
+    """Throttling and server errors wait and try again (steps are idempotent); anything else fails."""
+    if not error.transient:
+        return Outcome(fail=str(error))
+    busy = ctx.pending("azure-busy")
+    if busy.checks >= AZURE_BUSY_LIMIT:
+        return Outcome(fail=f"Azure kept failing transiently ({busy.checks} tries): {error}")
+    return Outcome(wait=timedelta(minutes=min(1 + busy.checks, 10)), pending=busy)
 
 
 def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]:
@@ -645,7 +681,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
     now = ctx.deps.clock.now()  # after the step's own calls (Run Command takes its time)
     version = outcome.version or ctx.version
     audit = [dataclasses.replace(entry, at=now) for entry in outcome.audit]  # when it was recorded
-    pointers = loaded.pointers
+    pointers = outcome.pointers or loaded.pointers
     messages: list[Envelope] = []
     updates = dict(outcome.run_updates)
     step_times = dict(run.step_times)

@@ -9,7 +9,7 @@ from shared.domain import lifecycle, naming, retention
 from shared.domain.catalog import Workload
 from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Rollback
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, VmSpec
-from shared.domain.errors import RequestRefused, TransitionRefused
+from shared.domain.errors import AzureOperationError, RequestRefused, TransitionRefused
 from shared.domain.model import (
     Approval,
     ImageVersion,
@@ -26,6 +26,7 @@ from shared.steps.deps import Deps
 from shared.steps.outcome import start_once
 
 VM_CREATE = timedelta(minutes=3)
+AZURE_BUSY_LIMIT = 30
 OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
     "replicate": "replicate",
     "validate-vm": "validate",
@@ -91,7 +92,16 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         raise _refuse(deps, workload.name, str(refusal), command.approver, version) from None
     wanted = replication.target_regions(workload, target)
     gallery = workload.gallery
-    deps.compute.update_gallery_version(gallery.name, gallery.definition, str(number), target_regions=wanted)
+    # Stages that share their regions need no new replication: check at once instead of in 5 minutes.
+    unchanged = version.stage is not None and wanted == replication.target_regions(workload, version.stage)
+    start_once(
+        deps.compute.update_gallery_version,
+        gallery.name,
+        gallery.definition,
+        str(number),
+        target_regions=None if unchanged else wanted,
+        tags=replication.version_tags(version, target),
+    )
     now = deps.clock.now()
     promoted = promoted.evolve(
         pending=PendingOperation(kind="replicate", started_at=now), op_attempt=version.op_attempt + 1
@@ -109,14 +119,19 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         stage=target,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    return [_message(promoted, "replicate", deps, timedelta(minutes=5))]
+    return [_message(promoted, "replicate", deps, None if unchanged else timedelta(minutes=5))]
 
 
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
     workload = deps.workload(command.workload)
     number = VersionNumber.parse(command.version)
-    loaded = deps.records.load(workload.name, version=number)
-    version = loaded.version
+    if command.operation == "replicate":  # completion may need the previous production version too
+        everything = deps.records.load_workload(workload.name)
+        found = {v.version: v for v in everything.versions}
+        pointers, version = everything.pointers, found.get(number)
+    else:
+        loaded = deps.records.load(workload.name, version=number)
+        pointers, version, found = loaded.pointers, loaded.version, {}
     if version is None:
         raise RequestRefused(f"{workload.name} has no version {number}")
     if command.attempt != version.op_attempt:
@@ -124,12 +139,25 @@ def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
         if pending is not None and pending.kind in OPERATION_OF:
             return [_message(version, OPERATION_OF[pending.kind], deps, None)]
         return []
-    if command.operation == "replicate":
-        return _replicate(workload, version, loaded.pointers, deps)
-    return _validate(workload, version, deps)
+    try:
+        if command.operation == "replicate":
+            return _replicate(workload, version, pointers, found, deps)
+        return _validate(workload, version, deps)
+    except AzureOperationError as error:
+        if not error.transient or command.retry >= AZURE_BUSY_LIMIT:
+            raise
+        # Throttled or a server error: the same step again later (it is idempotent), not a failure.
+        later = command.model_copy(update={"retry": command.retry + 1, "trigger": "recheck"})
+        return [Envelope.wrap(later, scheduled_for=deps.clock.now() + timedelta(minutes=min(1 + command.retry, 10)))]
 
 
-def _replicate(workload: Workload, version: ImageVersion, pointers: Pointers, deps: Deps) -> list[Envelope]:
+def _replicate(
+    workload: Workload,
+    version: ImageVersion,
+    pointers: Pointers,
+    by_number: dict[VersionNumber, ImageVersion],
+    deps: Deps,
+) -> list[Envelope]:
     if version.status is not Status.REPLICATING or version.target_stage is None:
         return []
     now = deps.clock.now()
@@ -184,11 +212,15 @@ def _replicate(workload: Workload, version: ImageVersion, pointers: Pointers, de
     previous_number = pointers.production
     pointers = pointers.evolve(**{target.value: version.version})
     if target is Stage.PRODUCTION:
-        deps.compute.update_gallery_version(
-            gallery.name, gallery.definition, str(version.version), exclude_from_latest=False
+        start_once(
+            deps.compute.update_gallery_version,
+            gallery.name,
+            gallery.definition,
+            str(version.version),
+            exclude_from_latest=False,
         )
         if previous_number is not None and previous_number != version.version:
-            previous = deps.records.get_version(workload.name, previous_number)
+            previous = by_number.get(previous_number) or deps.records.get_version(workload.name, previous_number)
             if previous.status is Status.READY:
                 versions.append(lifecycle.supersede(previous))
                 audit.append(
@@ -341,7 +373,8 @@ def _validation_checks(deps: Deps, version: ImageVersion, vm_name: str) -> dict[
 def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
     """Production goes back to the rollback target: a pointer move; the withdrawn version is kept."""
     workload = deps.workload(command.workload)
-    pointers = deps.records.get_pointers(workload.name)
+    everything = deps.records.load_workload(workload.name)  # pointers and every version: one query
+    pointers, by_number = everything.pointers, {v.version: v for v in everything.versions}
     request = command.message_id
     if pointers.last_rollback == request:
         return []  # this request was applied already
@@ -349,22 +382,29 @@ def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
         raise _refuse(
             deps, workload.name, f"cannot roll back {workload.name}: there is no rollback target", command.approver
         )
-    current = deps.records.get_version(workload.name, pointers.production)
-    target = deps.records.get_version(workload.name, pointers.rollback)
+    current, target = by_number[pointers.production], by_number[pointers.rollback]
     try:
         withdrawn, restored = lifecycle.withdraw(current), lifecycle.restore(target)
     except TransitionRefused as refusal:
         raise _refuse(deps, workload.name, str(refusal), command.approver) from None
     gallery = workload.gallery
-    deps.compute.update_gallery_version(
-        gallery.name, gallery.definition, str(current.version), exclude_from_latest=True
+    start_once(
+        deps.compute.update_gallery_version,
+        gallery.name,
+        gallery.definition,
+        str(current.version),
+        exclude_from_latest=True,
     )
-    deps.compute.update_gallery_version(
-        gallery.name, gallery.definition, str(target.version), exclude_from_latest=False
+    start_once(
+        deps.compute.update_gallery_version,
+        gallery.name,
+        gallery.definition,
+        str(target.version),
+        exclude_from_latest=False,
     )
     older = [
         v.version
-        for v in deps.records.list_versions(workload.name)
+        for v in everything.versions
         if v.status is Status.SUPERSEDED and v.version not in (target.version, current.version)
     ]
     now = deps.clock.now()
@@ -406,8 +446,8 @@ def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
 
 def plan_prune(workload_name: str, deps: Deps) -> list[retention.Decision]:
     workload = deps.workload(workload_name)
-    versions = deps.records.list_versions(workload.name)
-    pointers = deps.records.get_pointers(workload.name)
+    everything = deps.records.load_workload(workload.name)
+    versions, pointers = everything.versions, everything.pointers
     now = deps.clock.now()
     decisions = retention.plan(versions, pointers, workload.retention, {}, now)
     if all(d.action is retention.Action.KEEP for d in decisions):
@@ -430,7 +470,8 @@ def prune(command: Prune, deps: Deps) -> list[Envelope]:
         version = deps.records.get_version(workload.name, decision.version)
         if decision.action is retention.Action.DEPRECATE and decision.end_of_life is not None:
             if version.gallery_version_id:
-                deps.compute.update_gallery_version(
+                start_once(
+                    deps.compute.update_gallery_version,
                     gallery.name,
                     gallery.definition,
                     str(version.version),

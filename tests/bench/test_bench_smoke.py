@@ -62,10 +62,6 @@ def test_every_commit_is_a_counted_transition(measured: tuple[LocalRuntime, Prob
     assert stats["transitions"] > 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="continue_run loads the run, then again with its version (shared/steps/runs.py): ~2.6 per transition",
-)
 def test_round_trips_per_transition_are_at_most_two(measured: tuple[LocalRuntime, Probe]) -> None:
     """A state transition costs at most two Table round trips: one read, one transaction."""
     _, probe = measured
@@ -110,10 +106,6 @@ def test_a_crash_around_an_azure_call_is_recovered(catalog: Catalog, when: str) 
     assert (verdict.outcome, verdict.leaked, verdict.duplicates) == ("completed", 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="promote() re-sends update_gallery_version on redelivery; the running update answers 409 until dead letter",
-)
 def test_a_crash_after_a_promotions_gallery_update_is_recovered(catalog: Catalog) -> None:
     """A crash after the promotion's gallery update, before its commit, still ends in production."""
     runtime = LocalRuntime(catalog)
@@ -132,9 +124,6 @@ def test_a_short_429_storm_is_absorbed_by_the_sdk_retries(catalog: Catalog) -> N
     assert reliability.judge(runtime, WORKLOAD).outcome == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a 429 past azure-core's 3 status retries fails the run (continue_run: AzureOperationError)"
-)
 def test_a_429_storm_does_not_fail_the_build(catalog: Catalog) -> None:
     """Throttling is transient: a storm of 20 throttled requests delays the lifecycle but does not fail it."""
     runtime = LocalRuntime(catalog)

@@ -31,6 +31,7 @@ def test_function_metadata() -> None:
         "image_steps",
         "rebuild_scheduler",
         "retention_sweep",
+        "status_page",
         "workload_history",
         "workload_versions",
     ]

@@ -43,16 +43,48 @@ def promote(target: Stage, approver: str = "data-platform@contoso.com") -> Promo
     return Promote(workload="data-analyst", version="1.0.0", target_stage=target, approver=approver, requested_at=T0)
 
 
-def test_promotion_widens_replication_and_schedules_a_check() -> None:
-    """An allowed approval sets the stage's regions on the gallery version and re-checks later."""
+def test_promotion_to_a_stage_with_the_same_regions_checks_at_once() -> None:
+    """Validation shares test's regions: no new replication, the stage tag moves, the check runs now."""
     compute = FakeCompute()
     deps = deps_with(in_test(), compute=compute)
     sent = MessageBus(deps).handle(promote(Stage.VALIDATION))
     version = deps.records.get_version("data-analyst", V100)
     assert (version.status, version.target_stage) == (Status.REPLICATING, Stage.VALIDATION)
-    assert compute.calls[0][0] == "update_gallery_version"
-    assert [e.scheduled_for is not None for e in sent] == [True]
+    name, (number, changes) = compute.calls[0]
+    assert (name, number, changes["target_regions"]) == ("update_gallery_version", "1.0.0", None)
+    assert changes["tags"]["avd-lifecycle-stage"] == "validation"
+    assert [e.scheduled_for for e in sent] == [None]
     assert "promotion-approved" in [e.kind for e in deps.records.list_events("data-analyst", V100)]
+
+
+def test_promotion_to_new_regions_widens_replication_and_checks_later() -> None:
+    """Production adds regions: the gallery version gets every stage's regions and a re-check is scheduled."""
+    compute = FakeCompute()
+    validated = (
+        ValidationEvidence(stage=Stage.TEST, passed=True, at=T0, region="westeurope"),
+        ValidationEvidence(stage=Stage.VALIDATION, passed=True, at=T0, region="westeurope"),
+    )
+    in_validation = make_version(
+        "1.0.0",
+        workload="office",
+        status=Status.READY,
+        stage=Stage.VALIDATION,
+        validations=validated,
+        gallery_version_id="/v",
+    )
+    deps = make_deps(CATALOG, compute=compute)
+    deps.records.commit(Changes(workload="office", versions=[in_validation]))
+    command = Promote(
+        workload="office",
+        version="1.0.0",
+        target_stage=Stage.PRODUCTION,
+        approver="change-board@contoso.com",
+        requested_at=T0,
+    )
+    sent = MessageBus(deps).handle(command)
+    regions = [t.name for t in compute.calls[0][1][1]["target_regions"]]
+    assert regions == ["westeurope", "northeurope"]
+    assert [e.scheduled_for is not None for e in sent] == [True]
 
 
 def test_refused_promotion_is_recorded_and_changes_nothing() -> None:
