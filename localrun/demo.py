@@ -1,7 +1,8 @@
 """`make demo`: the product's main job on local stand-ins (Azurite, the simulator, the in-process bus).
 
-Three months of an estate in a few seconds of wall time: scheduled builds, approvals arriving
-as messages, a patch cycle, an incident and a rollback, and event-driven retention.
+Six weeks of an estate in a few seconds of wall time: timer-driven builds (new workloads, new
+base images, Patch Tuesday), approvals arriving as messages, an incident and a one-message
+rollback, event-driven retention, and the sweeper.
 """
 
 from __future__ import annotations
@@ -101,47 +102,51 @@ ANALYST = {
 }
 
 
+def newest(runtime: LocalRuntime, workload: str) -> str:
+    return str(max(v.version for v in runtime.records.list_versions(workload)))
+
+
 def scenario(demo: Demo) -> None:
+    """Six weeks of an estate: everything below the approvals and the incident is started by timers."""
     runtime = demo.runtime
-    demo.at(datetime(2026, 11, 2, 6, 0, tzinfo=UTC), "rebuild timer: new workloads get their first image")
-    runtime.tick_scheduler()
+    runtime.start_timers(rebuild="0 0 6 * * *", sweep="0 30 0 * * *")  # production sweeps hourly; daily reads better
+    demo.at(datetime(2026, 11, 2, 5, 0, tzinfo=UTC), "the rebuild timer (daily 06:00) finds two new workloads")
+    runtime.run_until(datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
     demo.settle()
-    demo.at(runtime.sim.clock.now(), "approvals arrive as messages: test -> validation -> production -> dr")
+    demo.at(runtime.sim.clock.now(), "approval messages: test -> validation -> production -> dr")
     demo.promote_all("office", "1.0.0", ["validation", "production", "dr"], OFFICE)
     demo.promote_all("data-analyst", "1.0.0", ["validation", "production", "dr"], ANALYST)
 
-    demo.at(
-        datetime(2026, 12, 15, 6, 0, tzinfo=UTC),
-        "rebuild timer: Patch Tuesday + 7 days (office), new 25H2 base (data-analyst)",
-    )
-    runtime.tick_scheduler()
+    demo.at(runtime.sim.clock.now(), "timers run for two weeks: a new 25H2 base image, then Patch Tuesday + 7 days")
+    runtime.run_until(datetime(2026, 11, 17, 12, 0, tzinfo=UTC))
     demo.settle()
-    demo.promote_all("office", "1.0.1", ["validation", "production"], OFFICE)
-    demo.promote_all("data-analyst", "1.0.1", ["validation", "production", "dr"], ANALYST)
+    office, analyst = newest(runtime, "office"), newest(runtime, "data-analyst")
+    demo.promote_all("office", office, ["validation", "production"], OFFICE)
+    demo.promote_all("data-analyst", analyst, ["validation", "production", "dr"], ANALYST)
 
     demo.at(
-        datetime(2026, 12, 16, 9, 30, tzinfo=UTC), "incident: Outlook crashes on office 1.0.1 -> one rollback message"
+        datetime(2026, 11, 18, 9, 30, tzinfo=UTC),
+        f"incident: Outlook crashes on office {office} -> one rollback message",
     )
-    demo.rollback("office", "change-board@contoso.com", "INC-20261216", "Outlook crashes at start on 1.0.1")
+    demo.rollback("office", "change-board@contoso.com", "INC-20261118", f"Outlook crashes at start on {office}")
     demo.settle()
 
-    demo.at(
-        datetime(2027, 1, 19, 6, 0, tzinfo=UTC), "rebuild timer: January patches; retention follows the gallery events"
-    )
-    runtime.tick_scheduler()
+    demo.at(runtime.sim.clock.now(), "timers run for four weeks: December's base image and Patch Tuesday")
+    runtime.run_until(datetime(2026, 12, 15, 12, 0, tzinfo=UTC))
     demo.settle()
-    demo.promote_all("office", "1.0.2", ["validation", "production"], OFFICE)
-    demo.promote_all("data-analyst", "1.0.2", ["validation", "production", "dr"], ANALYST)
+    office, analyst = newest(runtime, "office"), newest(runtime, "data-analyst")
+    demo.promote_all("office", office, ["validation", "production"], OFFICE)
+    demo.promote_all("data-analyst", analyst, ["validation", "production", "dr"], ANALYST)
 
-    demo.at(datetime(2027, 1, 20, 0, 30, tzinfo=UTC), "retention and sweeper timer")
-    runtime.tick_retention()
+    demo.at(runtime.sim.clock.now(), "the sweep timer (00:30) runs retention and removes abandoned temporary resources")
+    runtime.run_until(datetime(2026, 12, 16, 1, 0, tzinfo=UTC))
     demo.settle()
 
 
 def summary(runtime: LocalRuntime) -> None:
     """What a new admin sees: the catalog, what changed in the last patch, the runs, governance."""
     deps = runtime.deps
-    console.rule("[bold]The catalog after three months[/bold]")
+    console.rule("[bold]The catalog after six weeks[/bold]")
     render_catalog(catalog_view(deps, with_usage=True), console)
     analyst = {v.version: v for v in runtime.records.list_versions("data-analyst")}
     render_diff(diff(analyst[VersionNumber.parse("1.0.0")], analyst[VersionNumber.parse("1.0.1")]), console)
@@ -173,7 +178,7 @@ def main() -> int:
         )
         records = None
         where = "memory"
-    runtime = LocalRuntime(catalog, records=records)
+    runtime = LocalRuntime(catalog, records=records, start=datetime(2026, 11, 2, 5, 0, tzinfo=UTC))
     console.print(
         f"[bold]AVD Image Lifecycle demo[/bold]: catalog {', '.join(catalog.names)}; records in {where}; "
         "Azure simulated on a virtual clock"

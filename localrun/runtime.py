@@ -18,6 +18,7 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as compute_models
 
+from localrun.timers import Schedule, Timer
 from shared.adapters.azure_compute import AzureCompute
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
@@ -74,6 +75,7 @@ class LocalRuntime:
         self.entrypoints = Entrypoints(self.deps, self.bus)
         self.service = self.entrypoints.service
         self.trace = Trace()
+        self.timers: list[Timer] = []
         self._on_delivery = on_delivery
         self._deliver_twice = deliver_twice  # at-least-once delivery at its worst: every message twice
         self._provision_galleries(kwargs)
@@ -110,6 +112,36 @@ class LocalRuntime:
     def run(self, until: datetime | None = None) -> None:
         """Deliver messages and advance virtual time until nothing is left to do (or `until`)."""
         self.bus.run(self.sim.clock.advance_to, other_due=self.sim.clock.next_due, until=until)
+
+    def start_timers(self, rebuild: str = "0 0 6 * * *", sweep: str = "0 30 * * * *") -> None:
+        """The two timer functions on their NCRONTAB schedules (as in AVD_REBUILD/SWEEP_SCHEDULE)."""
+        now = self.sim.clock.now()
+        for name, expression, fire in (
+            ("rebuild_scheduler", rebuild, self.tick_scheduler),
+            ("retention_sweep", sweep, self.tick_retention),
+        ):
+            schedule = Schedule.parse(expression)
+            self.timers.append(Timer(name, schedule, fire, schedule.next_after(now)))
+
+    def run_until(self, until: datetime) -> None:
+        """Run with the timers firing on the virtual clock, up to `until`."""
+        while True:
+            due = min((t.next_at for t in self.timers), default=None)
+            if due is None or due > until:
+                self.run(until=until)
+                if self.sim.clock.now() < until:
+                    self.sim.clock.advance_to(until)
+                self.run(until=until)
+                return
+            self.run(until=due)
+            if self.sim.clock.now() < due:
+                self.sim.clock.advance_to(due)
+            now = self.sim.clock.now()
+            for timer in self.timers:
+                if timer.next_at <= now:  # missed firings collapse into one, as the host's "past due"
+                    self.trace.deliveries.append(f"{now:%Y-%m-%d %H:%M} timer {timer.name}")
+                    timer.fire()
+                    timer.next_at = timer.schedule.next_after(now)
 
     def _deliver(self, envelope: Envelope) -> None:
         """The local bus's consumer: the same entry points the Functions triggers call."""
