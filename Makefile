@@ -36,7 +36,7 @@ $(AZURITE): package.json package-lock.json
 
 test: install
 	@$(CHROMIUM)
-	$(WITH_AZURITE) $(PY) -m pytest -q
+	$(WITH_AZURITE) $(PY) -m pytest -q -n 2
 	$(MAKE) --no-print-directory lint
 
 test-browser: $(STAMP)

@@ -70,7 +70,7 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         """Serve in background threads; returns self."""
-        serve = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        serve = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         serve.start()
         self._threads.append(serve)
         if self.speed > 0:

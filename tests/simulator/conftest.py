@@ -27,14 +27,23 @@ class Env:
 
 
 @pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
+def in_process_env() -> Env:
+    sim = Simulator()
+    kw = client_kwargs(sim)
+    return Env(sim, ComputeManagementClient(**kw), NetworkManagementClient(**kw))
+
+
+@pytest.fixture(params=["in-process", "server"])
+def env(request: pytest.FixtureRequest) -> Env:
+    """Every black-box test runs both ways in: the in-process transport and a loopback server."""
+    name = "in_process_env" if request.param == "in-process" else "server_env"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def env(sim: Simulator) -> Env:
-    kw = client_kwargs(sim)
-    return Env(sim, ComputeManagementClient(**kw), NetworkManagementClient(**kw))
+def sim(env: Env) -> Simulator:
+    """The simulator behind `env`, for clock and fault controls only."""
+    return env.sim
 
 
 @pytest.fixture
@@ -51,10 +60,9 @@ def server_env() -> Iterator[Env]:
         server.stop()
 
 
-@pytest.fixture(params=["in-process", "server"])
-def any_env(request: pytest.FixtureRequest) -> Env:
-    name = "env" if request.param == "in-process" else "server_env"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+@pytest.fixture
+def any_env(env: Env) -> Env:
+    return env
 
 
 def make_network(env: Env) -> None:

@@ -120,8 +120,12 @@ def test_replication_fault_fails_the_version_and_a_retry_recovers(env: Env) -> N
     assert got.replication_status.aggregated_state == "Completed"
 
 
-def test_throttling_storm_is_retried_by_the_sdk(env: Env, sim: Simulator) -> None:
-    """429 with Retry-After is honored by the SDK's retry policy; the wait passes on the virtual clock."""
+def test_throttling_storm_is_retried_by_the_sdk(in_process_env: Env) -> None:
+    """429 with Retry-After is honored by the SDK's retry policy; the wait passes on the virtual clock.
+
+    In-process only: over the loopback server the SDK's back-off is real time (15 s here).
+    """
+    env, sim = in_process_env, in_process_env.sim
     sim.faults.throttle(storm_requests=3, retry_after=5)
     before = sim.clock.now()
     assert list(env.compute.disks.list_by_resource_group(RG)) == []
