@@ -11,7 +11,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-from shared.names import SERVICE_BUS_CONNECTION, STEP_QUEUE
+from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -83,5 +83,9 @@ def _production() -> Entrypoints:
     namespace = os.environ.get(f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace", "")
     if not namespace:
         raise RuntimeError(f"set {SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace to send step messages")
-    bus = ServiceBusBus(lambda: ServiceBusClient(namespace, _credential()), STEP_QUEUE)
-    return Entrypoints(build_deps(settings), bus)
+
+    def client() -> ServiceBusClient:
+        return ServiceBusClient(namespace, _credential())
+
+    steps, approvals = ServiceBusBus(client, STEP_QUEUE), ServiceBusBus(client, APPROVAL_QUEUE)
+    return Entrypoints(build_deps(settings), steps, approvals)

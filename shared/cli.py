@@ -265,9 +265,11 @@ def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
     """Decide an approval exactly as the approvals queue does; refusals exit 1 with the reason."""
     text = json.dumps(body)
     message_id = f"cli-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
-    handled = entrypoints.approval(message_id, text)
+    handled = entrypoints.submit_approval(message_id, text)
     if handled.rejected:
         fail(f"refused: {handled.rejected}")
+    if handled.queued:
+        typer.echo("checked and sent to the image-approvals queue; the approvals function applies it")
     return handled.note
 
 

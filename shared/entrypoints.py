@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.adapters.messaging import Bus
+from shared.domain import lifecycle
 from shared.domain.approvals import ApprovalRequest
-from shared.domain.commands import Envelope, Prune
-from shared.domain.errors import InvalidInput, RequestRefused
-from shared.domain.model import RejectedMessage
+from shared.domain.commands import Envelope, Prune, Rollback
+from shared.domain.errors import InvalidInput, RequestRefused, TransitionRefused
+from shared.domain.model import Approval, RejectedMessage, VersionNumber
 from shared.messagebus import MessageBus, decode
 from shared.steps.deps import Deps
 from shared.steps.events import route_event
@@ -35,13 +36,32 @@ class Handled:
     sent: list[Envelope] = field(default_factory=list)
     rejected: str = ""  # the reason, when the message was refused
     note: str = ""
+    queued: bool = False  # handed to the approvals queue; the approvals function applies it
 
 
 class Entrypoints:
-    def __init__(self, deps: Deps, bus: Bus) -> None:
+    def __init__(self, deps: Deps, bus: Bus, approvals: Bus | None = None) -> None:
         self.deps = deps
         self.bus = bus
+        self.approvals = approvals  # set in Azure: operators' approvals go through the queue
         self.service = MessageBus(deps)
+
+    def submit_approval(self, message_id: str, body: str) -> Handled:
+        """An operator's approval (the CLI). In Azure it is checked read-only here and then queued,
+        so operators need no rights on the gallery; locally it is decided at once."""
+        if self.approvals is None:
+            return self.approval(message_id, body)
+        try:
+            request = ApprovalRequest.model_validate_json(body)
+            precheck(request, self.deps)
+        except ValidationError as error:
+            return Handled(rejected=f"invalid approval: {error.errors()[0]['msg']}")
+        except (InvalidInput, RequestRefused, TransitionRefused) as refusal:
+            return Handled(rejected=str(refusal))
+        self.approvals.send(
+            [Envelope(message_id=message_id, session_id=request.workload, subject=APPROVAL_SUBJECT, body=body)]
+        )
+        return Handled(note=f"{request.action} {request.workload} {request.version or ''}".strip(), queued=True)
 
     def step_message(self, message_id: str, body: str | bytes, subject: str = "") -> Handled:
         """The step queue: one command per message, chained by the messages it sends."""
@@ -109,3 +129,28 @@ class Entrypoints:
         )
         log.warning("rejected %s message %s: %s", source, message_id[:200], reason)
         return Handled(rejected=reason)
+
+
+def precheck(request: ApprovalRequest, deps: Deps) -> None:
+    """Would this approval be accepted now? Reads only; raises the refusal the handler would give."""
+    workload = deps.workload(request.workload)
+    command = request.to_command()
+    if isinstance(command, Rollback):
+        pointers = deps.records.get_pointers(workload.name)
+        if pointers.rollback is None:
+            raise RequestRefused(f"cannot roll back {workload.name}: there is no rollback target")
+        return
+    version = deps.records.find_version(workload.name, VersionNumber.parse(command.version))
+    if version is None:
+        raise RequestRefused(f"cannot promote {command.version}: {workload.name} has no version {command.version}")
+    policy = workload.stages.policy(command.target_stage)
+    if policy is None:
+        raise RequestRefused(
+            f"cannot promote {command.version}: {workload.name} has no {command.target_stage.value} stage"
+        )
+    if version.stage is not None and version.stage.order >= command.target_stage.order:
+        return  # a duplicate: harmless
+    approval = Approval(
+        stage=command.target_stage, approver=command.approver, ticket=command.ticket, at=command.requested_at
+    )
+    lifecycle.promote(version, command.target_stage, approval, policy.approvers)

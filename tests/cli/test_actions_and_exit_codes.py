@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from typer.testing import CliRunner
 
 from shared import bootstrap
 from shared.cli import app, wait_for_run
+from shared.domain.commands import Envelope
 from shared.domain.model import RunState, VersionNumber
+from shared.entrypoints import Entrypoints
 from tests.cli.conftest import WIDE, Cli
 
 
@@ -189,3 +192,30 @@ def test_prune_sends_a_prune_per_workload(fresh: Cli) -> None:
     assert "sent: prune data-analyst, office" in result.stdout
     fresh.runtime.run()
     assert any("office:prune:" in d for d in fresh.runtime.trace.deliveries)
+
+
+class CapturingBus:
+    """Stands in for the image-approvals queue: keeps what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Envelope] = []
+
+    def send(self, envelopes: Iterable[Envelope]) -> None:
+        self.sent.extend(envelopes)
+
+
+def test_in_azure_operator_approvals_are_checked_then_queued(fresh: Cli) -> None:
+    """With an approvals queue wired (Azure), the CLI checks read-only and queues; nothing changes locally."""
+    queue = CapturingBus()
+    bootstrap.use(Entrypoints(fresh.runtime.deps, fresh.runtime.bus, approvals=queue))
+    before = fresh.runtime.records.get_version("office", VersionNumber.parse("1.0.0"))
+    refused = fresh("promote", "office", "1.0.0", "--to", "validation", "--approver", "mallory@contoso.com")
+    assert refused.exit_code == 1
+    assert "mallory@contoso.com is not an allowed approver" in refused.stderr
+    assert queue.sent == []
+    accepted = fresh("promote", "office", "1.0.0", "--to", "validation", "--approver", "qa-lead@contoso.com")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "sent to the image-approvals queue" in accepted.stdout
+    assert [json.loads(e.body)["target_stage"] for e in queue.sent] == ["validation"]
+    assert fresh.runtime.records.get_version("office", VersionNumber.parse("1.0.0")) == before
+    assert fresh.runtime.records.list_rejections() == []
