@@ -35,14 +35,12 @@ from typing import Any
 
 from benchmarks.common import DOCS, ROOT, quiet_logs, repo_catalog
 from localrun.runtime import LocalRuntime
-from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.table_records import TableRecordStore
 from shared.domain.catalog import Catalog, CatalogError, load_catalog
 from shared.domain.commands import Envelope, StartBuild
 from shared.domain.compute import RUN_TAG, WORKLOAD_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status
-from shared.domain.records import Changes
-from tests.e2e.scenario import APPROVERS, BUILDER, build, promote
+from tests.e2e.scenario import APPROVERS, BUILDER, CrashingStore, InjectedCrash, build, promote
 
 VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
 STAGE_APPROVERS = {"office": {Stage.VALIDATION: "qa-lead@contoso.com"}}
@@ -205,10 +203,6 @@ def reordered(catalog: Catalog, seeds: int) -> FaultClass:
     return fault
 
 
-class InjectedCrash(ConnectionError):
-    """The host dies: the invocation ends with an exception, nothing after it runs."""
-
-
 class CrashingCompute:
     """Wraps every public method of `runtime.compute`; the k-th call raises once, before or after."""
 
@@ -258,25 +252,6 @@ def tolerate_event_crashes(runtime: LocalRuntime) -> list[str]:
 
     entry.arm_event = arm_event
     return dropped
-
-
-@dataclass
-class CrashingStore(MemoryRecordStore):
-    """Fails the n-th commit once (tests/e2e/test_reliability.py's pattern)."""
-
-    crash_at: int = 0
-    commits: int = 0
-    crashed: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def commit(self, changes: Changes) -> None:
-        self.commits += 1
-        if self.commits == self.crash_at:
-            self.crashed.append(changes.run.step if changes.run else "version")
-            raise InjectedCrash("injected crash before the commit")
-        super().commit(changes)
 
 
 def crashes(catalog: Catalog, workload: str) -> list[FaultClass]:

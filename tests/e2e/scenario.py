@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from localrun.runtime import LocalRuntime
+from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.commands import Promote, Rollback, StartBuild
 from shared.domain.model import BuildReason, Stage
+from shared.domain.records import Changes
 
 BUILDER = "builder@contoso.com"
 APPROVERS = {
@@ -86,3 +88,26 @@ def full_lifecycle(runtime: LocalRuntime, workload: str = "data-analyst") -> Mar
     rollback(runtime, workload)
     mark(runtime, marks, "rolled-back")
     return marks
+
+
+class InjectedCrash(ConnectionError):
+    """The host dies: the invocation ends with an exception, nothing after it runs."""
+
+
+@dataclass
+class CrashingStore(MemoryRecordStore):
+    """Fails the n-th commit once, as a host crash after the step's Azure calls (before its commit) would."""
+
+    crash_at: int = 0
+    commits: int = 0
+    crashed: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def commit(self, changes: Changes) -> None:
+        self.commits += 1
+        if self.commits == self.crash_at:
+            self.crashed.append(changes.run.step if changes.run else "version")
+            raise InjectedCrash("injected crash after the Azure call, before the commit")
+        super().commit(changes)

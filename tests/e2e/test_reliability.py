@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from localrun.runtime import LocalRuntime
-from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.catalog import Catalog
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Status, VersionNumber
-from shared.domain.records import Changes
-from tests.e2e.scenario import build, full_lifecycle
+from tests.e2e.scenario import CrashingStore, build, full_lifecycle
 
 WORKLOAD = "data-analyst"
 V100 = VersionNumber.parse("1.0.0")
@@ -33,25 +30,6 @@ def end_state(runtime: LocalRuntime, workload: str = WORKLOAD) -> dict[str, Any]
         "runs": [(r.run_id, r.state, r.failure_reason) for r in records.list_runs(workload)],
         "resources": sorted((r["type"], r["name"]) for r in runtime.sim.live_resources() if "OsDisk" not in r["name"]),
     }
-
-
-@dataclass
-class CrashingStore(MemoryRecordStore):
-    """Fails the n-th commit once, as a host crash after the step's Azure calls would."""
-
-    crash_at: int = 0
-    commits: int = 0
-    crashed: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def commit(self, changes: Changes) -> None:
-        self.commits += 1
-        if self.commits == self.crash_at:
-            self.crashed.append(changes.run.step if changes.run else "version")
-            raise ConnectionError("injected crash after the Azure call, before the commit")
-        super().commit(changes)
 
 
 def test_every_message_delivered_twice_ends_the_same(
