@@ -126,11 +126,11 @@ class AzureCompute:
                         "subnets": [{"name": SUBNET_NAME, "properties": {"addressPrefix": "10.250.0.0/26"}}],
                     },
                 }
-                vnet = _json(
-                    self.network.virtual_networks.begin_create_or_update(
-                        self.resource_group, name, network_models.VirtualNetwork(body)
-                    ).result()
+                # The first NIC waits for the VNet on Azure's side; no need to poll here.
+                self.network.virtual_networks.begin_create_or_update(
+                    self.resource_group, name, network_models.VirtualNetwork(body), polling=False
                 )
+                vnet = {}
         subnet_id = f"{vnet.get('id') or self._network_id(name)}/subnets/{SUBNET_NAME}"
         self._subnets[location] = subnet_id
         return subnet_id
@@ -370,10 +370,12 @@ class AzureCompute:
                     "features": [{"name": "SecurityType", "value": spec.security_type}],
                 },
             }
-            created = images.begin_create_or_update(
-                spec.resource_group, spec.gallery, spec.name, compute_models.GalleryImage(body)
-            ).result()
-        return str(created.id)
+            # Definitions provision in seconds; a version PUT that comes too early gets 409 and is retried.
+            images.begin_create_or_update(
+                spec.resource_group, spec.gallery, spec.name, compute_models.GalleryImage(body), polling=False
+            )
+        group = f"/subscriptions/{self.subscription_id}/resourceGroups/{spec.resource_group}"
+        return f"{group}/providers/Microsoft.Compute/galleries/{spec.gallery}/images/{spec.name}"
 
     def list_image_definitions(self, gallery: str) -> list[str]:
         with _azure(f"list image definitions of {gallery}"):

@@ -24,6 +24,7 @@ from shared.domain.compute import (
     WORKLOAD_TAG,
     ImageDefinitionSpec,
     OperationState,
+    TargetRegion,
     VersionSpec,
     VmSpec,
 )
@@ -409,49 +410,62 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     return Outcome(wait=timedelta(minutes=1), pending=pending)
 
 
+DEFINITION_NOT_READY = frozenset({"ParentResourceNotFound", "ResourceNotFound", "NotFound"})
+
+
+def _start_version(ctx: StepContext, version: ImageVersion) -> None:
+    """Make sure the definition exists, then ask for the version (idempotent; a 409 means under way)."""
+    compute, workload = ctx.deps.compute, ctx.workload
+    gallery, market = workload.gallery, workload.base_image.marketplace
+    compute.ensure_image_definition(
+        ImageDefinitionSpec(
+            resource_group=gallery.resource_group,
+            gallery=gallery.name,
+            name=gallery.definition,
+            location=workload.location,
+            security_type=workload.security_type.value,
+            publisher="avd-lifecycle",
+            offer=market.offer if market else "custom",
+            sku=workload.name,
+            tags={WORKLOAD_TAG: workload.name, "avd-lifecycle-owner": workload.owner},
+        )
+    )
+    spec = VersionSpec(
+        resource_group=gallery.resource_group,
+        gallery=gallery.name,
+        definition=gallery.definition,
+        version=str(version.version),
+        location=workload.location,
+        source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
+        target_regions=replication.target_regions(workload, Stage.TEST),
+        tags=replication.version_tags(version, Stage.TEST),
+    )
+    try:
+        start_once(compute.start_create_version, spec)
+    except AzureOperationError as error:
+        if error.code not in DEFINITION_NOT_READY:  # a brand-new definition may still be provisioning
+            raise
+
+
 def step_capture(ctx: StepContext) -> Outcome:
     """Create the next gallery version from the generalized temp VM, hidden from 'latest'."""
     compute, workload, version = ctx.deps.compute, ctx.workload, ctx.require_version()
-    gallery = workload.gallery
-    state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
     audit: list[AuditEntry] = []
     if version.status is Status.BUILDING:
         version = lifecycle.start_capture(version)
-        audit.append(
-            ctx.audit(
-                "capture-started",
-                f"creating gallery version {version.version}",
-                from_status=Status.BUILDING,
-                to_status=Status.CAPTURING,
-            )
-        )
-    if state is None:
-        market = workload.base_image.marketplace
-        compute.ensure_image_definition(
-            ImageDefinitionSpec(
-                resource_group=gallery.resource_group,
-                gallery=gallery.name,
-                name=gallery.definition,
-                location=workload.location,
-                security_type=workload.security_type.value,
-                publisher="avd-lifecycle",
-                offer=market.offer if market else "custom",
-                sku=workload.name,
-                tags={WORKLOAD_TAG: workload.name, "avd-lifecycle-owner": workload.owner},
-            )
-        )
-        spec = VersionSpec(
-            resource_group=gallery.resource_group,
-            gallery=gallery.name,
-            definition=gallery.definition,
-            version=str(version.version),
-            location=workload.location,
-            source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
-            target_regions=replication.target_regions(workload, Stage.TEST),
-            tags=replication.version_tags(version, Stage.TEST),
-        )
-        start_once(lambda: compute.start_create_version(spec))
+        detail = f"creating gallery version {version.version}"
+        audit.append(ctx.audit("capture-started", detail, from_status=Status.BUILDING, to_status=Status.CAPTURING))
+    pending = ctx.run.pending
+    if pending is None or pending.kind != "version-create":
+        _start_version(ctx, version)  # no read first: the PUT of a fixed name is idempotent
         return Outcome(wait=timedelta(minutes=20), pending=ctx.pending("version-create"), version=version, audit=audit)
+    gallery = workload.gallery
+    state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+    if state is None:  # the PUT was refused (definition not ready yet) or lost: ask again
+        if pending.checks >= 5:
+            return Outcome(fail=f"gallery version {version.version} was never created", version=version, audit=audit)
+        _start_version(ctx, version)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("version-create"), version=version, audit=audit)
     replication_failed = any(r.state == "Failed" for r in state.regions)
     if state.provisioning is OperationState.FAILED and not replication_failed:
         return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
@@ -460,36 +474,36 @@ def step_capture(ctx: StepContext) -> Outcome:
             wait=timedelta(minutes=5), pending=ctx.pending("version-create", state.id), version=version, audit=audit
         )
     captured = lifecycle.captured(version, state.id)
-    audit.append(
-        ctx.audit(
-            "captured",
-            f"gallery version {state.id} created (excludeFromLatest)",
-            from_status=Status.CAPTURING,
-            to_status=Status.REPLICATING,
-        )
-    )
+    detail = f"gallery version {state.id} created (excludeFromLatest)"
+    audit.append(ctx.audit("captured", detail, from_status=Status.CAPTURING, to_status=Status.REPLICATING))
+    wanted = replication.target_regions(workload, Stage.TEST)
+    if replication.judge(state, captured, wanted, ctx.now, ctx.now).done:
+        # Creation completes after replication to the target regions: usually ready at once.
+        ready, entry = _ready(ctx, captured, wanted)
+        return Outcome(next_step="cleanup", version=ready, audit=[*audit, entry])
     return Outcome(next_step="cleanup", version=captured, audit=audit)
 
 
 def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outcome | None:
-    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete) and the snapshot.
+    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete).
 
-    `thorough` (the failure path) also removes a disk or NIC that never got a VM to take them along.
+    `thorough` (the failure path) also removes the snapshot and a disk or NIC that never got a VM.
     """
     compute = ctx.deps.compute
     vm_id = compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm"))
     snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
-    leftovers = [snapshot_id]
+    # On success the snapshot's delete was already asked for when the disk was made (the sweeper
+    # catches a lost one); the failure path checks everything the run may have made.
+    leftovers = []
     if thorough:
-        leftovers += [
+        leftovers = [
+            snapshot_id,
             compute.id_of("Microsoft.Compute/disks", ctx.temp("disk")),
             compute.id_of("Microsoft.Network/networkInterfaces", ctx.temp("vm") + "-nic"),
         ]
     pending = ctx.run.pending
     if pending is None or pending.kind != "delete-temp":
         start_once(compute.start_delete, vm_id)
-        if not thorough:
-            start_once(compute.start_delete, snapshot_id)
         return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
     if compute.resource_state(vm_id) is not OperationState.MISSING:
         if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
@@ -504,7 +518,13 @@ def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outco
 
 
 def step_cleanup(ctx: StepContext) -> Outcome:
-    return _remove_temp_resources(ctx) or Outcome(next_step="replicate")
+    waiting = _remove_temp_resources(ctx)
+    if waiting is not None:
+        return waiting
+    version = ctx.require_version()
+    if version.status is Status.READY:  # replication completed with the capture
+        return _finish_ready(ctx, version)
+    return Outcome(next_step="replicate")
 
 
 def step_replicate(ctx: StepContext) -> Outcome:
@@ -526,25 +546,31 @@ def step_replicate(ctx: StepContext) -> Outcome:
         )
     if not verdict.done:
         return Outcome(wait=verdict.wait, pending=ctx.pending("replication", version.gallery_version_id))
+    ready, entry = _ready(ctx, version, wanted)
+    return _finish_ready(ctx, ready, [entry])
+
+
+def _ready(
+    ctx: StepContext, version: ImageVersion, wanted: tuple[TargetRegion, ...]
+) -> tuple[ImageVersion, AuditEntry]:
     ready = lifecycle.replicated(version)
     regions = ", ".join(t.name for t in wanted)
+    entry = ctx.audit(
+        "ready",
+        f"{version.display_name} replicated to {regions}; ready in test",
+        from_status=Status.REPLICATING,
+        to_status=Status.READY,
+        stage=Stage.TEST,
+    )
+    return ready, entry
+
+
+def _finish_ready(ctx: StepContext, version: ImageVersion, audit: list[AuditEntry] | None = None) -> Outcome:
+    """The build is done: the version serves test; validation in test starts now."""
     validate = ContinueVersion(
-        workload=workload.name, version=str(version.version), operation="validate", attempt=ready.op_attempt
+        workload=ctx.workload.name, version=str(version.version), operation="validate", attempt=version.op_attempt
     )
-    return Outcome(
-        finish=True,
-        version=ready,
-        audit=[
-            ctx.audit(
-                "ready",
-                f"{version.display_name} replicated to {regions}; ready in test",
-                from_status=Status.REPLICATING,
-                to_status=Status.READY,
-                stage=Stage.TEST,
-            )
-        ],
-        then=[Envelope.wrap(validate)],
-    )
+    return Outcome(finish=True, version=version, audit=audit or [], then=[Envelope.wrap(validate)])
 
 
 def step_abort(ctx: StepContext) -> Outcome:

@@ -65,7 +65,7 @@ def test_full_lifecycle_of_an_encrypted_25h2_workload(
     patch_lifecycle = marks.requests["patch-production"] - marks.requests["patch-start"]
     print(f"ARM requests, build to production: first {first_lifecycle} (incl. one-time setup), patch {patch_lifecycle}")
     assert patch_lifecycle < 60
-    assert first_lifecycle < 70
+    assert first_lifecycle < 60
 
 
 def test_prune_keeps_what_is_in_use(catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]) -> None:
