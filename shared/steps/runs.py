@@ -485,19 +485,16 @@ def step_capture(ctx: StepContext) -> Outcome:
 
 
 def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outcome | None:
-    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete).
-
-    `thorough` (the failure path) also removes the snapshot and a disk or NIC that never got a VM.
-    """
+    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete) and make sure the
+    snapshot is gone; `thorough` (the failure path) also removes a disk or NIC that never got a VM."""
     compute = ctx.deps.compute
     vm_id = compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm"))
     snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
-    # On success the snapshot's delete was already asked for when the disk was made (the sweeper
-    # catches a lost one); the failure path checks everything the run may have made.
-    leftovers = []
+    # The snapshot's delete was asked for when the disk was made; it is checked (and asked again if
+    # it failed). The failure path also checks a disk or NIC that never got a VM to take them along.
+    leftovers = [snapshot_id]
     if thorough:
-        leftovers = [
-            snapshot_id,
+        leftovers += [
             compute.id_of("Microsoft.Compute/disks", ctx.temp("disk")),
             compute.id_of("Microsoft.Network/networkInterfaces", ctx.temp("vm") + "-nic"),
         ]
