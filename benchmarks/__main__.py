@@ -453,13 +453,10 @@ def concurrency_section(result: dict[str, Any]) -> list[str]:
         f"{result['arm_429']} | |",
         f"| message deliveries | {result['deliveries']:,} | |",
         "",
-        f"The builds took {result['virtual_build_hours']:.1f} h of *virtual* time, not ~1.2 h: the simulator "
-        "has one clock and handlers run one at a time, so every wait *inside* an invocation (a Run Command is "
-        "started and polled to completion within the step: 40 s; SDK back-off after a 429) moves the clock "
-        f"for all {n} lifecycles. In Azure those invocations run in parallel. It is a limit of the local "
-        "runtime, but it also points at DESIGN rule 5 ('never wait on an Azure operation inside an invocation "
-        "beyond a few seconds'): Run Command waits of 40 s per call are inside the invocation today "
-        "(`AzureCompute.run_script`).",
+        f"The builds took {result['virtual_build_hours']:.1f} h of *virtual* time: the simulator has one "
+        "clock shared by all lifecycles, and every Azure operation of every lifecycle advances it. No handler "
+        "waits on an operation inside its invocation (DESIGN rule 5: Run Command is started, and its result "
+        "read when its completion event or a re-check arrives), so in Azure the invocations simply interleave.",
         "",
     ]
 

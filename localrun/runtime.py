@@ -59,7 +59,10 @@ class LocalRuntime:
         deliver_twice: bool = False,
     ) -> None:
         self.settings = settings or Settings()
-        self.sim = simulator or Simulator(subscription_id=self.settings.subscription_id, start=start)
+        # Nothing in the product waits on an operation, so polling never needs to move the clock.
+        self.sim = simulator or Simulator(
+            subscription_id=self.settings.subscription_id, start=start, auto_advance_on_poll=False
+        )
         self.catalog = load_catalog(catalog) if isinstance(catalog, Path) else catalog
         kwargs = client_kwargs(self.sim)
         self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as compute_models
 from azure.mgmt.network import NetworkManagementClient
@@ -37,6 +38,7 @@ from shared.domain.errors import AzureOperationError
 VNET_NAME = "avd-lifecycle-vnet"
 SUBNET_NAME = "build"
 RUN_COMMAND = "RunPowerShellScript"
+RUN_COMMAND_API = "2026-04-01"  # the SDK's api-version for virtualMachines/runCommand
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -240,21 +242,45 @@ class AzureCompute:
             )
         return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
 
-    def run_script(self, vm_name: str, script: str) -> ScriptResult:
+    def start_script(self, vm_name: str, script: str) -> str:
+        """POST the Run Command action and return its result URL (the Location header).
+
+        Sent with the client's own pipeline (auth, retries, logging) rather than the typed
+        `begin_run_command`, whose poller would wait for the script to finish.
+        """
+        url = self.id_of("Microsoft.Compute/virtualMachines", vm_name) + "/runCommand"
         body = {"commandId": RUN_COMMAND, "script": script.strip().splitlines()}
-        with _azure(f"Run Command on {vm_name}"):
-            result = _json(
-                self.compute.virtual_machines.begin_run_command(
-                    self.resource_group, vm_name, compute_models.RunCommandInput(body)
-                ).result()
-            )
+        request = HttpRequest("POST", url, params={"api-version": RUN_COMMAND_API}, json=body)
+        response = self._send(request, f"Run Command on {vm_name}")
+        location = response.headers.get("Location") or response.headers.get("Azure-AsyncOperation")
+        if response.status_code == 200 or not location:
+            raise AzureOperationError(f"Run Command on {vm_name}", "UnexpectedResponse", "no operation to follow")
+        return str(location)
+
+    def script_result(self, operation: str) -> ScriptResult | None:
+        response = self._send(HttpRequest("GET", operation), "read Run Command result")
+        if response.status_code == 202:
+            return None
         stdout = stderr = ""
-        for item in result.get("value", []):
+        for item in (response.json() or {}).get("value", []):
             if "StdOut" in item.get("code", ""):
                 stdout += item.get("message", "")
             elif "StdErr" in item.get("code", ""):
                 stderr += item.get("message", "")
         return ScriptResult(stdout=stdout, stderr=stderr)
+
+    def _send(self, request: HttpRequest, operation: str) -> HttpResponse:
+        response = self.compute.send_request(request)
+        if response.status_code >= 400:
+            try:
+                error = (response.json() or {}).get("error", {})
+            except ValueError:
+                error = {}
+            code = str(error.get("code") or response.status_code)
+            raise AzureOperationError(
+                operation, code, str(error.get("message") or response.text()[:500]), response.status_code
+            )
+        return response
 
     def start_vm(self, vm_name: str) -> None:
         with _azure(f"start VM {vm_name}"):

@@ -1,8 +1,8 @@
 """The compute port: what the steps need from Azure, in domain terms (no azure imports).
 
-Methods named `start_*` begin a long Azure operation and return at once (DESIGN rule 5);
-the step records it and continues on the Event Grid event or a scheduled re-check.
-`run_script` waits for Run Command (tens of seconds), which is the one bounded wait.
+Methods named `start_*` begin an Azure operation and return at once (DESIGN rule 5); the
+step records it and continues on the Event Grid event or a scheduled re-check. Nothing here
+waits for an operation to finish, Run Command included.
 """
 
 from __future__ import annotations
@@ -138,7 +138,13 @@ class Compute(Protocol):
 
     def start_create_vm(self, spec: VmSpec) -> str: ...
 
-    def run_script(self, vm_name: str, script: str) -> ScriptResult: ...
+    def start_script(self, vm_name: str, script: str) -> str:
+        """Start Run Command (RunPowerShellScript); returns the operation to ask for the result."""
+        ...
+
+    def script_result(self, operation: str) -> ScriptResult | None:
+        """The Run Command output, or None while it is still running."""
+        ...
 
     def start_vm(self, vm_name: str) -> None: ...
 

@@ -174,10 +174,11 @@ class PendingOperation(BaseModel):
     """An Azure operation a step started and continues on (Event Grid event or re-check)."""
 
     model_config = ConfigDict(frozen=True)
-    kind: str  # e.g. "vm-create", "bitlocker-decrypt", "sysprep", "version-create", "replication"
+    kind: str  # e.g. "vm-create", "bitlocker-decrypt", "sysprep", "version-create", "script:inventory"
     resource_id: str = ""
     started_at: datetime
     checks: int = 0
+    operation: str = ""  # where to ask for the result (Run Command's result URL)
 
 
 class ImageVersion(BaseModel):
@@ -297,6 +298,7 @@ class Run(BaseModel):
     source_os_disk_id: str = ""
     customization_index: int = 0
     step_started_at: datetime | None = None
+    marks: dict[str, datetime] = Field(default_factory=dict)  # when a step's milestones happened
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step
     etag: str | None = Field(default=None, exclude=True)
 

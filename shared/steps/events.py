@@ -27,7 +27,7 @@ ARM_EVENT_TYPES = frozenset(
     for kind in ("write", "action", "delete")
     for result in ("success", "failure", "cancel")
 )
-COMPLETIONS = ("/write", "/delete", "/deallocate/action", "/start/action", "/poweroff/action")
+COMPLETIONS = ("/write", "/delete", "/deallocate/action", "/start/action", "/poweroff/action", "/runcommand/action")
 RESOURCE = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
     r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots"

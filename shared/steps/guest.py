@@ -6,17 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared.adapters import guest_scripts
-from shared.domain.compute import Compute
+from shared.domain.compute import ScriptResult
 from shared.domain.errors import AzureOperationError
 from shared.domain.model import App, Manifest
 
 
-def run_json(compute: Compute, vm_name: str, script: str, what: str) -> dict[str, Any]:
-    result = compute.run_script(vm_name, script)
+def parse(result: ScriptResult, what: str) -> dict[str, Any]:
+    """The one JSON object a product script prints last; stderr means the script failed."""
     if result.stderr.strip():
-        raise AzureOperationError(f"{what} on {vm_name}", "GuestScriptError", result.stderr.strip()[:2000])
-    return last_json_line(result.stdout, f"{what} on {vm_name}")
+        raise AzureOperationError(what, "GuestScriptError", result.stderr.strip()[:2000])
+    return last_json_line(result.stdout, what)
 
 
 def last_json_line(stdout: str, what: str) -> dict[str, Any]:
@@ -43,10 +42,6 @@ class Inventory:
         return f"{self.volume_status} ({self.encryption_percentage}% encrypted)"
 
 
-def inventory(compute: Compute, vm_name: str) -> Inventory:
-    return _inventory(run_json(compute, vm_name, guest_scripts.INVENTORY, "inventory"))
-
-
 def parse_inventory(stdout: str, what: str) -> Inventory:
     return _inventory(last_json_line(stdout, what))
 
@@ -71,19 +66,12 @@ def _manifest(data: dict[str, Any]) -> Manifest:
     )
 
 
-def bitlocker_status(compute: Compute, vm_name: str) -> tuple[str, int]:
-    data = run_json(compute, vm_name, guest_scripts.BITLOCKER_STATUS, "BitLocker status")
-    return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0))
+def volume(data: dict[str, Any]) -> tuple[str, int]:
+    """(volumeStatus, encryptionPercentage) from BITLOCKER_STATUS or BITLOCKER_OFF output."""
+    return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0) or 0)
 
 
-def bitlocker_off(compute: Compute, vm_name: str) -> tuple[str, int]:
-    """Set PreventDeviceEncryption=1, start decryption if needed; the state right after."""
-    data = run_json(compute, vm_name, guest_scripts.BITLOCKER_OFF, "BitLocker off")
-    return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0))
-
-
-def sysprep_status(compute: Compute, vm_name: str) -> tuple[str, bool, list[str]]:
-    data = run_json(compute, vm_name, guest_scripts.SYSPREP_STATUS, "sysprep status")
+def sysprep_state(data: dict[str, Any]) -> tuple[str, bool, list[str]]:
     return str(data.get("imageState", "")), bool(data.get("sysprepRunning")), [str(e) for e in data.get("errors") or []]
 
 

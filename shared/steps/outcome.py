@@ -39,6 +39,9 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     return max(floor, min(ceiling, remaining + slack))
 
 
+SCRIPT_TYPICAL = timedelta(seconds=45)  # Run Command's usual duration; its completion event usually comes first
+SCRIPT_RECHECK = timedelta(seconds=20)
+
 ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
 
 

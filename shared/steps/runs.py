@@ -24,6 +24,7 @@ from shared.domain.compute import (
     WORKLOAD_TAG,
     ImageDefinitionSpec,
     OperationState,
+    ScriptResult,
     TargetRegion,
     VersionSpec,
     VmSpec,
@@ -46,11 +47,12 @@ from shared.domain.model import (
 from shared.domain.records import AuditEntry, Changes, Loaded
 from shared.steps import guest, replication
 from shared.steps.deps import Deps
-from shared.steps.outcome import Outcome, recheck_delay, start_once
+from shared.steps.outcome import SCRIPT_RECHECK, SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
 
 ABORT = "abort"
 SYSPREP_TIMEOUT = timedelta(minutes=90)
 ABORT_MAX_CHECKS = 20
+SCRIPT_BUSY_LIMIT = 20
 STEP_TIMEOUT = timedelta(hours=6)  # no Azure operation of a build step takes this long; BitLocker has its own limit
 
 
@@ -81,6 +83,33 @@ class StepContext:
         if current is not None and current.kind == kind:
             return current.model_copy(update={"checks": current.checks + 1})
         return PendingOperation(kind=kind, resource_id=resource_id, started_at=self.now)
+
+    def script(self, purpose: str, vm_name: str, text: str) -> ScriptResult | Outcome:
+        """Run Command without waiting: start it and come back (on its event or a re-check) for the result."""
+        kind = f"script:{purpose}"
+        current = self.run.pending
+        compute = self.deps.compute
+        if current is not None and current.kind == kind:
+            result = compute.script_result(current.operation)
+            if result is not None:
+                return result
+            return Outcome(wait=SCRIPT_RECHECK, pending=self.pending(kind))
+        try:
+            operation = compute.start_script(vm_name, text)
+        except AzureOperationError as error:
+            if error.code != "Conflict":
+                raise
+            # One Run Command at a time per VM: after a crash ours may still be running. Try again later.
+            busy = self.pending(f"script-busy:{purpose}")
+            if busy.checks >= SCRIPT_BUSY_LIMIT:
+                return Outcome(fail=f"Run Command on {vm_name} stayed busy: {error}")
+            return Outcome(wait=SCRIPT_TYPICAL, pending=busy)
+        vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
+        pending = PendingOperation(kind=kind, resource_id=vm_id, started_at=self.now, operation=operation)
+        return Outcome(wait=SCRIPT_TYPICAL, pending=pending)
+
+    def mark(self, name: str) -> dict[str, datetime]:
+        return {**self.run.marks, name: self.now}
 
     def audit(self, kind: str, detail: str, **fields: object) -> AuditEntry:
         version = self.version.version if self.version is not None else None
@@ -159,7 +188,9 @@ def customization_script(workload: Workload) -> str:
 
 def step_customize(ctx: StepContext) -> Outcome:
     """Apply the catalog's customizations, in order, to the source VM and record what it holds."""
-    result = ctx.deps.compute.run_script(ctx.source_vm, customization_script(ctx.workload))
+    result = ctx.script("customize", ctx.source_vm, customization_script(ctx.workload))
+    if isinstance(result, Outcome):
+        return result
     if result.stderr.strip():
         started = [
             line.split(CUSTOMIZATION_MARKER, 1)[1]
@@ -299,10 +330,16 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
         return compute.start_create_vm(spec)
 
     waiting = _ensure(ctx, "Microsoft.Compute/virtualMachines", name, "temp-vm", start, timedelta(minutes=3))
-    if waiting is not None:
-        return waiting
-    version = ctx.require_version()
-    found = guest.inventory(compute, name)
+    return waiting or Outcome(next_step="clone-check")
+
+
+def step_clone_check(ctx: StepContext) -> Outcome:
+    """The clone's content must match the source VM's; its BitLocker state is the evidence's start."""
+    version, name = ctx.require_version(), ctx.temp("vm")
+    result = ctx.script("inventory", name, guest_scripts.INVENTORY)
+    if isinstance(result, Outcome):
+        return result
+    found = guest.parse_inventory(guest_output(result, f"inventory on {name}"), f"inventory on {name}")
     drift = guest.manifest_drift(ctx.run.source_manifest or version.manifest, found.manifest)
     detail = "clone matches the source VM" if not drift else "clone differs from the source VM: " + "; ".join(drift)
     evidence = BitLockerEvidence(state_before=found.bitlocker, started_at=ctx.now)
@@ -313,17 +350,28 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
     )
 
 
+def guest_output(result: ScriptResult, what: str) -> str:
+    """stdout of a product script, or the failure with its stderr."""
+    if result.stderr.strip():
+        raise AzureOperationError(what, "GuestScriptError", result.stderr.strip()[:2000])
+    return result.stdout
+
+
 def step_bitlocker(ctx: StepContext) -> Outcome:
     """Sysprep needs FullyDecrypted: turn BitLocker off and re-check until it is, within a time limit."""
-    compute, version = ctx.deps.compute, ctx.require_version()
-    vm = ctx.temp("vm")
-    pending = ctx.run.pending
-    first = pending is None or pending.kind != "bitlocker-decrypt"
+    version, vm = ctx.require_version(), ctx.temp("vm")
+    evidence = version.bitlocker or BitLockerEvidence(state_before="unknown", started_at=ctx.now)
+    first = not evidence.prevent_device_encryption
     # BITLOCKER_OFF also sets PreventDeviceEncryption=1, so deployed hosts never re-encrypt.
-    status, percent = guest.bitlocker_off(compute, vm) if first else guest.bitlocker_status(compute, vm)
-    evidence = version.bitlocker or BitLockerEvidence(
-        state_before=f"{status} ({percent}% encrypted)", started_at=ctx.now
+    purpose, text = (
+        ("bitlocker-off", guest_scripts.BITLOCKER_OFF)
+        if first
+        else ("bitlocker-status", guest_scripts.BITLOCKER_STATUS)
     )
+    result = ctx.script(purpose, vm, text)
+    if isinstance(result, Outcome):
+        return result
+    status, percent = guest.volume(guest.parse(result, f"{purpose} on {vm}"))
     evidence = evidence.model_copy(update={"prevent_device_encryption": True})
     if status == "FullyDecrypted":
         evidence = evidence.model_copy(update={"state_after": "FullyDecrypted", "finished_at": ctx.now})
@@ -336,16 +384,16 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-ready", detail)],
         )
+    waiting = PendingOperation(kind="bitlocker-decrypt", resource_id=vm, started_at=evidence.started_at)
     if first:
         detail = f"OS volume is {evidence.state_before}: decryption started, PreventDeviceEncryption=1 set"
         return Outcome(
             wait=timedelta(minutes=5),
-            pending=ctx.pending("bitlocker-decrypt", vm),
+            pending=waiting,
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-decrypting", detail)],
         )
-    assert pending is not None  # not the first check
-    elapsed = ctx.now - pending.started_at
+    elapsed = ctx.now - evidence.started_at
     limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
     if elapsed > limit:
         return Outcome(
@@ -353,7 +401,7 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
             f"(still {status}, {percent}% encrypted); sysprep would fail with ValidateBitLockerState (0x80310039)",
         )
     delay = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
-    return Outcome(wait=delay, pending=ctx.pending("bitlocker-decrypt", vm))
+    return Outcome(wait=delay, pending=waiting)
 
 
 SYSPREP_TYPICAL = timedelta(minutes=10)
@@ -362,28 +410,45 @@ SYSPREP_LOG_AFTER = timedelta(minutes=12)
 
 def step_sysprep(ctx: StepContext) -> Outcome:
     """Start sysprep (/shutdown) without waiting; the VM stopping means resealed, else report the log."""
-    compute = ctx.deps.compute
-    name = ctx.temp("vm")
+    compute, name = ctx.deps.compute, ctx.temp("vm")
+    started = ctx.run.marks.get("sysprep-started")
+    if started is None:
+        result = ctx.script("sysprep-start", name, guest_scripts.SYSPREP_START)
+        if isinstance(result, Outcome):
+            return result
+        guest.parse(result, f"sysprep on {name}")
+        return Outcome(
+            wait=SYSPREP_TYPICAL,
+            pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
+            run_updates={"marks": ctx.mark("sysprep-started")},
+        )
     pending = ctx.run.pending
-    if pending is None or pending.kind != "sysprep":
-        guest.run_json(compute, name, guest_scripts.SYSPREP_START, "sysprep")
-        return Outcome(wait=SYSPREP_TYPICAL, pending=ctx.pending("sysprep", name))
+    if pending is not None and pending.kind == "script:sysprep-status":
+        result = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
+        if isinstance(result, Outcome):
+            return result
+        _, running, errors = guest.sysprep_state(guest.parse(result, f"sysprep status on {name}"))
+        if not running and errors:
+            return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
+        return Outcome(
+            wait=timedelta(minutes=1), pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now)
+        )
     vm = compute.get_vm(name)
     if vm is None:
         return Outcome(fail=f"temporary VM {name} disappeared during sysprep")
     if vm.power in ("stopped", "deallocated"):
         return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
-    # Sysprep failures leave the VM running; read the log once it is overdue, then every 5th check.
-    overdue = ctx.deps.clock.now() - pending.started_at > SYSPREP_LOG_AFTER
-    if not overdue or pending.checks % 5 != 0:
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
-    state, running, errors = guest.sysprep_status(compute, name)
-    if not running and errors:
-        return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
-    if ctx.now - pending.started_at > SYSPREP_TIMEOUT:
+    if ctx.now - started > SYSPREP_TIMEOUT:
         return Outcome(
-            fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes ({state})"
+            fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
         )
+    # Sysprep failures leave the VM running; once it is overdue, read the log every 5 minutes.
+    last_read = ctx.run.marks.get("sysprep-log-read", started)
+    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=5):
+        outcome = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
+        if isinstance(outcome, Outcome):
+            outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
+            return outcome
     return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
 
 
@@ -593,6 +658,7 @@ STEPS: dict[str, Callable[[StepContext], Outcome]] = {
     "snapshot": step_snapshot,
     "disk": step_disk,
     "temp-vm": step_temp_vm,
+    "clone-check": step_clone_check,
     "bitlocker": step_bitlocker,
     "sysprep": step_sysprep,
     "deallocate": step_deallocate,

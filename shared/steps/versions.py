@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
 from shared.domain.catalog import Workload
 from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Rollback
-from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, VmSpec
+from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult, VmSpec
 from shared.domain.errors import AzureOperationError, RequestRefused, TransitionRefused
 from shared.domain.model import (
     Approval,
@@ -23,11 +24,12 @@ from shared.domain.model import (
 from shared.domain.records import AuditEntry, Changes
 from shared.steps import guest, replication
 from shared.steps.deps import Deps
-from shared.steps.outcome import start_once
+from shared.steps.outcome import SCRIPT_TYPICAL, start_once
 
 VM_CREATE = timedelta(minutes=3)
 AZURE_BUSY_LIMIT = 30
 OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
+    "validate-script": "validate",
     "replicate": "replicate",
     "validate-vm": "validate",
     "validate-boot": "validate",
@@ -295,34 +297,31 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             since = pending.started_at if pending is not None else now
             remaining = max(VM_CREATE - (now - since), timedelta(seconds=30))
             return [_message(waiting, "validate", deps, remaining)]
-        checks = (
-            _validation_checks(deps, version, vm_name)
-            if vm.provisioning is OperationState.SUCCEEDED
-            else {"deployment": "failed"}
+        if vm.provisioning is not OperationState.SUCCEEDED:
+            return _judge(workload, version, vm_name, {"deployment": "failed"}, deps, moved)
+        try:
+            operation = compute.start_script(vm_name, guest_scripts.INVENTORY)  # the result comes back later
+        except AzureOperationError as error:
+            if error.code != "Conflict":
+                raise
+            # One Run Command at a time per VM: after a crash ours may still be running. Try again later.
+            waiting = version.evolve(**moved)
+            deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
+            return [_message(waiting, "validate", deps, SCRIPT_TYPICAL)]
+        vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
+        checking = version.evolve(
+            pending=PendingOperation(kind="validate-script", resource_id=vm_id, started_at=now, operation=operation),
+            **moved,
         )
-        passed = all(value.startswith("ok") for value in checks.values())
-        policy = workload.stages.policy(stage)
-        evidence = ValidationEvidence(
-            stage=stage, passed=passed, checks=checks, at=now, region=policy.regions[0] if policy else workload.location
-        )
-        judged = lifecycle.record_validation(version, evidence) if version.status is Status.READY else version
-        # The judgment is committed before the VM is deleted: a redelivery must never redeploy it.
-        judged = judged.evolve(
-            pending=PendingOperation(kind="validate-cleanup", resource_id=vm_name, started_at=now), **moved
-        )
-        summary = "; ".join(f"{k}: {v}" for k, v in checks.items())
-        entry = AuditEntry(
-            at=now,
-            kind="validation-passed" if passed else "validation-failed",
-            actor="step:validate",
-            detail=f"{vm_name}: {summary}",
-            version=version.version,
-            from_status=version.status,
-            to_status=judged.status,
-            stage=stage,
-        )
-        deps.records.commit(Changes(workload=workload.name, versions=[judged], audit=[entry]))
-        return [_message(judged, "validate", deps, None)]
+        deps.records.commit(Changes(workload=workload.name, versions=[checking]))
+        return [_message(checking, "validate", deps, SCRIPT_TYPICAL)]
+    if pending.kind == "validate-script":
+        result = compute.script_result(pending.operation)
+        if result is None:
+            waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
+            deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
+            return [_message(waiting, "validate", deps, timedelta(seconds=20))]
+        return _judge(workload, version, vm_name, _validation_checks(version, result, vm_name), deps, moved)
     # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete)
     if compute.get_vm(vm_name) is not None:
         if pending.checks % 5 == 0:  # first time, and now and then in case a delete was lost
@@ -357,8 +356,42 @@ def _reused_evidence(
     return judged, entry
 
 
-def _validation_checks(deps: Deps, version: ImageVersion, vm_name: str) -> dict[str, str]:
-    found = guest.inventory(deps.compute, vm_name)
+def _judge(
+    workload: Workload, version: ImageVersion, vm_name: str, checks: dict[str, str], deps: Deps, moved: dict[str, int]
+) -> list[Envelope]:
+    """Record the evidence (a failed check fails the version), then clean the VM up."""
+    now, stage = deps.clock.now(), version.stage
+    if stage is None:
+        return []
+    passed = all(value.startswith("ok") for value in checks.values())
+    policy = workload.stages.policy(stage)
+    evidence = ValidationEvidence(
+        stage=stage, passed=passed, checks=checks, at=now, region=policy.regions[0] if policy else workload.location
+    )
+    judged = lifecycle.record_validation(version, evidence) if version.status is Status.READY else version
+    # The judgment is committed before the VM is deleted: a redelivery must never redeploy it.
+    judged = judged.evolve(
+        pending=PendingOperation(kind="validate-cleanup", resource_id=vm_name, started_at=now), **moved
+    )
+    summary = "; ".join(f"{k}: {v}" for k, v in checks.items())
+    entry = AuditEntry(
+        at=now,
+        kind="validation-passed" if passed else "validation-failed",
+        actor="step:validate",
+        detail=f"{vm_name}: {summary}",
+        version=version.version,
+        from_status=version.status,
+        to_status=judged.status,
+        stage=stage,
+    )
+    deps.records.commit(Changes(workload=workload.name, versions=[judged], audit=[entry]))
+    return [_message(judged, "validate", deps, None)]
+
+
+def _validation_checks(version: ImageVersion, result: ScriptResult, vm_name: str) -> dict[str, str]:
+    if result.stderr.strip():
+        return {"inventory": f"failed on {vm_name}: {result.stderr.strip()[:300]}"}
+    found = guest.parse_inventory(result.stdout, f"inventory on {vm_name}")
     prevent = found.manifest.registry.get(guest.PREVENT_DEVICE_ENCRYPTION)
     drift = guest.manifest_drift(version.manifest, found.manifest)
     return {
