@@ -35,7 +35,7 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     if progress_percent <= 0 or elapsed <= timedelta(0):
         return floor
     remaining = elapsed * (100 - progress_percent) / progress_percent
-    slack = floor / 2 + remaining * 0.03  # progress is reported in whole percents
+    slack = timedelta(seconds=15) + remaining * 0.02  # progress is reported in whole percents
     return max(floor, min(ceiling, remaining + slack))
 
 

@@ -392,19 +392,22 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
             pending=waiting,
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-decrypting", detail)],
+            run_updates={"marks": ctx.mark("decrypt-started")},
         )
-    elapsed = ctx.now - evidence.started_at
     limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
-    if elapsed > limit:
+    if ctx.now - evidence.started_at > limit:
         return Outcome(
             fail=f"BitLocker decryption of {vm} did not finish within {limit.total_seconds() / 60:.0f} minutes "
             f"(still {status}, {percent}% encrypted); sysprep would fail with ValidateBitLockerState (0x80310039)",
         )
-    delay = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
-    return Outcome(wait=delay, pending=waiting)
+    # Predict the end from the progress since decryption started; the next status script is
+    # started one Run Command earlier, so that its answer arrives just after the end.
+    elapsed = ctx.now - ctx.run.marks.get("decrypt-started", evidence.started_at)
+    until_done = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
+    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, timedelta(minutes=1)), pending=waiting)
 
 
-SYSPREP_TYPICAL = timedelta(minutes=10)
+SYSPREP_TYPICAL = timedelta(minutes=9)
 SYSPREP_LOG_AFTER = timedelta(minutes=12)
 
 
