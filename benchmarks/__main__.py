@@ -170,20 +170,17 @@ def lifecycle_section(results: dict[bool, dict[str, Any]]) -> tuple[list[str], d
         "version is announced only once no temp resource is left) and the validation VM delete (60 s each); "
         "without them the chain is 120 s shorter per build and the ratio correspondingly higher.",
         "",
-        "**Why the build misses 1.02 slightly.** Everything event-driven lands exactly on the operation's end. "
-        "The overhead is in the two guest operations no ARM event reports: *BitLocker* decryption progress is "
-        "read with a Run Command and the next check is predicted from the progress (`recheck_delay`, +3 % "
-        "slack and half the one-minute floor) - it lands ~40 s after the end; *sysprep* ends with the guest "
-        "shutting itself down, which emits no event either: the first check is at 10 min (sysprep typically "
-        "takes 9), then every minute - +60 s. Together ~100 s on a ~4,400 s build (2.3 %). The promotions "
-        "(replication, watched via ARM events) land on the operation's end, which brings the whole "
-        "lifecycle under the target.",
+        "**Guest operations.** Everything event-driven lands on the operation's end, Run Command included "
+        "(its completion is an ARM event). Two guest operations emit no event: *BitLocker* decryption - its "
+        "end is predicted from the progress since decryption started (`recheck_delay`, 15 s + 2 % slack) and "
+        "the confirming status script is started one Run Command earlier, so its answer arrives just after "
+        "the end; *sysprep* ends with the guest shutting itself down - the first power-state read is at the "
+        "typical duration (9 min), then every minute.",
         "",
         "**Event Grid off** (`LocalRuntime(..., event_grid=False)`): every wait ends on a scheduled re-check. "
         "VM, disk and snapshot waits are scheduled at the expected duration and still land on time; the "
-        "losses are the first promotion re-check (fixed at 5 min even when nothing needs replicating: the "
-        "validation promotion takes 300 s instead of ~0), replication re-checks predicted from progress "
-        "(+57 s each) and 60 s more on the first build's source VM. Ratio "
+        "losses are Run Command results read on a re-check instead of their completion event, replication "
+        "re-checks predicted from progress (+57 s each) and the first build's source VM. Ratio "
         f"{r_off:.3f}: Event Grid is worth ~{(a_off - a_on) / 60:.0f} min of wall-clock time per lifecycle.",
         "",
         "Scenario milestones (Event Grid on), for comparison: "
