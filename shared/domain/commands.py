@@ -62,30 +62,31 @@ class ContinueRun(Command):
         return f"{self.workload}:{self.run_id}:{self.step}:{self.attempt}{suffix}"
 
 
-class Promote(Command):
+class Approved(Command):
+    """Who decided, with which reference and why: the part every approval carries."""
+
+    approver: Person
+    ticket: FreeText = ""
+    reason: FreeText = ""
+    requested_at: datetime
+
+
+class Promote(Approved):
     """The approval contract: promote one version one stage forward (or roll back, see Rollback)."""
 
     kind: Literal["promote"] = "promote"
     version: VersionText
     target_stage: Stage
-    approver: Person
-    ticket: FreeText = ""
-    reason: FreeText = ""
-    requested_at: datetime
 
     @property
     def message_id(self) -> str:
         return f"{self.workload}:{self.version}:promote-{self.target_stage.value}"
 
 
-class Rollback(Command):
+class Rollback(Approved):
     """Make the rollback target production again: a pointer move, not a rebuild."""
 
     kind: Literal["rollback"] = "rollback"
-    approver: Person
-    ticket: FreeText = ""
-    reason: FreeText = ""
-    requested_at: datetime
 
     @property
     def message_id(self) -> str:
