@@ -179,8 +179,9 @@ def lifecycle_section(results: dict[bool, dict[str, Any]]) -> tuple[list[str], d
         "",
         "**Event Grid off** (`LocalRuntime(..., event_grid=False)`): every wait ends on a scheduled re-check. "
         "VM, disk and snapshot waits are scheduled at the expected duration and still land on time; the "
-        "losses are Run Command results read on a re-check instead of their completion event, replication "
-        "re-checks predicted from progress (+57 s each) and the first build's source VM. Ratio "
+        "small losses are Run Command results read on a re-check (scheduled at the typical 45 s) instead of "
+        "at their completion event, and the first build's source VM. Replication is first checked at its "
+        "typical duration (15 min) and then predicted from progress. Ratio "
         f"{r_off:.3f}: Event Grid is worth ~{(a_off - a_on) / 60:.0f} min of wall-clock time per lifecycle.",
         "",
         "Scenario milestones (Event Grid on), for comparison: "

@@ -460,9 +460,9 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     compute = ctx.deps.compute
     name = ctx.temp("vm")
     if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
-        start_once(lambda: compute.start_deallocate(name))
+        start_once(compute.start_deallocate, name)
         return Outcome(
-            wait=timedelta(minutes=2),
+            wait=timedelta(minutes=1),  # a deallocate typically takes a minute; its event usually comes first
             pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
         )
     vm = compute.get_vm(name)

@@ -27,6 +27,7 @@ from shared.steps.deps import Deps
 from shared.steps.outcome import SCRIPT_TYPICAL, start_once
 
 VM_CREATE = timedelta(minutes=3)
+REPLICATION_TYPICAL = timedelta(minutes=15)  # one region; progress-based predictions take over after
 AZURE_BUSY_LIMIT = 30
 OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
     "validate-script": "validate",
@@ -121,7 +122,7 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         stage=target,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    return [_message(promoted, "replicate", deps, None if unchanged else timedelta(minutes=5))]
+    return [_message(promoted, "replicate", deps, None if unchanged else REPLICATION_TYPICAL)]
 
 
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
