@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,6 @@ from shared.adapters.azure_compute import AzureCompute
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.messaging import DeadLetter
-from shared.adapters.table_records import TableRecordStore
 from shared.config import Settings
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Command, Envelope
@@ -76,7 +75,6 @@ class LocalRuntime:
         )
         self.bus = LocalBus(self.sim.clock, self._deliver)
         self.entrypoints = Entrypoints(self.deps, self.bus)
-        self.service = self.entrypoints.service
         self.trace = Trace()
         self.timers: list[Timer] = []
         self._on_delivery = on_delivery
@@ -84,14 +82,6 @@ class LocalRuntime:
         self._provision_galleries(kwargs)
         if event_grid:
             self.sim.events.subscribe(self._on_events)
-
-    @classmethod
-    def with_tables(
-        cls, catalog: Catalog | Path, connection_string: str, table_name: str, **options: Any
-    ) -> LocalRuntime:
-        store = TableRecordStore.from_connection_string(connection_string, table_name)
-        store.ensure_table()
-        return cls(catalog, records=store, **options)
 
     def _provision_galleries(self, kwargs: dict[str, Any]) -> None:
         """What `azd up` creates in Azure (infra/): the galleries the catalog names."""
@@ -108,9 +98,6 @@ class LocalRuntime:
 
     def submit(self, *commands: Command) -> None:
         self.bus.send(Envelope.wrap(c) for c in commands)
-
-    def send(self, envelopes: Iterable[Envelope]) -> None:
-        self.bus.send(envelopes)
 
     def run(self, until: datetime | None = None) -> None:
         """Deliver messages and advance virtual time until nothing is left to do (or `until`)."""

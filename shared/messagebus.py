@@ -60,6 +60,3 @@ class MessageBus:
     def handle(self, command: Command) -> list[Envelope]:
         handler = HANDLERS[type(command)]
         return handler(command, self.deps)
-
-    def handle_envelope(self, envelope: Envelope) -> list[Envelope]:
-        return self.handle(decode(envelope.body))

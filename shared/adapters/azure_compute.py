@@ -286,10 +286,6 @@ class AzureCompute:
         with _azure(f"start VM {vm_name}"):
             self.compute.virtual_machines.begin_start(self.resource_group, vm_name, polling=False)
 
-    def start_power_off(self, vm_name: str) -> None:
-        with _azure(f"power off VM {vm_name}"):
-            self.compute.virtual_machines.begin_power_off(self.resource_group, vm_name, polling=False)
-
     def start_deallocate(self, vm_name: str) -> None:
         with _azure(f"deallocate VM {vm_name}"):
             self.compute.virtual_machines.begin_deallocate(self.resource_group, vm_name, polling=False)
@@ -297,9 +293,6 @@ class AzureCompute:
     def generalize(self, vm_name: str) -> None:
         with _azure(f"generalize VM {vm_name}"):
             self.compute.virtual_machines.generalize(self.resource_group, vm_name)
-
-    def start_delete_vm(self, vm_name: str) -> None:
-        self.start_delete(self.id_of("Microsoft.Compute/virtualMachines", vm_name))
 
     def start_snapshot(self, name: str, location: str, source_disk_id: str, tags: dict[str, str]) -> str:
         body = {

@@ -43,10 +43,10 @@ class Inventory:
 
 
 def parse_inventory(stdout: str, what: str) -> Inventory:
-    return _inventory(last_json_line(stdout, what))
+    return inventory_from(last_json_line(stdout, what))
 
 
-def _inventory(data: dict[str, Any]) -> Inventory:
+def inventory_from(data: dict[str, Any]) -> Inventory:
     bitlocker = data.get("bitlocker") or {}
     return Inventory(
         manifest=_manifest(data),
@@ -76,7 +76,6 @@ def sysprep_state(data: dict[str, Any]) -> tuple[str, bool, list[str]]:
 
 
 PREVENT_DEVICE_ENCRYPTION = r"HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker\PreventDeviceEncryption"
-RESEALED = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 
 
 def manifest_drift(expected: Manifest, actual: Manifest) -> list[str]:

@@ -339,7 +339,7 @@ def step_clone_check(ctx: StepContext) -> Outcome:
     result = ctx.script("inventory", name, guest_scripts.INVENTORY)
     if isinstance(result, Outcome):
         return result
-    found = guest.parse_inventory(guest_output(result, f"inventory on {name}"), f"inventory on {name}")
+    found = guest.inventory_from(guest.parse(result, f"inventory on {name}"))
     drift = guest.manifest_drift(ctx.run.source_manifest or version.manifest, found.manifest)
     detail = "clone matches the source VM" if not drift else "clone differs from the source VM: " + "; ".join(drift)
     evidence = BitLockerEvidence(state_before=found.bitlocker, started_at=ctx.now)
@@ -348,13 +348,6 @@ def step_clone_check(ctx: StepContext) -> Outcome:
         version=version.evolve(drift=tuple(drift), bitlocker=evidence),
         audit=[ctx.audit("cloned" if not drift else "drift-detected", f"{detail}; BitLocker {found.bitlocker}")],
     )
-
-
-def guest_output(result: ScriptResult, what: str) -> str:
-    """stdout of a product script, or the failure with its stderr."""
-    if result.stderr.strip():
-        raise AzureOperationError(what, "GuestScriptError", result.stderr.strip()[:2000])
-    return result.stdout
 
 
 def step_bitlocker(ctx: StepContext) -> Outcome:

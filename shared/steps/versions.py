@@ -326,7 +326,7 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
     # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete)
     if compute.get_vm(vm_name) is not None:
         if pending.checks % 5 == 0:  # first time, and now and then in case a delete was lost
-            start_once(lambda: compute.start_delete_vm(vm_name))
+            start_once(compute.start_delete, compute.id_of("Microsoft.Compute/virtualMachines", vm_name))
         waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
         deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
         return [_message(waiting, "validate", deps, timedelta(minutes=1))]

@@ -96,7 +96,7 @@ def test_prune_keeps_what_is_in_use(catalog: Catalog, runtime_factory: Callable[
     reasons = {d.version: d.reason for d in plan_prune(WORKLOAD, runtime.deps)}
     assert reasons[V101] == "used by a VM or scale set"
 
-    runtime.compute.start_delete_vm("host-1")
+    runtime.compute.start_delete(runtime.compute.id_of("Microsoft.Compute/virtualMachines", "host-1"))
     runtime.run()
     runtime.submit(Prune(workload=WORKLOAD, requested_at=runtime.sim.clock.now()))
     runtime.run()
