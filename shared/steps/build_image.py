@@ -1,0 +1,277 @@
+"""Build phase 3: sysprep, capture into the gallery, clean up, replicate; and the failure path."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared.adapters import guest_scripts
+from shared.domain import lifecycle
+from shared.domain.commands import ContinueVersion, Envelope
+from shared.domain.compute import (
+    WORKLOAD_TAG,
+    ImageDefinitionSpec,
+    OperationState,
+    TargetRegion,
+    VersionSpec,
+)
+from shared.domain.errors import AzureOperationError
+from shared.domain.model import (
+    ImageVersion,
+    PendingOperation,
+    Stage,
+    Status,
+)
+from shared.domain.records import AuditEntry
+from shared.steps import guest, replication
+from shared.steps.outcome import Outcome, start_once
+from shared.steps.step_context import StepContext
+
+SYSPREP_TIMEOUT = timedelta(minutes=90)
+
+
+SYSPREP_TYPICAL = timedelta(minutes=9)
+SYSPREP_LOG_AFTER = timedelta(minutes=12)
+
+
+def step_sysprep(ctx: StepContext) -> Outcome:
+    """Start sysprep (/shutdown) without waiting; the VM stopping means resealed, else report the log."""
+    compute, name = ctx.deps.compute, ctx.temp("vm")
+    started = ctx.run.marks.get("sysprep-started")
+    if started is None:
+        result = ctx.script("sysprep-start", name, guest_scripts.SYSPREP_START)
+        if isinstance(result, Outcome):
+            return result
+        guest.parse(result, f"sysprep on {name}")
+        return Outcome(
+            wait=SYSPREP_TYPICAL,
+            pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
+            run_updates={"marks": ctx.mark("sysprep-started")},
+        )
+    pending = ctx.run.pending
+    if pending is not None and pending.kind == "script:sysprep-status":
+        result = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
+        if isinstance(result, Outcome):
+            return result
+        _, running, errors = guest.sysprep_state(guest.parse(result, f"sysprep status on {name}"))
+        if not running and errors:
+            return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
+        return Outcome(
+            wait=timedelta(minutes=1), pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now)
+        )
+    vm = compute.get_vm(name)
+    if vm is None:
+        return Outcome(fail=f"temporary VM {name} disappeared during sysprep")
+    if vm.power in ("stopped", "deallocated"):
+        return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
+    if ctx.now - started > SYSPREP_TIMEOUT:
+        return Outcome(
+            fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
+        )
+    # Sysprep failures leave the VM running; once it is overdue, read the log every 5 minutes.
+    last_read = ctx.run.marks.get("sysprep-log-read", started)
+    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=5):
+        outcome = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
+        if isinstance(outcome, Outcome):
+            outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
+            return outcome
+    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
+
+
+def step_deallocate(ctx: StepContext) -> Outcome:
+    """Deallocate the stopped temp VM, then generalize it (Azure refuses generalize on a running VM)."""
+    compute = ctx.deps.compute
+    name = ctx.temp("vm")
+    if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
+        start_once(compute.start_deallocate, name)
+        return Outcome(
+            wait=timedelta(minutes=1),  # a deallocate typically takes a minute; its event usually comes first
+            pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
+        )
+    vm = compute.get_vm(name)
+    if vm is None:
+        return Outcome(fail=f"temporary VM {name} disappeared before capture")
+    if vm.power == "deallocated":
+        if not vm.generalized:
+            compute.generalize(name)
+        return Outcome(next_step="capture")
+    pending = ctx.pending("deallocate", vm.id)
+    if vm.provisioning is OperationState.FAILED or pending.checks % 5 == 0:  # a failed or lost deallocate: ask again
+        start_once(compute.start_deallocate, name)
+    return Outcome(wait=timedelta(minutes=1), pending=pending)
+
+
+DEFINITION_NOT_READY = frozenset({"ParentResourceNotFound", "ResourceNotFound", "NotFound"})
+
+
+def _start_version(ctx: StepContext, version: ImageVersion) -> None:
+    """Make sure the definition exists, then ask for the version (idempotent; a 409 means under way)."""
+    compute, workload = ctx.deps.compute, ctx.workload
+    gallery, market = workload.gallery, workload.base_image.marketplace
+    compute.ensure_image_definition(
+        ImageDefinitionSpec(
+            resource_group=gallery.resource_group,
+            gallery=gallery.name,
+            name=gallery.definition,
+            location=workload.location,
+            security_type=workload.security_type.value,
+            publisher="avd-lifecycle",
+            offer=market.offer if market else "custom",
+            sku=workload.name,
+            tags={WORKLOAD_TAG: workload.name, "avd-lifecycle-owner": workload.owner},
+        )
+    )
+    spec = VersionSpec(
+        resource_group=gallery.resource_group,
+        gallery=gallery.name,
+        definition=gallery.definition,
+        version=str(version.version),
+        location=workload.location,
+        source_vm_id=compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm")),
+        target_regions=replication.target_regions(workload, Stage.TEST),
+        tags=replication.version_tags(version, Stage.TEST),
+    )
+    try:
+        start_once(compute.start_create_version, spec)
+    except AzureOperationError as error:
+        if error.code not in DEFINITION_NOT_READY:  # a brand-new definition may still be provisioning
+            raise
+
+
+def step_capture(ctx: StepContext) -> Outcome:
+    """Create the next gallery version from the generalized temp VM, hidden from 'latest'."""
+    compute, workload, version = ctx.deps.compute, ctx.workload, ctx.require_version()
+    audit: list[AuditEntry] = []
+    if version.status is Status.BUILDING:
+        version = lifecycle.start_capture(version)
+        detail = f"creating gallery version {version.version}"
+        audit.append(ctx.audit("capture-started", detail, from_status=Status.BUILDING, to_status=Status.CAPTURING))
+    pending = ctx.run.pending
+    if pending is None or pending.kind != "version-create":
+        _start_version(ctx, version)  # no read first: the PUT of a fixed name is idempotent
+        return Outcome(wait=timedelta(minutes=20), pending=ctx.pending("version-create"), version=version, audit=audit)
+    gallery = workload.gallery
+    state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+    if state is None:  # the PUT was refused (definition not ready yet) or lost: ask again
+        if pending.checks >= 5:
+            return Outcome(fail=f"gallery version {version.version} was never created", version=version, audit=audit)
+        _start_version(ctx, version)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("version-create"), version=version, audit=audit)
+    replication_failed = any(r.state == "Failed" for r in state.regions)
+    if state.provisioning is OperationState.FAILED and not replication_failed:
+        return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
+    if state.provisioning is OperationState.IN_PROGRESS:
+        return Outcome(
+            wait=timedelta(minutes=5), pending=ctx.pending("version-create", state.id), version=version, audit=audit
+        )
+    captured = lifecycle.captured(version, state.id)
+    detail = f"gallery version {state.id} created (excludeFromLatest)"
+    audit.append(ctx.audit("captured", detail, from_status=Status.CAPTURING, to_status=Status.REPLICATING))
+    wanted = replication.target_regions(workload, Stage.TEST)
+    if replication.judge(state, captured, wanted, ctx.now, ctx.now).done:
+        # Creation completes after replication to the target regions: usually ready at once.
+        ready, entry = _ready(ctx, captured, wanted)
+        return Outcome(next_step="cleanup", version=ready, audit=[*audit, entry])
+    return Outcome(next_step="cleanup", version=captured, audit=audit)
+
+
+def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outcome | None:
+    """Delete the temp VM (its OS disk and NIC go with it: deleteOption Delete) and make sure the
+    snapshot is gone; `thorough` (the failure path) also removes a disk or NIC that never got a VM."""
+    compute = ctx.deps.compute
+    vm_id = compute.id_of("Microsoft.Compute/virtualMachines", ctx.temp("vm"))
+    snapshot_id = compute.id_of("Microsoft.Compute/snapshots", ctx.temp("snap"))
+    # The snapshot's delete was asked for when the disk was made; it is checked (and asked again if
+    # it failed). The failure path also checks a disk or NIC that never got a VM to take them along.
+    leftovers = [snapshot_id]
+    if thorough:
+        leftovers += [
+            compute.id_of("Microsoft.Compute/disks", ctx.temp("disk")),
+            compute.id_of("Microsoft.Network/networkInterfaces", ctx.temp("vm") + "-nic"),
+        ]
+    pending = ctx.run.pending
+    if pending is None or pending.kind != "delete-temp":
+        start_once(compute.start_delete, vm_id)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
+    if compute.resource_state(vm_id) is not OperationState.MISSING:
+        if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
+            start_once(compute.start_delete, vm_id)
+        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", pending.resource_id))
+    remaining = [r for r in leftovers if compute.resource_state(r) is not OperationState.MISSING]
+    if not remaining:
+        return None
+    for resource_id in remaining:
+        start_once(compute.start_delete, resource_id)
+    return Outcome(wait=timedelta(seconds=30), pending=ctx.pending("delete-temp", ",".join(remaining)))
+
+
+def step_cleanup(ctx: StepContext) -> Outcome:
+    waiting = _remove_temp_resources(ctx)
+    if waiting is not None:
+        return waiting
+    version = ctx.require_version()
+    if version.status is Status.READY:  # replication completed with the capture
+        return _finish_ready(ctx, version)
+    return Outcome(next_step="replicate")
+
+
+def step_replicate(ctx: StepContext) -> Outcome:
+    """Watch replication to the test stage's regions; then the version is ready in test."""
+    compute, workload, version = ctx.deps.compute, ctx.workload, ctx.require_version()
+    wanted = replication.target_regions(workload, Stage.TEST)
+    state = compute.get_gallery_version(workload.gallery.name, workload.gallery.definition, str(version.version))
+    since = ctx.run.pending.started_at if ctx.run.pending and ctx.run.pending.kind == "replication" else ctx.now
+    verdict = replication.judge(state, version, wanted, since, ctx.now)
+    if verdict.failed:
+        return Outcome(fail=verdict.failed)
+    if verdict.retry_region:
+        retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region)
+        return Outcome(
+            wait=timedelta(minutes=5),
+            pending=ctx.pending("replication", version.gallery_version_id),
+            version=retried,
+            audit=[ctx.audit("replication-retried", detail)],
+        )
+    if not verdict.done:
+        return Outcome(wait=verdict.wait, pending=ctx.pending("replication", version.gallery_version_id))
+    ready, entry = _ready(ctx, version, wanted)
+    return _finish_ready(ctx, ready, [entry])
+
+
+def _ready(
+    ctx: StepContext, version: ImageVersion, wanted: tuple[TargetRegion, ...]
+) -> tuple[ImageVersion, AuditEntry]:
+    ready = lifecycle.replicated(version)
+    regions = ", ".join(t.name for t in wanted)
+    entry = ctx.audit(
+        "ready",
+        f"{version.display_name} replicated to {regions}; ready in test",
+        from_status=Status.REPLICATING,
+        to_status=Status.READY,
+        stage=Stage.TEST,
+    )
+    return ready, entry
+
+
+def _finish_ready(ctx: StepContext, version: ImageVersion, audit: list[AuditEntry] | None = None) -> Outcome:
+    """The build is done: the version serves test; validation in test starts now."""
+    validate = ContinueVersion(
+        workload=ctx.workload.name, version=str(version.version), operation="validate", attempt=version.op_attempt
+    )
+    return Outcome(finish=True, version=version, audit=audit or [], then=[Envelope.wrap(validate)])
+
+
+def step_abort(ctx: StepContext) -> Outcome:
+    """Failure path: remove everything the run created (temp resources, a half-made gallery version)."""
+    waiting = _remove_temp_resources(ctx, thorough=True)
+    if waiting is not None:
+        return waiting
+    version, compute, gallery = ctx.version, ctx.deps.compute, ctx.workload.gallery
+    if version is not None and version.status is Status.FAILED:
+        state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+        if state is not None:
+            if ctx.run.pending is None or ctx.run.pending.kind != "delete-version":
+                start_once(
+                    lambda: compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
+                )
+            return Outcome(wait=timedelta(minutes=2), pending=ctx.pending("delete-version", state.id))
+    return Outcome(finish=True)

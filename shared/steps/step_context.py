@@ -1,0 +1,136 @@
+"""What every build step gets: the run, its version, Azure and the records, and the small helpers
+that make a step idempotent (deterministic temp names, pending operations, start-once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.domain import naming
+from shared.domain.catalog import SecurityType, Workload
+from shared.domain.compute import (
+    EXPIRES_TAG,
+    RUN_TAG,
+    WORKLOAD_TAG,
+    OperationState,
+    ScriptResult,
+)
+from shared.domain.errors import AzureOperationError, RequestRefused
+from shared.domain.model import (
+    ImageVersion,
+    PendingOperation,
+    Pointers,
+    Run,
+)
+from shared.domain.records import AuditEntry
+from shared.steps.deps import Deps
+from shared.steps.outcome import SCRIPT_RECHECK, SCRIPT_TYPICAL, Outcome, start_once
+
+SCRIPT_BUSY_LIMIT = 20
+
+
+@dataclass
+class StepContext:
+    deps: Deps
+    workload: Workload
+    run: Run
+    version: ImageVersion | None
+    now: datetime
+    pointers: Pointers
+
+    def temp(self, kind: str) -> str:
+        return naming.temp_resource_name(self.workload.name, self.run.run_id, kind)
+
+    def tags(self, kind: str) -> dict[str, str]:
+        expires = self.now + timedelta(hours=self.deps.settings.temp_resource_ttl_hours)
+        return {
+            RUN_TAG: self.run.run_id,
+            WORKLOAD_TAG: self.workload.name,
+            EXPIRES_TAG: expires.isoformat(),
+            "avd-lifecycle-kind": kind,
+        }
+
+    def pending(self, kind: str, resource_id: str = "") -> PendingOperation:
+        """The pending operation of this kind, started now or carried over with one more check."""
+        current = self.run.pending
+        if current is not None and current.kind == kind:
+            return current.model_copy(update={"checks": current.checks + 1})
+        return PendingOperation(kind=kind, resource_id=resource_id, started_at=self.now)
+
+    def script(self, purpose: str, vm_name: str, text: str) -> ScriptResult | Outcome:
+        """Run Command without waiting: start it and come back (on its event or a re-check) for the result."""
+        kind = f"script:{purpose}"
+        current = self.run.pending
+        compute = self.deps.compute
+        if current is not None and current.kind == kind:
+            result = compute.script_result(current.operation)
+            if result is not None:
+                return result
+            return Outcome(wait=SCRIPT_RECHECK, pending=self.pending(kind))
+        try:
+            operation = compute.start_script(vm_name, text)
+        except AzureOperationError as error:
+            if error.code != "Conflict":
+                raise
+            # One Run Command at a time per VM: after a crash ours may still be running. Try again later.
+            busy = self.pending(f"script-busy:{purpose}")
+            if busy.checks >= SCRIPT_BUSY_LIMIT:
+                return Outcome(fail=f"Run Command on {vm_name} stayed busy: {error}")
+            return Outcome(wait=SCRIPT_TYPICAL, pending=busy)
+        vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
+        pending = PendingOperation(kind=kind, resource_id=vm_id, started_at=self.now, operation=operation)
+        return Outcome(wait=SCRIPT_TYPICAL, pending=pending)
+
+    def mark(self, name: str) -> dict[str, datetime]:
+        return {**self.run.marks, name: self.now}
+
+    def audit(self, kind: str, detail: str, **fields: object) -> AuditEntry:
+        version = self.version.version if self.version is not None else None
+        return AuditEntry(
+            at=self.now,
+            kind=kind,
+            actor=f"step:{self.run.step}",
+            detail=detail,
+            version=version,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def require_version(self) -> ImageVersion:
+        if self.version is None:
+            raise RequestRefused(f"run {self.run.run_id} reached {self.run.step} without a version record")
+        return self.version
+
+    @property
+    def source_vm(self) -> str:
+        return naming.source_vm_name(self.workload.name)
+
+
+def trusted_launch(workload: Workload) -> bool:
+    return workload.security_type is SecurityType.TRUSTED_LAUNCH
+
+
+def ensure_resource(
+    ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], expected: timedelta
+) -> Outcome | None:
+    """Start a resource once; None when it exists and succeeded, else the wait or failure.
+
+    The first entry starts without a read (PUT of a deterministic name is idempotent; a
+    redelivery that finds the operation under way gets Conflict and simply waits).
+    """
+    compute = ctx.deps.compute
+    resource_id = compute.id_of(resource_type, name)
+    pending = ctx.run.pending
+    if pending is None or pending.kind != kind:
+        start_once(start)
+        return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
+    state = compute.resource_state(resource_id)
+    if state is OperationState.SUCCEEDED:
+        return None
+    if state is OperationState.FAILED:
+        return Outcome(fail=f"{kind} {name} failed to provision")
+    if state is OperationState.MISSING and pending.checks >= 2:
+        return Outcome(fail=f"{kind} {name} was never created (started {pending.started_at:%H:%M})")
+    elapsed = ctx.deps.clock.now() - pending.started_at
+    return Outcome(wait=max(expected - elapsed, timedelta(seconds=30)), pending=ctx.pending(kind, resource_id))
