@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from simulator import routes
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
+from simulator.backends.desktop_virtualization import DesktopVirtualizationBackend
 from simulator.backends.gallery import GalleryBackend
 from simulator.backends.network import NetworkBackend
 from simulator.clock import VirtualClock
@@ -88,6 +89,7 @@ class Simulator:
         self.ctx.compute = self.compute
         self.ctx.network = self.network
         self.ctx.gallery = self.gallery
+        self.desktop = DesktopVirtualizationBackend(self.ctx)
 
     @property
     def durations(self) -> dict[str, float]:
