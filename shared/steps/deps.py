@@ -9,6 +9,7 @@ from shared.config import Settings
 from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import Compute
 from shared.domain.errors import RequestRefused
+from shared.domain.hostpools import HostPools, RolloutRecords
 from shared.domain.records import RecordStore
 
 
@@ -19,6 +20,8 @@ class Deps:
     catalog: Catalog
     clock: Clock
     settings: Settings = field(default_factory=Settings)
+    hostpools: HostPools | None = None  # Azure Virtual Desktop (host pool inventory and rollouts)
+    rollouts: RolloutRecords | None = None  # rollout records, in the same table
 
     def workload(self, name: str) -> Workload:
         try:

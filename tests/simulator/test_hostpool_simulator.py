@@ -118,7 +118,8 @@ def test_drain_sessions_message_and_log_off(in_process_env: Env, client: Desktop
     name = next(iter(client.session_hosts.list(RG, POOL))).name.split("/")[-1]
     env.sim.desktop.add_sessions(RG, POOL, name, 10)
     host = client.session_hosts.update(RG, POOL, name, session_host={"properties": {"allowNewSession": False}})
-    assert host.allow_new_session is False and host.sessions == 10
+    assert host.allow_new_session is False
+    assert host.sessions == 10
     sessions = list(client.user_sessions.list(RG, POOL, name))
     assert {s.session_state for s in sessions} == {"Active"}
     for s in sessions:

@@ -46,7 +46,8 @@ def test_pool_with_auto_policy_loads(tmp_path: Path) -> None:
     """A host pool with an automatic rollout policy and a maintenance window loads with its values."""
     catalog = load_with(tmp_path, AUTO_POOL)
     pool = catalog.get("office").host_pools[0]  # type: ignore[attr-defined]
-    assert pool.name == "hp-office" and pool.resource_group == "rg-avd-hosts"
+    assert pool.name == "hp-office"
+    assert pool.resource_group == "rg-avd-hosts"
     assert pool.maintenance_window.days == ("saturday", "sunday")
     assert pool.batch(10) == 2
 
@@ -74,7 +75,9 @@ def test_bad_values_are_all_reported(tmp_path: Path) -> None:
     assert "host_pools[0].maintenance_window.start" in fields
     assert "host_pools[0].maintenance_window.days[1]" in fields
     reasons = " ".join(r for _, r in found)
-    assert "HH:MM" in reasons and "IANA" in reasons and "monday..sunday" in reasons
+    assert "HH:MM" in reasons
+    assert "IANA" in reasons
+    assert "monday..sunday" in reasons
 
 
 def test_both_batch_settings_refused() -> None:
@@ -97,7 +100,8 @@ def test_pool_served_by_two_workloads_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as caught:
         load_catalog(tmp_path)
     [issue] = caught.value.issues
-    assert issue.field == "host_pools[0].id" and "already served" in issue.reason
+    assert issue.field == "host_pools[0].id"
+    assert "already served" in issue.reason
 
 
 def test_max_unavailable_percent_sizes_batches() -> None:
