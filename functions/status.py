@@ -15,6 +15,7 @@ bp = func.Blueprint()
 @bp.function_name("status_page")
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.hostpools_view import estate
     from shared.render import status_html
     from shared.views import catalog_view, history
 
@@ -22,7 +23,7 @@ def status_page(req: func.HttpRequest) -> func.HttpResponse:
     summaries = catalog_view(deps, with_usage=req.params.get("usage", "true") != "false")
     events = {s.name: history(deps, s.name) for s in summaries}
     return func.HttpResponse(
-        status_html(summaries, events, deps.clock.now()),
+        status_html(summaries, events, deps.clock.now(), estate(deps)),
         status_code=200,
         mimetype="text/html",
         charset="utf-8",

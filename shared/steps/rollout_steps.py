@@ -32,6 +32,7 @@ from shared.steps.outcome import start_once
 
 USERS_RECHECK = timedelta(minutes=4)  # how often drained hosts are checked for users who left
 CAPACITY_RECHECK = timedelta(minutes=10)  # waiting for hosts to come back above the minimum
+CAPACITY_LIMIT = timedelta(hours=6)  # then an admin should look
 DELETE_TYPICAL = timedelta(seconds=90)
 CREATE_TYPICAL = timedelta(minutes=4)
 REGISTER_TYPICAL = timedelta(minutes=6)
@@ -122,6 +123,14 @@ def step_plan(ctx: RolloutContext) -> StepResult:
                 continue
             room -= 1
         batch.append(host.name)
+    if not batch and len(hosts) <= policy.min_available:
+        reason = (
+            f"the pool has {len(hosts)} hosts and must keep {policy.min_available} available: no host can be "
+            "taken out; lower min_available or add a host"
+        )
+        return StepResult(halt=reason)
+    if not batch and ctx.overdue(CAPACITY_LIMIT) and ctx.run.pending and ctx.run.pending.kind == "capacity":
+        return StepResult(halt=f"waited {CAPACITY_LIMIT} for enough available hosts to take one out")
     if not batch:
         detail = (
             f"{available} of {len(hosts)} hosts available and the minimum is {policy.min_available}: "

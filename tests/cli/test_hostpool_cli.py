@@ -81,3 +81,20 @@ def test_rollout_manual_pool_to_production(runtime: LocalRuntime) -> None:
     assert "sent: rollout hp-office-manual to office 1.0.1" in result.output
     runtime.run_until(runtime.sim.clock.now() + timedelta(hours=2))
     assert versions(runtime, manual_policy()) == {"1.0.1": 4}
+
+
+def test_status_page_has_a_bar_per_pool_coloured_by_version(runtime: LocalRuntime) -> None:
+    """The status page's host pool section draws one bar per pool with a segment per version."""
+    from shared.hostpools_view import estate
+    from shared.render import status_html
+    from shared.views import catalog_view
+
+    deps = runtime.deps
+    page = status_html(catalog_view(deps), {}, deps.clock.now(), estate(deps))
+    assert 'id="hostpools"' in page
+    assert page.count('class="poolbar"') == 2
+    assert 'data-pool="hp-office-auto"' in page
+    assert 'data-pool="hp-office-manual"' in page
+    assert '<rect data-version="1.0.0" x="0.00" y="0" width="100.00"' in page
+    without = status_html(catalog_view(deps), {}, deps.clock.now())
+    assert 'id="hostpools"' not in without

@@ -271,3 +271,38 @@ def test_a_crash_before_each_kind_of_commit_is_recovered() -> None:
         assert versions(runtime, auto) == {"1.0.1": 4}, f"crash before commit {index} ({step})"
         assert len(vm_creates(runtime, auto, promoted_at)) == 4, f"crash at {step} re-created a host"
         assert rollouts(runtime, auto)[-1].state is RolloutState.SUCCEEDED
+
+
+def test_versions_run_by_session_hosts_are_kept_by_retention() -> None:
+    """A version only the manual pool's hosts still run is kept by retention as in use, not deprecated."""
+    from shared.domain.catalog import Retention
+    from shared.domain.retention import Action
+    from shared.steps.versions import plan_prune
+
+    runtime, _, manual = runtime_with(records=MemoryRecordStore())
+    runtime.deps.catalog = runtime.catalog = type(runtime.catalog)(
+        workloads=tuple(
+            w.model_copy(update={"retention": Retention(keep=1)}) if w.name == "office" else w
+            for w in runtime.catalog.workloads
+        )
+    )
+    pools_on_production(runtime, hosts=3)
+    patch_to_production(runtime, "1.0.1")
+    patch_to_production(runtime, "1.0.2")
+    assert versions(runtime, manual) == {"1.0.0": 3}
+    decisions = {str(d.version): d for d in plan_prune("office", runtime.deps)}
+    assert decisions["1.0.0"].action is Action.KEEP
+    assert decisions["1.0.0"].reason == "used by a VM or scale set"  # the session hosts are VMs
+
+
+def test_pool_that_can_never_spare_a_host_halts_with_the_reason() -> None:
+    """A pool whose every host must stay available halts at once, saying why, instead of waiting forever."""
+    runtime, auto, _ = runtime_with(records=MemoryRecordStore())
+    runtime.deps.catalog = runtime.catalog = catalog_with_pools(auto_policy(min_available=3), manual_policy())
+    pools_on_production(runtime, hosts=3)
+    patch_to_production(runtime)
+    runtime.run()
+    run = rollouts(runtime, auto)[-1]
+    assert run.state is RolloutState.HALTED
+    assert "must keep 3 available" in run.reason
+    assert versions(runtime, auto) == {"1.0.0": 3}
