@@ -23,6 +23,7 @@ SETTLE = timedelta(minutes=15)  # enough simulated time for VMs and agent instal
 def deploy_pool(runtime: LocalRuntime, policy: HostPoolPolicy, image_id: str, hosts: int, users: int = 0) -> None:
     """Create the pool and `hosts` session hosts from `image_id`, each with `users` signed in."""
     sim = runtime.sim
+    logged = len(sim.request_log)  # the admin's deployment is not the app's: dropped from the log below
     kw = client_kwargs(sim)
     desktop = DesktopVirtualizationMgmtClient(**kw)
     compute = ComputeManagementClient(**kw)
@@ -112,3 +113,4 @@ def deploy_pool(runtime: LocalRuntime, policy: HostPoolPolicy, image_id: str, ho
     for host in sim.desktop.list_hosts(rg, policy.name):
         if users:
             sim.desktop.add_sessions(rg, policy.name, host.name, users)
+    del sim.request_log[logged:]

@@ -473,6 +473,7 @@ def rollout(
             run_id=run_id,
             version=str(version),
             requested_by=requested_by or _requester(),
+            requested_at=deps.clock.now(),
         )
         entrypoints.bus.send([Envelope.wrap(command)])
         verb = "resume" if halted is not None and run_id == halted.run_id else "rollout"

@@ -134,10 +134,12 @@ class StartRollout(Command):
     version: VersionText
     requested_by: Person
     automatic: bool = False
+    requested_at: datetime | None = None  # an admin's request (a resume is a new message); None when automatic
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:start"
+        stamp = f":{self.requested_at.isoformat()}" if self.requested_at else ""
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:start{stamp}"
 
 
 class ContinueRollout(Command):

@@ -300,6 +300,7 @@ class Rollout(BaseModel):
     done: tuple[str, ...] = ()
     failed: tuple[HostFailure, ...] = ()
     failures_since_resume: int = 0
+    retry: tuple[str, ...] = ()  # hosts that failed before a resume: replaced again even if on the version
     vm_ids: dict[str, str] = Field(default_factory=dict)  # session host -> VM resource id
     drained_at: datetime | None = None
     registered_at: datetime | None = None

@@ -73,6 +73,7 @@ def start_rollout(command: StartRollout, deps: Deps) -> list[Envelope]:
                 step="plan",
                 attempt=run.attempt + 1,
                 failed=(),
+                retry=tuple(dict.fromkeys([*run.retry, *(f.host for f in run.failed)])),
                 failures_since_resume=0,
                 pending=None,
                 reason="",

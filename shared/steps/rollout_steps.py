@@ -92,8 +92,14 @@ class RolloutContext:
 
 
 def _outdated(ctx: RolloutContext, hosts: list[SessionHostState]) -> list[SessionHostState]:
-    failed = ctx.run.failed_hosts
-    return [h for h in hosts if h.exact_version != ctx.run.target_version and h.name not in failed]
+    """Hosts not on the version yet, and hosts a failed attempt left broken (retried after a resume)."""
+    failed, retry = ctx.run.failed_hosts, set(ctx.run.retry) - set(ctx.run.done)
+    return [
+        h
+        for h in hosts
+        if h.name not in failed
+        and (h.exact_version != ctx.run.target_version or (h.name in retry and not h.available))
+    ]
 
 
 def step_plan(ctx: RolloutContext) -> StepResult:

@@ -162,7 +162,12 @@ def test_failing_host_halts_then_resume_finishes() -> None:
     assert broken.status != "Available"
     runtime.submit(
         StartRollout(
-            workload="office", pool=auto.name, run_id=run.run_id, version="1.0.1", requested_by="admin@contoso.com"
+            workload="office",
+            pool=auto.name,
+            run_id=run.run_id,
+            version="1.0.1",
+            requested_by="admin@contoso.com",
+            requested_at=runtime.sim.clock.now(),
         )
     )
     runtime.run()
@@ -197,7 +202,12 @@ def test_manual_pool_moves_only_when_asked_and_can_go_back() -> None:
     for run_id, version in (("manual-1", "1.0.1"), ("manual-2", "1.0.0")):
         runtime.submit(
             StartRollout(
-                workload="office", pool=manual.name, run_id=run_id, version=version, requested_by="admin@contoso.com"
+                workload="office",
+                pool=manual.name,
+                run_id=run_id,
+                version=version,
+                requested_by="admin@contoso.com",
+                requested_at=runtime.sim.clock.now(),
             )
         )
         runtime.run()
@@ -210,7 +220,12 @@ def test_rollout_to_a_missing_version_is_refused() -> None:
     pools_on_production(runtime)
     runtime.submit(
         StartRollout(
-            workload="office", pool=manual.name, run_id="manual-9", version="9.9.9", requested_by="admin@contoso.com"
+            workload="office",
+            pool=manual.name,
+            run_id="manual-9",
+            version="9.9.9",
+            requested_by="admin@contoso.com",
+            requested_at=runtime.sim.clock.now(),
         )
     )
     runtime.run()
