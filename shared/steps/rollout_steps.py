@@ -97,8 +97,7 @@ def _outdated(ctx: RolloutContext, hosts: list[SessionHostState]) -> list[Sessio
     return [
         h
         for h in hosts
-        if h.name not in failed
-        and (h.exact_version != ctx.run.target_version or (h.name in retry and not h.available))
+        if h.name not in failed and (h.exact_version != ctx.run.target_version or (h.name in retry and not h.available))
     ]
 
 
