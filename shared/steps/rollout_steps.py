@@ -33,11 +33,13 @@ from shared.steps.outcome import start_once
 USERS_RECHECK = timedelta(minutes=4)  # how often drained hosts are checked for users who left
 CAPACITY_RECHECK = timedelta(minutes=10)  # waiting for hosts to come back above the minimum
 CAPACITY_LIMIT = timedelta(hours=6)  # then an admin should look
-DELETE_TYPICAL = timedelta(seconds=90)
-CREATE_TYPICAL = timedelta(minutes=4)
-REGISTER_TYPICAL = timedelta(minutes=6)
-AVAILABLE_RECHECK = timedelta(seconds=45)
-SHORT_RECHECK = timedelta(seconds=30)
+# First checks a little before the usual end of each operation, then short re-checks: durations
+# vary, and the critical path should not wait long past the end (no Event Grid routing here yet).
+DELETE_TYPICAL = timedelta(seconds=50)
+CREATE_TYPICAL = timedelta(seconds=150)
+REGISTER_TYPICAL = timedelta(seconds=270)
+AVAILABLE_RECHECK = timedelta(seconds=20)
+SHORT_RECHECK = timedelta(seconds=15)
 OPERATION_LIMIT = timedelta(hours=1)  # a delete, create or agent install that takes longer has failed
 TOKEN_MARGIN = timedelta(hours=1)  # a registration token must stay valid this long after use
 ROLLOUT_TAG = "avd-lifecycle-rollout"
