@@ -223,23 +223,20 @@ def step_delete(ctx: RolloutContext) -> StepResult:
         guard = _no_users_left(ctx)
         if guard is not None:
             return guard
-        specs = dict(run.specs)
-        failures = []
+        unrecorded = [h for h in ctx.working if h not in run.specs]
+        if unrecorded:
+            # Recorded (committed) before anything is deleted: a redelivery after a crash may find the VM gone.
+            specs, failures = dict(run.specs), []
+            for host in unrecorded:
+                spec = avd.host_spec(run.vm_ids.get(host, ""))
+                if spec is None:
+                    failures.append((host, "its VM is missing and nothing recorded how to recreate it"))
+                else:
+                    specs[host] = {**asdict(spec), "nic_ids": list(spec.nic_ids)}
+            return StepResult(next_step="delete", updates={"specs": specs}, failures=failures)
         for host in ctx.working:
-            if host in specs:
-                continue  # read before a crash: the VM may already be gone
-            spec = avd.host_spec(run.vm_ids.get(host, ""))
-            if spec is None:
-                failures.append((host, "its VM is missing and nothing recorded how to recreate it"))
-                continue
-            specs[host] = {**asdict(spec), "nic_ids": list(spec.nic_ids)}
-        ctx.run = run = run.evolve(specs=specs)
-        for host in ctx.working:
-            if host not in [f[0] for f in failures]:
-                start_once(avd.start_delete_vm, specs[host]["vm_id"])
-        return StepResult(
-            wait=DELETE_TYPICAL, pending=ctx.pending("delete"), updates={"specs": specs}, failures=failures
-        )
+            start_once(avd.start_delete_vm, ctx.spec(host).vm_id)
+        return StepResult(wait=DELETE_TYPICAL, pending=ctx.pending("delete"))
     gone = {h: avd.vm_state(ctx.spec(h).vm_id) == "Missing" for h in ctx.working}
     if all(gone.values()):
         for host in ctx.working:
