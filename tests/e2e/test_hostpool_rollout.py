@@ -27,21 +27,19 @@ EXTENSION_WRITE = "Microsoft.Compute/virtualMachines/extensions/write"
 
 
 class Watch:
-    """Checks the pool after every delivery: never below the minimum available, no early replacement."""
+    """Counts the pool's Available hosts accepting sessions after every delivery."""
 
     def __init__(self, runtime: LocalRuntime, policy: HostPoolPolicy) -> None:
         self.runtime, self.policy = runtime, policy
-        self.lowest = 10**6
+        self.lowest: int | None = None
 
     def on_delivery(self, envelope: Envelope) -> None:
-        sim, p = self.runtime.sim, self.policy
-        if p.resource_group.lower() + "/providers/microsoft.desktopvirtualization/hostpools/" + p.name.lower() not in {
-            pool.res.id.lower().split("resourcegroups/")[1] for pool in sim.desktop.pools.values()
-        }:
-            return
-        hosts = sim.desktop.list_hosts(p.resource_group, p.name)
-        available = sum(1 for h in hosts if h.allow_new_session and sim.desktop.status(h)[0] == "Available")
-        self.lowest = min(self.lowest, available)
+        desktop, p = self.runtime.sim.desktop, self.policy
+        if not any(pool.res.id.lower() == p.id.lower() for pool in desktop.pools.values()):
+            return  # not deployed yet
+        hosts = desktop.list_hosts(p.resource_group, p.name)
+        available = sum(1 for h in hosts if h.allow_new_session and desktop.status(h)[0] == "Available")
+        self.lowest = available if self.lowest is None else min(self.lowest, available)
 
 
 def runtime_with(records: Any = None, **options: Any) -> tuple[LocalRuntime, HostPoolPolicy, HostPoolPolicy]:
@@ -96,6 +94,7 @@ def test_automatic_rollout_waits_for_window_and_keeps_capacity(table_store: Any)
     assert versions(runtime, manual) == {"1.0.0": 6}
     run = rollouts(runtime, auto)[-1]
     assert (run.state, run.target_version, run.batches) == (RolloutState.SUCCEEDED, "1.0.1", 3)
+    assert watch.lowest is not None
     assert watch.lowest >= auto.min_available
     first_batch = next(e for e in events(runtime, auto) if e.kind == "batch")
     assert first_batch.at >= WINDOW_OPENS > promoted_at
@@ -321,3 +320,20 @@ def test_pool_that_can_never_spare_a_host_halts_with_the_reason() -> None:
     assert run.state is RolloutState.HALTED
     assert "must keep 3 available" in run.reason
     assert versions(runtime, auto) == {"1.0.0": 3}
+
+
+def test_batches_shrink_to_keep_the_minimum_available() -> None:
+    """A batch size of 3 on 4 hosts with 2 to keep available takes 2 hosts at a time, never more."""
+    runtime, _, _ = runtime_with(records=MemoryRecordStore())
+    tight = auto_policy(batch_size=3, min_available=2)
+    runtime.deps.catalog = runtime.catalog = catalog_with_pools(tight, manual_policy())
+    watch = Watch(runtime, tight)
+    runtime._on_delivery = watch.on_delivery
+    pools_on_production(runtime, hosts=4)
+    patch_to_production(runtime)
+    through_window(runtime, tight, users=1)
+    assert versions(runtime, tight) == {"1.0.1": 4}
+    batches = [e.detail for e in events(runtime, tight) if e.kind == "batch"]
+    assert len(batches) == 2
+    assert all(detail.count(".avd.contoso.local") == 2 for detail in batches)
+    assert watch.lowest == 2
