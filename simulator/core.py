@@ -15,6 +15,7 @@ from simulator import routes
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
 from simulator.backends.gallery import GalleryBackend
+from simulator.backends.images import ImagesBackend
 from simulator.backends.network import NetworkBackend
 from simulator.clock import VirtualClock
 from simulator.durations import merged
@@ -85,7 +86,9 @@ class Simulator:
         self.compute = ComputeBackend(self.ctx)
         self.network = NetworkBackend(self.ctx)
         self.gallery = GalleryBackend(self.ctx)
+        self.images = ImagesBackend(self.ctx)
         self.ctx.compute = self.compute
+        self.ctx.images = self.images
         self.ctx.network = self.network
         self.ctx.gallery = self.gallery
 
@@ -115,6 +118,7 @@ class Simulator:
             *(v.res for v in self.compute.vms.values()),
             *(d.res for d in self.compute.disks.values()),
             *(s.res for s in self.compute.snapshots.values()),
+            *(i.res for i in self.images.images.values()),
             *(n.res for n in self.network.nics.values()),
             *(v.res for v in self.network.vnets.values()),
             *(g.res for g in self.gallery.galleries.values()),

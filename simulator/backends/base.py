@@ -14,6 +14,7 @@ from simulator.errors import ArmError
 if TYPE_CHECKING:
     from simulator.backends.compute import ComputeBackend
     from simulator.backends.gallery import GalleryBackend
+    from simulator.backends.images import ImagesBackend
     from simulator.backends.network import NetworkBackend
     from simulator.clock import VirtualClock
     from simulator.events import EventBus
@@ -143,6 +144,7 @@ class Context:
     compute: ComputeBackend
     network: NetworkBackend
     gallery: GalleryBackend
+    images: ImagesBackend
 
     def __init__(
         self,

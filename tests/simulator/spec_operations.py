@@ -176,7 +176,14 @@ def _vnet_get(arm: Arm) -> Any:
 
 
 def _vnet_list(arm: Arm) -> Any:
-    one = s.vnet(arm, "rg1", "vnet1", prefixes=("10.0.0.0/8",), subnets=(("test-1", "10.0.0.0/24"),), dhcpOptions={"dnsServers": []})
+    one = s.vnet(
+        arm,
+        "rg1",
+        "vnet1",
+        prefixes=("10.0.0.0/8",),
+        subnets=(("test-1", "10.0.0.0/24"),),
+        dhcpOptions={"dnsServers": []},
+    )
     two = s.vnet(arm, "rg1", "vnet2", subnets=(), dhcpOptions={"dnsServers": ["8.8.8.8"]})
     return {"value": [{"name": "vnet1", **one}, {"name": "vnet2", **two}]}
 
@@ -230,7 +237,11 @@ def _nic_get(arm: Arm) -> Any:
             "properties": {
                 "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
                 "storageProfile": {"imageReference": dict(s.WS2016), "osDisk": {"createOption": "FromImage"}},
-                "osProfile": {"computerName": "vm1", "adminUsername": "azureuser", "adminPassword": "N0t-a-real-secret!"},
+                "osProfile": {
+                    "computerName": "vm1",
+                    "adminUsername": "azureuser",
+                    "adminPassword": "N0t-a-real-secret!",
+                },
                 "networkProfile": {
                     "networkInterfaces": [{"id": s.rid("rg1", "Microsoft.Network/networkInterfaces/test-nic")}]
                 },
@@ -325,17 +336,29 @@ _CREATE_VM = Op("PUT", VM, "parameters", setup=lambda arm: _nic_for_vm_create(ar
 
 OPS: dict[str, Op] = {
     # virtual machines
-    "compute/VirtualMachine_Start_MaximumSet_Gen": Op("POST", VM + "/start", setup=_vm("rgcompute", "a" * 20, "deallocate")),
-    "compute/VirtualMachine_Start_MinimumSet_Gen": Op("POST", VM + "/start", setup=_vm("rgcompute", "a" * 5, "deallocate")),
+    "compute/VirtualMachine_Start_MaximumSet_Gen": Op(
+        "POST", VM + "/start", setup=_vm("rgcompute", "a" * 20, "deallocate")
+    ),
+    "compute/VirtualMachine_Start_MinimumSet_Gen": Op(
+        "POST", VM + "/start", setup=_vm("rgcompute", "a" * 5, "deallocate")
+    ),
     "compute/VirtualMachine_PowerOff_MaximumSet_Gen": Op(
         "POST", VM + "/powerOff", query=("skipShutdown",), setup=_vm("rgcompute", "a" * 27)
     ),
     "compute/VirtualMachine_PowerOff_MinimumSet_Gen": Op("POST", VM + "/powerOff", setup=_vm("rgcompute", "a" * 18)),
-    "compute/VirtualMachine_Deallocate_MinimumSet_Gen": Op("POST", VM + "/deallocate", setup=_vm("rgcompute", "a" * 16)),
+    "compute/VirtualMachine_Deallocate_MinimumSet_Gen": Op(
+        "POST", VM + "/deallocate", setup=_vm("rgcompute", "a" * 16)
+    ),
     "compute/VirtualMachine_Restart_MinimumSet_Gen": Op("POST", VM + "/restart", setup=_vm("rgcompute", "aaa")),
-    "compute/VirtualMachine_Generalize": Op("POST", VM + "/generalize", setup=_vm("myResourceGroup", "myVMName", "powerOff")),
-    "compute/VirtualMachine_Delete_Force": Op("DELETE", VM, query=("forceDeletion",), setup=_vm("myResourceGroup", "myVM")),
-    "compute/VirtualMachineRunCommand": Op("POST", VM + "/runCommand", "parameters", setup=_vm("crptestar98131", "vm3036")),
+    "compute/VirtualMachine_Generalize": Op(
+        "POST", VM + "/generalize", setup=_vm("myResourceGroup", "myVMName", "powerOff")
+    ),
+    "compute/VirtualMachine_Delete_Force": Op(
+        "DELETE", VM, query=("forceDeletion",), setup=_vm("myResourceGroup", "myVM")
+    ),
+    "compute/VirtualMachineRunCommand": Op(
+        "POST", VM + "/runCommand", "parameters", setup=_vm("crptestar98131", "vm3036")
+    ),
     "compute/VirtualMachine_Get_InstanceView": Op("GET", VM + "/instanceView", setup=_instance_view_vm),
     "compute/VirtualMachine_Create_FromASpecializedSharedImage": Op(
         "PUT", VM, "parameters", setup=_shared_image("Specialized")
@@ -368,7 +391,9 @@ OPS: dict[str, Op] = {
         setup=lambda arm: _gallery_image_for_disk(arm),
     ),
     "disks/Disk_Get": Op("GET", CP + "/disks/{diskName}", setup=_disk_get),
-    "disks/Disk_Delete": Op("DELETE", CP + "/disks/{diskName}", setup=lambda arm: s.disk(arm, "myResourceGroup", "myDisk")),
+    "disks/Disk_Delete": Op(
+        "DELETE", CP + "/disks/{diskName}", setup=lambda arm: s.disk(arm, "myResourceGroup", "myDisk")
+    ),
     "disks/Snapshot_Create_FromAnExistingSnapshot": Op(
         "PUT",
         CP + "/snapshots/{snapshotName}",
@@ -397,9 +422,13 @@ OPS: dict[str, Op] = {
         "PUT", NP + "/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}", "subnetParameters", setup=_subnets()
     ),
     "network/SubnetGet": Op(
-        "GET", NP + "/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}", setup=lambda arm: _subnets("subnet1")(arm)["value"][0]
+        "GET",
+        NP + "/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}",
+        setup=lambda arm: _subnets("subnet1")(arm)["value"][0],
     ),
-    "network/SubnetList": Op("GET", NP + "/virtualNetworks/{virtualNetworkName}/subnets", setup=_subnets("subnet1", "subnet2")),
+    "network/SubnetList": Op(
+        "GET", NP + "/virtualNetworks/{virtualNetworkName}/subnets", setup=_subnets("subnet1", "subnet2")
+    ),
     "network/NetworkInterfaceCreate": Op(
         "PUT", NP + "/networkInterfaces/{networkInterfaceName}", "parameters", setup=_nic_vnet
     ),
@@ -425,9 +454,13 @@ OPS: dict[str, Op] = {
         "PUT", GIV, "galleryImageVersion", setup=_version_from_vm, not_modelled=_VM_DATA_DISKS
     ),
     "gallery/GalleryImageVersion_Create_WithImageVersionAsSource": Op(
-        "PUT", GIV, "galleryImageVersion", setup=_version_from_version, not_modelled={
+        "PUT",
+        GIV,
+        "galleryImageVersion",
+        setup=_version_from_version,
+        not_modelled={
             r"storageProfile\.dataDiskImages\[lun=1\]$": "the source version the setup created has an OS disk only"
-        }
+        },
     ),
     "gallery/GalleryImageVersion_Create_WithShallowReplicationMode": Op(
         "PUT", GIV, "galleryImageVersion", setup=_version_from_image

@@ -64,16 +64,28 @@ PER_INSTANCE: dict[str, str] = {
 # Enum properties (values from the REST spec's enum definitions): the value must be a member;
 # it is state-dependent (e.g. provisioningState) or derived from the setup's source.
 ENUMS: dict[str, frozenset[str]] = {
-    "provisioningState": frozenset({"Creating", "Updating", "Succeeded", "Failed", "Deleting", "Canceled", "Migrating"}),
+    "provisioningState": frozenset(
+        {"Creating", "Updating", "Succeeded", "Failed", "Deleting", "Canceled", "Migrating"}
+    ),
     "osType": frozenset({"Windows", "Linux"}),
     "hyperVGeneration": frozenset({"V1", "V2"}),
     "diskState": frozenset(
-        {"Unattached", "Attached", "Reserved", "Frozen", "ActiveSAS", "ActiveSASFrozen", "ReadyToUpload", "ActiveUpload"}
+        {
+            "Unattached",
+            "Attached",
+            "Reserved",
+            "Frozen",
+            "ActiveSAS",
+            "ActiveSASFrozen",
+            "ReadyToUpload",
+            "ActiveUpload",
+        }
     ),
     "networkAccessPolicy": frozenset({"AllowAll", "AllowPrivate", "DenyAll"}),
     "aggregatedState": frozenset({"Unknown", "InProgress", "Completed", "Failed"}),
     "state": frozenset({"Unknown", "Replicating", "Completed", "Failed"}),
     "level": frozenset({"Info", "Warning", "Error"}),
+    "hostCaching": frozenset({"None", "ReadOnly", "ReadWrite"}),
     "status": frozenset({"InProgress", "Succeeded", "Failed", "Canceled"}),
     "supportedSecurityOption": frozenset(
         {"TrustedLaunchSupported", "TrustedLaunchAndConfidentialVMSupported", "TrustedLaunchAndConfidentialVmSupported"}
@@ -129,7 +141,7 @@ class Comparison:
                 return
             for key, value in doc.items():
                 sub = f"{path}.{key}" if path else key
-                if key not in actual or actual[key] is None and value is not None:
+                if key not in actual or (actual[key] is None and value is not None):
                     if not self._absent_ok(sub):
                         self.mismatches.append(Mismatch(sub, "documented, missing in the simulator's response"))
                     continue
@@ -139,7 +151,9 @@ class Comparison:
                 elif top and key == "name":
                     expected = self.url_path.rstrip("/").rsplit("/", 1)[-1]
                     if str(actual[key]).lower() != expected.lower():
-                        self.mismatches.append(Mismatch(sub, f"{actual[key]!r} is not the name in the URL {expected!r}"))
+                        self.mismatches.append(
+                            Mismatch(sub, f"{actual[key]!r} is not the name in the URL {expected!r}")
+                        )
                 else:
                     self._compare(value, actual[key], child_echo, sub)
             return

@@ -13,7 +13,12 @@ from typing import Any
 from tests.simulator.spec_replay import Arm
 
 SUB = "00000000-0000-0000-0000-000000000000"
-WS2016 = {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2016-Datacenter", "version": "latest"}
+WS2016 = {
+    "publisher": "MicrosoftWindowsServer",
+    "offer": "WindowsServer",
+    "sku": "2016-Datacenter",
+    "version": "latest",
+}
 DES = f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/diskEncryptionSet/"
 KEYVAULT = f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/Microsoft.KeyVault/vaults/myVMVault"
 
@@ -67,12 +72,13 @@ def vnet(
     return body
 
 
-def nic(
-    arm: Arm, rg: str, name: str, subnet_id: str, location: str = "westus", **props: Any
-) -> dict[str, Any]:
+def nic(arm: Arm, rg: str, name: str, subnet_id: str, location: str = "westus", **props: Any) -> dict[str, Any]:
     body = {
         "location": location,
-        "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}}}], **props},
+        "properties": {
+            "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}}}],
+            **props,
+        },
     }
     arm.ok("PUT", rid(rg, f"Microsoft.Network/networkInterfaces/{name}"), body)
     return body
@@ -102,9 +108,17 @@ def vm(
             "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
             "storageProfile": {
                 "imageReference": dict(WS2016),
-                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}, **(os_disk or {})},
+                "osDisk": {
+                    "createOption": "FromImage",
+                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                    **(os_disk or {}),
+                },
             },
-            "osProfile": {"computerName": name[:15], "adminUsername": "azureuser", "adminPassword": "N0t-a-real-secret!"},
+            "osProfile": {
+                "computerName": name[:15],
+                "adminUsername": "azureuser",
+                "adminPassword": "N0t-a-real-secret!",
+            },
             "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": True}}]},
             **props,
         },
@@ -118,13 +132,19 @@ def vm_action(arm: Arm, rg: str, name: str, action: str) -> None:
 
 
 def disk(arm: Arm, rg: str, name: str, size: int = 10, location: str = "westus", **props: Any) -> dict[str, Any]:
-    body = {"location": location, "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": size, **props}}
+    body = {
+        "location": location,
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": size, **props},
+    }
     arm.ok("PUT", rid(rg, f"Microsoft.Compute/disks/{name}"), body)
     return body
 
 
 def snapshot(arm: Arm, rg: str, name: str, source_id: str, location: str = "westus", **extra: Any) -> dict[str, Any]:
-    body = {"location": location, "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": source_id}}}
+    body = {
+        "location": location,
+        "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": source_id}},
+    }
     for key, value in extra.items():
         if key in ("tags", "sku"):
             body[key] = value
@@ -190,9 +210,7 @@ def definition(
     return body
 
 
-def version(
-    arm: Arm, rg: str, g: str, d: str, name: str, body: dict[str, Any]
-) -> dict[str, Any]:
+def version(arm: Arm, rg: str, g: str, d: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     arm.ok("PUT", rid(rg, f"Microsoft.Compute/galleries/{g}/images/{d}/versions/{name}"), body)
     return body
 
@@ -208,7 +226,9 @@ def image_version_body(
     source: dict[str, Any], *, one_data_set: bool = False, east_sku: str = "Standard_LRS"
 ) -> dict[str, Any]:
     """The version the GET/list/update examples show: West US encrypted, East US with 2 replicas."""
-    data = [(1, "myDiskEncryptionSet")] if one_data_set else [(0, "myOtherDiskEncryptionSet"), (1, "myDiskEncryptionSet")]
+    data = (
+        [(1, "myDiskEncryptionSet")] if one_data_set else [(0, "myOtherDiskEncryptionSet"), (1, "myDiskEncryptionSet")]
+    )
     return {
         "location": "West US",
         "properties": {
@@ -221,7 +241,12 @@ def image_version_body(
                         "encryption": encryption("myDiskEncryptionSet", data),
                         "excludeFromLatest": False,
                     },
-                    {"name": "East US", "regionalReplicaCount": 2, "storageAccountType": east_sku, "excludeFromLatest": False},
+                    {
+                        "name": "East US",
+                        "regionalReplicaCount": 2,
+                        "storageAccountType": east_sku,
+                        "excludeFromLatest": False,
+                    },
                 ]
             },
             "storageProfile": source,
