@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from simulator import routes
+from simulator.app import DEFAULT_SUBSCRIPTION
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
 from simulator.backends.gallery import GalleryBackend
@@ -23,8 +24,8 @@ from simulator.errors import ArmError
 from simulator.events import EventBus
 from simulator.faults import Faults
 from simulator.responses import Request, Response
+from simulator.transport import InProcessTransport
 
-DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -108,8 +109,6 @@ class Simulator:
     # -- in-process access ---------------------------------------------------------------------
     def transport(self) -> Any:
         """An azure-core sync ``HttpTransport`` that serves requests in-process."""
-        from simulator.transport import InProcessTransport
-
         return InProcessTransport(self)
 
     def live_resources(self, tag: str | None = None, value: str | None = None) -> list[dict[str, Any]]:

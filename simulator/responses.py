@@ -9,7 +9,7 @@ from simulator.backends.base import AsyncOperation, Resource
 from simulator.errors import ArmError
 
 if TYPE_CHECKING:
-    from simulator.core import Simulator
+    from simulator.app import SimulatorApp as Simulator
 
 LRO_RETRY_AFTER = "10"
 

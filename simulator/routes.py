@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from simulator import responses as r
 
 if TYPE_CHECKING:
-    from simulator.core import Simulator
+    from simulator.app import SimulatorApp as Simulator
 
 Handler = Callable[["Simulator", r.Request, dict[str, str]], r.Response]
 
