@@ -809,6 +809,7 @@ class ComputeBackend:
                 )
             if new_size:
                 existing.size_gb = int(new_size)
+            existing.extras.update({k: v for k, v in props.items() if k not in _DISK_COMPUTED})
             op = self.ctx.start_operation(
                 f"Microsoft.Compute/{kind}/write", rid, existing.res.location, 1, kind="Write", http_method="PUT"
             )

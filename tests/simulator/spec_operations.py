@@ -390,6 +390,15 @@ OPS: dict[str, Op] = {
         "disk",
         setup=lambda arm: _gallery_image_for_disk(arm),
     ),
+    "disks/Disk_Create_WithSSDZRSAccountType": Op("PUT", CP + "/disks/{diskName}", "disk"),
+    "disks/Disk_Create_WithDataAccessAuthMode": Op("PUT", CP + "/disks/{diskName}", "disk"),
+    "disks/Disk_Create_WithOptimizedForFrequentAttach": Op("PUT", CP + "/disks/{diskName}", "disk"),
+    "disks/Disk_CreateOrUpdate_BurstingEnabled": Op(
+        "PUT",
+        CP + "/disks/{diskName}",
+        "disk",
+        setup=lambda arm: s.disk(arm, "myResourceGroup", "myDisk", 512, "West US"),
+    ),
     "disks/Disk_Get": Op("GET", CP + "/disks/{diskName}", setup=_disk_get),
     "disks/Disk_Delete": Op(
         "DELETE", CP + "/disks/{diskName}", setup=lambda arm: s.disk(arm, "myResourceGroup", "myDisk")
