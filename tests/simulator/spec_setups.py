@@ -120,6 +120,8 @@ def vm(
                 "adminPassword": "N0t-a-real-secret!",
             },
             "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": True}}]},
+            # explicit, as the product does: omitted means Trusted Launch on Gen2 images
+            "securityProfile": {"securityType": "Standard"},
             **props,
         },
     }

@@ -112,7 +112,8 @@ def test_specialized_image_refuses_an_os_profile(env: Env) -> None:
                 "osState": "Specialized",
                 "hyperVGeneration": "V2",
                 "identifier": {"publisher": "contoso", "offer": "avd", "sku": "spec"},
-                "features": [{"name": "SecurityType", "value": "TrustedLaunchSupported"}],
+                # the source VM is Trusted Launch: its guest state needs a TrustedLaunch definition
+                "features": [{"name": "SecurityType", "value": "TrustedLaunch"}],
             },
         },
     ).result()
