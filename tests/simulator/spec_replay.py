@@ -249,6 +249,8 @@ def substitute(value: Any, substitutions: dict[str, str]) -> Any:
 
 # -- HTTP ---------------------------------------------------------------------------------------
 
+MAX_POLLS = 50  # the simulator jumps its clock to an operation's end when polled: one poll suffices
+
 
 @dataclass
 class Reply:
@@ -291,13 +293,17 @@ class Arm:
             location = reply.header("Location")
             assert location is not None, f"a {reply.status} answer names no operation to poll"
             final = self.call("GET", location)
-            while final.status == 202:
+            for _ in range(MAX_POLLS):
+                if final.status != 202:
+                    return final
                 final = self.call("GET", final.header("Location") or location)
-            return final
+            raise AssertionError(f"{location} still 202 after {MAX_POLLS} polls")
         status = self.call("GET", url)
-        while status.body and status.body.get("status") == "InProgress":
+        for _ in range(MAX_POLLS):
+            if not (status.body and status.body.get("status") == "InProgress"):
+                return status
             status = self.call("GET", url)
-        return status
+        raise AssertionError(f"{url} still InProgress after {MAX_POLLS} polls")
 
     def ok(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
         """A setup call: must succeed; long-running ones are waited for."""
