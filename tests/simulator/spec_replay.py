@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 # Property names whose value is per instance (or depends on a source the setup chose); only
 # the JSON type is compared. Keyed by the last path segment.
 PER_INSTANCE: dict[str, str] = {
+    "id": "a nested id names a resource the setup created (the top-level id is checked against the request path)",
     "vmId": "a GUID Azure generates per VM",
     "uniqueId": "a GUID Azure generates per disk or snapshot",
     "sourceUniqueId": "the uniqueId of the source disk the setup created",
@@ -196,8 +197,8 @@ class Comparison:
             if actual != echo:
                 self.mismatches.append(Mismatch(path, f"{actual!r} is not the value the request sent ({echo!r})"))
             return
-        if name in PER_INSTANCE or name == "id":
-            return  # nested ids name resources the setup created; see PER_INSTANCE for the rest
+        if name in PER_INSTANCE:
+            return
         if name in ENUMS:
             if actual not in ENUMS[name]:
                 self.mismatches.append(Mismatch(path, f"{actual!r} is not one of the spec's values"))
