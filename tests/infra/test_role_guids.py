@@ -69,5 +69,7 @@ def test_every_declared_role_id_is_used_as_a_role_definition() -> None:
 def test_the_table_cites_a_source_for_every_role() -> None:
     """Every row of builtin_roles.json is a lower-case GUID with the Learn page it comes from."""
     for name, row in TABLE.items():
-        assert GUID.fullmatch(row["id"]) and row["id"] == row["id"].lower(), name
-        assert "built-in-roles" in row["source"] and "Azure built-in roles" in row["source"], name
+        assert GUID.fullmatch(row["id"]), name
+        assert row["id"] == row["id"].lower(), name
+        assert "built-in-roles" in row["source"], name
+        assert "Azure built-in roles" in row["source"], name
