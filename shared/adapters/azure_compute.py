@@ -34,6 +34,7 @@ from shared.domain.compute import (
     VmState,
 )
 from shared.domain.errors import AzureOperationError
+from shared.domain.retention import in_use_key
 
 VNET_NAME = "avd-lifecycle-vnet"
 SUBNET_NAME = "build"
@@ -527,17 +528,18 @@ class AzureCompute:
         return found
 
     def images_in_use(self) -> dict[str, int]:
+        """Gallery versions that VMs and scale sets run, by id; "latest" hosts by their exactVersion."""
         used: Counter[str] = Counter()
         with _azure("list VMs and scale sets using images"):
             for vm in self.compute.virtual_machines.list_all():
                 image = _json(vm).get("properties", {}).get("storageProfile", {}).get("imageReference", {})
-                if image.get("id"):
-                    used[str(image["id"]).lower()] += 1
+                if key := in_use_key(image.get("id"), image.get("exactVersion")):
+                    used[key] += 1
             for scale_set in self.compute.virtual_machine_scale_sets.list_all():
                 profile = _json(scale_set).get("properties", {}).get("virtualMachineProfile", {})
                 image = profile.get("storageProfile", {}).get("imageReference", {})
-                if image.get("id"):
-                    used[str(image["id"]).lower()] += 1
+                if key := in_use_key(image.get("id"), image.get("exactVersion")):
+                    used[key] += 1
         return dict(used)
 
 
