@@ -65,7 +65,7 @@ def build_deps(settings: Settings) -> Deps:
     return Deps(
         records=records,
         compute=compute,
-        catalog=load_catalog(settings.catalog_path),
+        catalog=load_catalog(settings.catalog_path, settings.deployed_gallery),
         clock=SystemClock(),
         settings=settings,
     )
