@@ -50,6 +50,13 @@ class Decision:
     end_of_life: datetime | None = None
 
 
+def in_use_of(inventory: Mapping[str, int], definition_id: str) -> dict[str, int]:
+    """The part of a compute inventory (`images_in_use`) about one image definition: its
+    versions and the definition itself ("latest" without exactVersion)."""
+    definition = definition_id.lower()
+    return {k: n for k, n in inventory.items() if k == definition or k.startswith(definition + "/versions/")}
+
+
 def plan(
     versions: Collection[ImageVersion],
     pointers: Pointers,
