@@ -562,7 +562,7 @@ class ComputeBackend:
                 raise ArmError(
                     "VMAgentStatusCommunicationError", "VM has reported a failure when processing extension."
                 )
-            if vm.power_state != "running":
+            if report_delay > 0 and vm.power_state != "running":  # it went down between running and reporting
                 raise ArmError(
                     "VMAgentStatusCommunicationError",
                     f"VM '{name}' stopped before its agent reported the result of the run command.",
