@@ -23,7 +23,7 @@ from shared.domain.model import (
 )
 from shared.domain.records import AuditEntry
 from shared.steps import guest, replication
-from shared.steps.outcome import Outcome, start_once
+from shared.steps.outcome import SCRIPT_RECHECK, Outcome, start_once
 from shared.steps.step_context import StepContext
 
 SYSPREP_TIMEOUT = timedelta(minutes=90)
@@ -102,7 +102,7 @@ def _stopped_by_sysprep(ctx: StepContext, name: str, why: str) -> Outcome | None
     if vm is None or vm.power not in ("stopped", "deallocated", "stopping", "deallocating"):
         return None
     if vm.power in ("stopping", "deallocating"):
-        return Outcome(wait=timedelta(seconds=30), pending=ctx.pending("script:sysprep-start"))
+        return Outcome(wait=SCRIPT_RECHECK, pending=ctx.pending("script:sysprep-start"))
     detail = (
         f"{name}: stopped ({vm.power}) after sysprep /generalize /oobe /shutdown was sent, before "
         f"Run Command reported ({why}); sysprep powers off only once resealed"

@@ -8,6 +8,7 @@ The simulator models it with a fast sysprep and a slow report.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from localrun.runtime import START, LocalRuntime
@@ -20,14 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD = "office"  # 24H2: arrives decrypted, so sysprep follows the clone at once
 
 
-def racing_runtime(**options: bool) -> LocalRuntime:
+def racing_runtime(report_delay: float = 60, **options: bool) -> LocalRuntime:
     """The product on a simulator whose sysprep powers the VM off before Run Command reports."""
     settings = Settings()
     sim = Simulator(
         subscription_id=settings.subscription_id,
         start=START,
         auto_advance_on_poll=False,
-        durations={"sysprep": 20, "run_command_report": 60},
+        durations={"sysprep": 20, "run_command_report": report_delay},
     )
     return LocalRuntime(ROOT / "catalog", settings=settings, simulator=sim, **options)
 
@@ -55,3 +56,21 @@ def test_race_without_event_grid_is_caught_by_the_recheck() -> None:
     build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
     version = runtime.records.get_version(WORKLOAD, VersionNumber.parse("1.0.0"))
     assert version.status is Status.READY, version.failure_reason
+
+
+def test_run_command_that_has_not_reported_yet_does_not_hold_the_build() -> None:
+    """While the lost report is still outstanding, the re-check sees the stopped VM and goes on to capture."""
+    runtime = racing_runtime(report_delay=3 * 3600, event_grid=False)
+    build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
+    version = runtime.records.get_version(WORKLOAD, VersionNumber.parse("1.0.0"))
+    assert version.status is Status.READY, version.failure_reason
+    (done,) = [e for e in runtime.records.list_events(WORKLOAD) if e.kind == "sysprep-done"]
+    assert "Run Command has not reported" in done.detail
+    lost = [
+        datetime.fromisoformat(e["eventTime"])
+        for e in runtime.sim.events.history
+        if e["eventType"] == "Microsoft.Resources.ResourceActionFailure"
+        and e["data"]["operationName"].lower().endswith("runcommand/action")
+    ]
+    assert len(lost) == 1
+    assert done.at < lost[0]  # it went on before the lost report failed
