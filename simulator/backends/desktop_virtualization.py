@@ -110,6 +110,12 @@ class DesktopVirtualizationBackend:
         for key in [k for k, s in host.sessions.items() if s.ends <= now]:
             host.sessions.pop(key)
 
+    def _vm_named(self, rg: str, vm_name: str) -> Any:
+        vm = self.ctx.compute.find_vm(self.ctx.resource_id(rg, f"Microsoft.Compute/virtualMachines/{vm_name}"))
+        if vm is None:
+            raise not_found("Microsoft.Compute/virtualMachines", vm_name, rg)
+        return vm
+
     def _vm(self, host: SessionHost) -> Any:
         return self.ctx.compute.find_vm(host.resource_id)
 
@@ -373,7 +379,7 @@ class DesktopVirtualizationBackend:
     def put_extension(
         self, rg: str, vm_name: str, name: str, body: dict[str, Any]
     ) -> tuple[VmExtension, AsyncOperation, bool]:
-        vm = self.ctx.compute.get_vm(rg, vm_name)
+        vm = self._vm_named(rg, vm_name)
         props = dict(body.get("properties") or {})
         for required in ("publisher", "type", "typeHandlerVersion"):
             if not props.get(required):
@@ -454,7 +460,7 @@ class DesktopVirtualizationBackend:
         return {**ext.res.envelope(), "properties": dict(ext.properties)}
 
     def get_extension(self, rg: str, vm_name: str, name: str) -> VmExtension:
-        vm = self.ctx.compute.get_vm(rg, vm_name)
+        vm = self._vm_named(rg, vm_name)
         ext = self.extensions.get(f"{vm.res.id}/extensions/{name}".lower())
         if ext is None or ext.vm_id.lower() != vm.res.id.lower():
             raise not_found("Microsoft.Compute/virtualMachines/extensions", name, rg)

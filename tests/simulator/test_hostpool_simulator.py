@@ -186,3 +186,25 @@ def test_pool_listing_and_immutable_type(in_process_env: Env, client: DesktopVir
                 },
             },
         )
+
+
+def test_conformance_rows_name_sources_and_tests() -> None:
+    """Every Desktop Virtualization row in docs/simulator.md names a source and a test that exists here."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "simulator.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Conformance: Desktop Virtualization") :]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| Behaviour")
+    ]
+    assert len(rows) >= 12
+    here = Path(__file__).read_text(encoding="utf-8")
+    for behaviour, source, tests in rows:
+        assert source, behaviour
+        names = re.findall(r"`test_hostpool_simulator\.py::(\w+)`", tests)
+        assert names, f"no test named for: {behaviour}"
+        assert all(re.search(rf"^def {n}\(", here, re.M) for n in names), names
