@@ -9,17 +9,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.compute import models as compute_models
-from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
-from azure.mgmt.desktopvirtualization import models as avd_models
 
 from shared.adapters.azure_compute import _azure, _json
 from shared.domain.errors import AzureOperationError
 from shared.domain.hostpools import POOL_ID, HostSpec, SessionHostState
+
+if TYPE_CHECKING:  # the SDKs are imported on first use (cold start: most invocations never call AVD)
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
 
 AGENT_EXTENSION = "Microsoft.PowerShell.DSC"
 # The AVD agent package Microsoft's own host pool templates install (Azure/RDS-Templates, ARM-wvd-templates).
@@ -56,12 +56,16 @@ class AzureHostPools:
     @property
     def desktop(self) -> DesktopVirtualizationMgmtClient:
         if self._desktop is None:
+            from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
+
             self._desktop = DesktopVirtualizationMgmtClient(**self._client_kwargs())
         return self._desktop
 
     @property
     def compute(self) -> ComputeManagementClient:
         if self._compute is None:
+            from azure.mgmt.compute import ComputeManagementClient
+
             self._compute = ComputeManagementClient(**self._client_kwargs())
         return self._compute
 
@@ -105,6 +109,8 @@ class AzureHostPools:
 
     # -- drain and users ----------------------------------------------------------------------------
     def set_drain(self, pool_id: str, host: str, drained: bool) -> None:
+        from azure.mgmt.desktopvirtualization import models as avd_models
+
         rg, name = _pool(pool_id)
         with _azure(f"{'drain' if drained else 'undrain'} {host}"):
             self.desktop.session_hosts.update(
@@ -120,6 +126,8 @@ class AzureHostPools:
                 return []
 
     def send_message(self, pool_id: str, host: str, session: str, title: str, text: str) -> None:
+        from azure.mgmt.desktopvirtualization import models as avd_models
+
         rg, name = _pool(pool_id)
         with _azure(f"message session {session} on {host}"):
             try:
@@ -199,6 +207,8 @@ class AzureHostPools:
 
     def start_create_vm(self, spec: HostSpec, image_version_id: str, tags: dict[str, str]) -> None:
         """The same name, size and NIC, a new OS disk from the gallery version (the NIC is kept on delete)."""
+        from azure.mgmt.compute import models as compute_models
+
         rg, vm_name = _parts(spec.vm_id)
         properties: dict[str, Any] = {
             "hardwareProfile": {"vmSize": spec.size},
@@ -236,6 +246,8 @@ class AzureHostPools:
 
     # -- registration ---------------------------------------------------------------------------------
     def registration_token(self, pool_id: str, now: datetime, valid_for: timedelta) -> str:
+        from azure.mgmt.desktopvirtualization import models as avd_models
+
         rg, name = _pool(pool_id)
         with _azure(f"registration token of {name}"):
             info = self.desktop.host_pools.retrieve_registration_token(rg, name)
@@ -251,6 +263,8 @@ class AzureHostPools:
         return str(info.token or "")
 
     def start_register(self, vm_id: str, location: str, pool_id: str, token: str) -> None:
+        from azure.mgmt.compute import models as compute_models
+
         rg, vm_name = _parts(vm_id)
         _, pool_name = _pool(pool_id)
         body = {
