@@ -257,7 +257,7 @@ def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
             at=now,
             kind="rolled-back",
             actor=principal.shown,
-            detail=f"withdrawn from production ({tally}, as {approval.as_approver}): {why}",
+            detail=f"withdrawn from production: {why}; {tally} (as {approval.as_approver})",
             version=current.version,
             from_status=current.status,
             to_status=Status.WITHDRAWN,

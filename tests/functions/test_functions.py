@@ -12,7 +12,7 @@ from azure.functions.timer import TimerRequest
 from localrun.runtime import LocalRuntime
 from shared.domain.commands import ContinueRun, Envelope
 from shared.domain.model import Stage, Status, VersionNumber
-from tests.functions.conftest import REGISTERED, approval, bus_message, function, http_get, snapshot
+from tests.functions.conftest import REGISTERED, approval, as_, bus_message, function, http_get, snapshot
 
 V100 = VersionNumber.parse("1.0.0")
 
@@ -92,17 +92,14 @@ def test_duplicate_approval_is_harmless(fresh: LocalRuntime) -> None:
 
 def test_rollback_request_uses_the_same_channel(fresh: LocalRuntime) -> None:
     """A rollback with nothing to roll back to is refused with the reason and recorded."""
-    body = json.dumps(
-        {
-            "action": "rollback",
-            "workload": "data-analyst",
-            "approver": "change-board@contoso.com",
-            "requested_at": "2026-11-02T10:00:00Z",
-        }
-    )
+    body = approval(action="rollback", target_stage=..., approver_token=as_("cab-chair@contoso.com"))
     function("image_approvals")(bus_message(body, "rollback-1"))
     rejected = fresh.records.list_rejections()
-    assert [r.reason for r in rejected] == ["cannot roll back data-analyst: there is no rollback target"]
+    assert [r.reason for r in rejected] == [
+        "cannot roll back data-analyst 1.0.0: production serves nothing now, not 1.0.0; nothing was changed"
+    ]
+    assert "eyJ" not in rejected[0].body  # kept for inspection, never with a usable bearer token
+    assert '"approver_token": "<redacted sha256:' in rejected[0].body
 
 
 def test_event_grid_event_continues_the_waiting_step(fresh: LocalRuntime) -> None:

@@ -41,8 +41,7 @@ class World:
         if settings is not None:
             self.deps.settings = settings
         validated = tuple(
-            ValidationEvidence(stage=s, passed=True, at=T0, region="westeurope")
-            for s in (Stage.TEST, Stage.VALIDATION)
+            ValidationEvidence(stage=s, passed=True, at=T0, region="westeurope") for s in (Stage.TEST, Stage.VALIDATION)
         )
         version = make_version(
             "1.0.0",
@@ -308,8 +307,11 @@ def test_rollback_two_person_when_configured() -> None:
     production = office.stages.production.model_copy(update={"rollback_approvals_required": 2})
     stages = office.stages.model_copy(update={"production": production})
     world.deps.catalog = CATALOG.model_copy(
-        update={"workloads": tuple(w.model_copy(update={"stages": stages}) if w.name == "office" else w
-                                   for w in CATALOG.workloads)}  # fmt: skip
+        update={
+            "workloads": tuple(
+                w.model_copy(update={"stages": stages}) if w.name == "office" else w for w in CATALOG.workloads
+            )
+        }
     )
     rollback(world, world.issuer.token_for(CHAIR))
     assert world.deps.records.get_pointers("office").production == V101
