@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     token_leeway_seconds: int = Field(default=120, ge=0, le=600, description="Clock skew allowed on exp/nbf")
     approval_valid_hours: int = Field(default=72, ge=1, le=24 * 30, description="Approvals expire after this")
     rollback_window_minutes: int = Field(default=20, ge=1, le=24 * 60, description="A rollback must be this recent")
+    status_readers_group: str = Field(default="", description="Entra group whose members may read the status page")
     operator_credential: str = Field(
         default="cli", pattern=r"^(cli|interactive|device-code)$", description="How `avdimage` signs operators in"
     )

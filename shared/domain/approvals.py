@@ -67,9 +67,14 @@ class TokenVerifier(Protocol):
 class ApproverEntry(Protocol):
     """What a catalog approver entry offers (shared.domain.catalog.Approver)."""
 
-    principal: str | None
-    group: str | None
-    label: str
+    @property
+    def principal(self) -> str | None: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+    @property
+    def label(self) -> str: ...
 
 
 # --- the rules -------------------------------------------------------------------------------------

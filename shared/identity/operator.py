@@ -31,11 +31,11 @@ def approval_scope(settings: Settings) -> str:
 def operator_credential(settings: Settings) -> TokenCredential:
     from azure.identity import AzureCliCredential, DeviceCodeCredential, InteractiveBrowserCredential
 
-    tenant = settings.entra_tenant_id or None
+    tenant = settings.entra_tenant_id
     if settings.operator_credential == "interactive":
-        return InteractiveBrowserCredential(tenant_id=tenant)
+        return InteractiveBrowserCredential(tenant_id=tenant or None)
     if settings.operator_credential == "device-code":
-        return DeviceCodeCredential(tenant_id=tenant)
+        return DeviceCodeCredential(tenant_id=tenant or None)
     return AzureCliCredential(tenant_id=tenant)
 
 

@@ -158,3 +158,23 @@ def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
     missing = function("workload_versions")(http_get("/api/workloads/nope/versions", {"workload": "nope"}))
     assert missing.status_code == 404
     assert "unknown workload 'nope'" in json.loads(missing.get_body())["error"]["message"]
+
+
+def test_status_page_in_azure_answers_only_behind_easy_auth(fresh: LocalRuntime, monkeypatch: Any) -> None:
+    """In App Service the page needs Easy Auth's signed-in reader; the JSON API keeps its function key."""
+    found = bindings()
+    assert found["status_page"][0]["authLevel"] == "ANONYMOUS"
+    assert found["catalog"][0]["authLevel"] == "FUNCTION"
+    page = function("status_page")
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "func-test")
+    monkeypatch.delenv("AVD_STATUS_READERS_GROUP", raising=False)
+    assert "approvalsClientId and statusReadersGroupId" in page(http_get("/api/status")).get_body().decode()
+    monkeypatch.setenv("AVD_STATUS_READERS_GROUP", "9e4c7a21-5b6d-4c8e-a1f3-2d7b8e9c0f50")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    assert page(http_get("/api/status")).status_code == 401  # no signed-in principal
+    signed_in = func.HttpRequest(
+        "GET", "/api/status", headers={"X-MS-CLIENT-PRINCIPAL-ID": "5d9c3f16"}, params={"usage": "false"}, body=b""
+    )
+    assert page(signed_in).status_code == 200
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "False")  # the header could be forged without Easy Auth
+    assert page(signed_in).status_code == 401
