@@ -43,11 +43,11 @@ def as_(person: str) -> str:
     return f"sign-as:{person}"
 
 
-def signed(body: str) -> str:
+def signed(body: str, runtime: LocalRuntime | None = None) -> str:
     """Fill the placeholders: tokens signed now (they expire), forged tokens, the current time."""
-    if not CURRENT:
+    runtime = runtime or (CURRENT[-1] if CURRENT else None)
+    if runtime is None:
         return body
-    runtime = CURRENT[-1]
 
     def fill(match: re.Match[str]) -> str:
         kind, value = match.groups()
