@@ -227,6 +227,8 @@ def build(
     timeout_minutes: Annotated[int, typer.Option(min=1)] = 240,
 ) -> None:
     """Start a pipeline run (a message on the step queue; the functions do the work)."""
+    from shared.identity.operator import signed_requester
+
     with _outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
@@ -239,7 +241,7 @@ def build(
             workload=name,
             run_id=run_id or f"manual-{deps.clock.now():%Y%m%d-%H%M}",
             reason=chosen,
-            requested_by=requested_by or _requester(),
+            requested_by=signed_requester(entrypoints.sign_in, deps.verify) or requested_by or _requester(),
             prepare_only=prepare_only,
         )
         entrypoints.bus.send([Envelope.wrap(command)])

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shared.domain.errors import RequestRefused
+from azure.core.exceptions import ClientAuthenticationError
+from jwt import PyJWKClientError
+
+from shared.domain.approvals import Principal
+from shared.domain.errors import DomainError, RequestRefused
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -48,3 +52,15 @@ def azure_sign_in(settings: Settings) -> Callable[[str | None], str]:
         return operator_credential(settings).get_token(approval_scope(settings)).token
 
     return sign_in
+
+
+def signed_requester(sign_in: Callable[[str | None], str] | None, verify: Callable[[str, str], Principal]) -> str:
+    """`name|oid` of the signed-in operator, recorded as a build's requester so that the two-person
+    rule can exclude them from its production approvals; empty when nobody can be signed in."""
+    if sign_in is None:
+        return ""
+    try:
+        principal = verify(sign_in(None), "operator token")
+    except (DomainError, ClientAuthenticationError, PyJWKClientError):
+        return ""
+    return f"{principal.display}|{principal.object_id}"

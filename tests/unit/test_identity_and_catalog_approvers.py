@@ -106,3 +106,19 @@ def test_status_page_gate_outside_and_inside_app_service() -> None:
     configured = {**azure, "AVD_STATUS_READERS_GROUP": "g", "WEBSITE_AUTH_ENABLED": "True"}
     assert "sign in with Entra ID" in status_reader_refusal({}, configured)
     assert status_reader_refusal({"x-ms-client-principal-id": "oid"}, configured) == ""
+
+
+def test_a_signed_in_operator_is_recorded_as_the_builds_requester() -> None:
+    """`avdimage build` records `name|oid` of the verified operator, so they cannot approve its production."""
+    from shared.identity.operator import signed_requester
+
+    issuer = LocalIssuer(FakeClock())
+    verifier = issuer.verifier()
+    chair = signed_requester(lambda _: issuer.token_for("cab-chair@contoso.com"), verifier.verify)
+    assert chair == "cab-chair@contoso.com|5d9c3f16-7e8b-4ca3-9f50-1b6e3c4d5f15"
+
+    def nobody(_: str | None) -> str:
+        raise RequestRefused("locally, name the demo person with --as")
+
+    assert signed_requester(nobody, verifier.verify) == ""
+    assert signed_requester(None, verifier.verify) == ""
