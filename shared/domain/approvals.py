@@ -27,7 +27,7 @@ from shared.domain.commands import FreeText, Promote, Rollback, Token, VersionTe
 from shared.domain.errors import DomainError, RequestRefused
 from shared.domain.model import Approval, ImageVersion, Stage
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 2  # the title of approval.schema.json says which version it is
 
 
 class TokenRefused(RequestRefused):
@@ -204,7 +204,7 @@ class ApprovalRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        title="AVD image approval (contract version 2)",
+        title=f"AVD image approval (contract version {CONTRACT_VERSION})",
         json_schema_extra={
             "examples": [
                 {
