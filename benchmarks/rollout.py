@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from localrun.hostpools import deploy_pool
+from localrun.issuer import OFFICE_APPROVERS
 from localrun.runtime import LocalRuntime
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.catalog import Catalog
@@ -20,6 +21,8 @@ from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import BuildReason, Stage, VersionNumber
 from shared.steps.rollout import gallery_version_id
 
+# Who signs: the sample directory's validation approver, then production's two people.
+SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]
 SUB = "00000000-0000-0000-0000-000000000000"
 POOL = (
     f"/subscriptions/{SUB}/resourceGroups/rg-bench-hosts/providers/Microsoft.DesktopVirtualization/hostPools/hp-bench"
@@ -36,13 +39,13 @@ def measure(catalog: Catalog, hosts: int = 6, batch: int = 2) -> dict[str, Any]:
         if run_id == "first-build":
             image = gallery_version_id(runtime.deps, office, VersionNumber.parse("1.0.0"))
             deploy_pool(runtime, policy, image, hosts)
-    for stage, approver in ((Stage.VALIDATION, "qa-lead@contoso.com"), (Stage.PRODUCTION, "change-board@contoso.com")):
+    for stage, approver in SIGNERS:
         runtime.submit(
             Promote(
                 workload="office",
                 version="1.0.1",
                 target_stage=stage,
-                approver=approver,
+                approver_token=runtime.issuer.token_for(approver),
                 requested_at=runtime.sim.clock.now(),
             )
         )

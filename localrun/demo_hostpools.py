@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from localrun.hostpools import deploy_pool
+from localrun.issuer import OFFICE_APPROVERS
 from localrun.runtime import LocalRuntime
 from shared.domain.catalog import Catalog
 from shared.domain.commands import Envelope, Promote, StartBuild, StartRollout
@@ -26,6 +27,8 @@ from shared.render import status_html
 from shared.steps.rollout import gallery_version_id
 from shared.views import catalog_view, history
 
+# Who signs: the sample directory's validation approver, then production's two people.
+SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]
 SUB = "00000000-0000-0000-0000-000000000000"
 POOLS_RG = "rg-avd-office-hosts"
 START = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
@@ -105,16 +108,13 @@ class Chapter:
 
     def promote(self, version: str) -> None:
         runtime = self.runtime
-        for stage, approver in (
-            (Stage.VALIDATION, "qa-lead@contoso.com"),
-            (Stage.PRODUCTION, "change-board@contoso.com"),
-        ):
+        for stage, approver in SIGNERS:
             runtime.submit(
                 Promote(
                     workload="office",
                     version=version,
                     target_stage=stage,
-                    approver=approver,
+                    approver_token=runtime.issuer.token_for(approver),
                     ticket=f"CHG-office-{version}",
                     reason="pilot ring signed off",
                     requested_at=runtime.sim.clock.now(),

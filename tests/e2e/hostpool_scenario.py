@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from localrun.hostpools import deploy_pool
+from localrun.issuer import OFFICE_APPROVERS
 from localrun.runtime import LocalRuntime
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Promote
@@ -15,6 +16,8 @@ from shared.domain.model import BuildReason, Stage, VersionNumber
 from shared.steps.rollout import gallery_version_id
 from tests.e2e.scenario import build
 
+# Who signs: the sample directory's validation approver, then production's two people.
+SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]
 PROMOTION_TIME = timedelta(hours=3)  # validation deploy, replication: done well within this
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,13 +60,13 @@ def catalog_with_pools(*pools: HostPoolPolicy) -> Catalog:
 
 def office_to_production(runtime: LocalRuntime, version: str) -> None:
     """Validation then production; stops a few hours later, before any maintenance window opens."""
-    for stage, approver in ((Stage.VALIDATION, "qa-lead@contoso.com"), (Stage.PRODUCTION, "change-board@contoso.com")):
+    for stage, approver in SIGNERS:
         runtime.submit(
             Promote(
                 workload="office",
                 version=version,
                 target_stage=stage,
-                approver=approver,
+                approver_token=runtime.issuer.token_for(approver),
                 ticket=f"CHG-{version}",
                 reason="pilot signed off",
                 requested_at=runtime.sim.clock.now(),
