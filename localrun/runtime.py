@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ class Trace:
     deliveries: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    sweeps: list[str] = field(default_factory=list)  # what each sweeper run removed (or that it found nothing)
 
 
 class LocalRuntime:
@@ -147,7 +148,7 @@ class LocalRuntime:
                 self.trace.refusals.append(f"{envelope.message_id}: {handled.rejected}")
                 raise DeadLetter("Rejected", handled.rejected)
 
-    def _on_events(self, events: list[Mapping[str, Any]]) -> None:
+    def _on_events(self, events: list[dict[str, Any]]) -> None:
         """Event Grid delivers arrays; each event goes through the Event Grid function's path."""
         for event in events:
             handled = self.entrypoints.arm_event(event)
@@ -165,4 +166,5 @@ class LocalRuntime:
 
     def tick_retention(self) -> None:
         """The retention and sweeper timer firing at the current virtual time."""
-        self.entrypoints.retention_and_sweep()
+        handled = self.entrypoints.retention_and_sweep()
+        self.trace.sweeps.append(f"{self.sim.clock.now():%Y-%m-%d %H:%M} {handled.note}")

@@ -26,151 +26,210 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from shared import bootstrap, render
+from shared.cli_support import (
+    ENVIRONMENT,
+    OK,
+    REFUSED,
+    USAGE,
+    ConfigurationMissing,
+    JsonFlag,
+    Session,
+    WideFlag,
+    WorkloadArg,
+    examples,
+    fail,
+    outcome,
+    print_json,
+    quiet_logs,
+    read_deps,
+    say,
+    show_version,
+    wiring,
+)
+from shared.cli_support import console as _console
 from shared.domain.commands import Envelope, Prune, StartBuild
-from shared.domain.errors import DomainError, InvalidInput
 from shared.domain.model import BuildReason, RunState, Stage, VersionNumber
 from shared.entrypoints import Entrypoints
 from shared.steps.deps import Deps
 
-OK, REFUSED, USAGE, ENVIRONMENT = 0, 1, 2, 3
-SETTINGS_HELP = (
-    "set AVD_TABLES_ENDPOINT (or AVD_TABLES_CONNECTION_STRING), AVD_SUBSCRIPTION_ID, AVD_CATALOG_PATH and "
-    "ServiceBusConnection__fullyQualifiedNamespace (see docs/deploy.md); `make demo` shows the product on "
-    "local stand-ins without Azure"
-)
+__all__ = ["ENVIRONMENT", "OK", "REFUSED", "USAGE", "ConfigurationMissing", "app", "main", "wait_for_run"]
+_outcome, _print_json = outcome, print_json
 
 app = typer.Typer(
     name="avdimage",
     help="Build, version, promote and roll back AVD golden images in Azure Compute Gallery.",
+    epilog=examples(
+        ("Which image to use, on what `make demo` left", "avdimage --demo catalog"),
+        ("One workload with its versions and approvals", "avdimage status office"),
+        ("Help on one command", "avdimage promote -h"),
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wraps at words, no `<bool>` on flags
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 @app.callback()
-def _quiet_logs(
+def _main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the service layer's log lines")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Work on the state `make demo` left in .demo/ (local Azurite and simulator)"),
+    ] = False,
+    _version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit")
+    ] = False,
 ) -> None:
-    """Refusals are reported once, as the command's error; the service layer's log lines only with -v."""
-    logger = logging.getLogger("avdimage")
-    if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    elif not logging.getLogger().handlers and not logger.handlers:
-        logger.addHandler(logging.NullHandler())
+    quiet_logs(verbose)
+    if demo:
+        _use_demo(ctx)
 
 
-class ConfigurationMissing(Exception):
-    """The environment does not say where the records, Azure or Service Bus are."""
+def _use_demo(ctx: typer.Context) -> None:
+    """Wire the demo's runtime in; on exit it delivers what the command sent and saves the simulator."""
+    from localrun.state import DemoStateMissing, demo_runtime
 
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-def fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(f"avdimage: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _outcome() -> Iterator[None]:
-    """Map what went wrong to the documented exit code, with the reason on stderr."""
     try:
-        yield
-    except ConfigurationMissing as error:
-        fail(f"configuration missing: {error}", ENVIRONMENT)
-    except (DomainError, ValidationError) as error:
-        fail(str(error), REFUSED)
+        runtime = ctx.with_resource(demo_runtime())
+    except DemoStateMissing as error:
+        fail(str(error), ENVIRONMENT)
+    except RuntimeError as error:  # Azurite missing or not starting
+        fail(f"the demo's Azurite: {error}", ENVIRONMENT)
+    bootstrap.use(runtime.entrypoints)
+    Session.deliver = runtime.run
 
+    def restore() -> None:
+        bootstrap.use(None)
+        Session.deliver = None
 
-def wiring() -> Entrypoints:
-    """The injected wiring, or production's; missing settings become exit code 3."""
-    try:
-        return bootstrap.entrypoints()
-    except (RuntimeError, ValidationError, InvalidInput, ImportError) as error:
-        raise ConfigurationMissing(f"{error}; {SETTINGS_HELP}") from error
+    ctx.call_on_close(restore)
 
 
 def _deps() -> Deps:
-    return wiring().deps
+    return read_deps()
 
 
-def _print_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=str))
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout")]
-WorkloadArg = Annotated[str, typer.Argument(help="Workload name as in the catalog, e.g. office")]
-
-
-@app.command()
+@app.command(
+    epilog=examples(
+        ("The catalog, with VM counts per version", "avdimage catalog"),
+        ("Without listing compute (faster on big estates)", "avdimage catalog --no-usage"),
+        ("Every version's status, OS build and resource id", "avdimage catalog --wide"),
+        ("For scripts", "avdimage catalog --json"),
+    )
+)
 def catalog(
     as_json: JsonFlag = False,
+    wide: WideFlag = False,
     usage: Annotated[bool, typer.Option(help="Count VMs and scale sets per version (lists compute)")] = True,
 ) -> None:
     """Which image to use: per workload production, rollback target, coming and deprecated versions."""
     from shared.views import catalog_view
 
-    with _outcome():
+    with outcome():
         summaries = catalog_view(_deps(), with_usage=usage)
         if as_json:
-            _print_json([s.model_dump(mode="json") for s in summaries])
+            print_json(summaries)
         else:
-            render.render_catalog(summaries, _console())
+            render.render_catalog(summaries, _console(), wide=wide)
 
 
-@app.command()
-def status(workload: WorkloadArg, as_json: JsonFlag = False) -> None:
+@app.command(
+    epilog=examples(
+        ("One workload: stages, versions, approvals summarised", "avdimage status office"),
+        ("Who approved each stage, with tickets and resource ids", "avdimage status office --wide"),
+    )
+)
+def status(workload: WorkloadArg, as_json: JsonFlag = False, wide: WideFlag = False) -> None:
     """One workload: owner, purpose, stages, every version with its approvals and VM count."""
     from shared.views import workload_summary
 
-    with _outcome():
+    with outcome():
         deps = _deps()
         summary = workload_summary(deps.workload(workload), deps, deps.compute.images_in_use())
         if as_json:
-            _print_json(summary.model_dump(mode="json"))
+            print_json(summary)
         else:
-            render.render_status(summary, _console())
+            render.render_status(summary, _console(), wide=wide)
 
 
-@app.command()
-def history(workload: WorkloadArg, as_json: JsonFlag = False) -> None:
-    """Every lifecycle event of a workload: when, who or what, why."""
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--since {text!r} is not a date: use YYYY-MM-DD or an ISO 8601 time, e.g. 2026-12-01T06:00Z", USAGE)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@app.command(
+    epilog=examples(
+        ("The newest 20 events", "avdimage history office"),
+        ("Everything since December", "avdimage history office --since 2026-12-01 --limit 0"),
+        ("Promotions into production", "avdimage history office --stage production --event promoted"),
+        ("One version's life", "avdimage history office --version 1.0.1 --limit 0"),
+    )
+)
+def history(
+    workload: WorkloadArg,
+    since: Annotated[str | None, typer.Option(help="Only events at or after this date/time (UTC)")] = None,
+    stage: Annotated[Stage | None, typer.Option(help="Only events about this stage")] = None,
+    event: Annotated[
+        list[str] | None, typer.Option("--event", help="Only this kind of event, e.g. promoted (repeatable)")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="Only events of this version, e.g. 1.0.1")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Show the newest N matching events; 0 for all")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every lifecycle event of a workload: when, who or what, why. Newest 20 unless --limit says."""
+    from shared.views import HistoryFilter, event_row
     from shared.views import history as events_of
 
-    with _outcome():
-        events = events_of(_deps(), workload)
+    with outcome():
+        if version is not None:
+            version = str(VersionNumber.parse(version))
+        chosen = HistoryFilter(
+            since=_since(since),
+            stage=stage.value if stage else None,
+            kinds=tuple(event or ()),
+            version=version,
+            limit=limit,
+        )
+        shown, matched = chosen.apply(events_of(_deps(), workload))
         if as_json:
-            _print_json([e.model_dump(mode="json") for e in sorted(events, key=lambda e: (e.at, e.seq))])
+            print_json([event_row(e) for e in shown])
         else:
-            render.render_history(workload, events, _console())
+            render.render_history(workload, shown, _console(), matched=matched)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("What the January patch changed", "avdimage diff data-analyst 1.0.0 1.0.1"),
+    )
+)
 def diff(
     workload: WorkloadArg,
-    v1: Annotated[str, typer.Argument(help="One version, e.g. 1.0.0")],
-    v2: Annotated[str, typer.Argument(help="The other version, e.g. 1.0.1")],
+    v1: Annotated[str, typer.Argument(help="One version, e.g. 1.0.0", show_default=False)],
+    v2: Annotated[str, typer.Argument(help="The other version, e.g. 1.0.1", show_default=False)],
     as_json: JsonFlag = False,
 ) -> None:
     """What changed between two versions: OS build, hotfixes, apps, registry (recorded manifests)."""
     from shared.views import diff as manifest_diff
 
-    with _outcome():
+    with outcome():
         deps = _deps()
         name = deps.workload(workload).name
         found = []
@@ -183,7 +242,7 @@ def diff(
         older, newer = sorted(found, key=lambda v: v.version)
         change = manifest_diff(older, newer)
         if as_json:
-            _print_json(change.model_dump(mode="json"))
+            print_json(change)
         else:
             render.render_diff(change, _console())
 
@@ -197,7 +256,14 @@ def _requester() -> str:
 
 
 def wait_for_run(
-    deps: Deps, workload: str, run_id: str, console: Console, *, poll: Callable[[], None], timeout: timedelta
+    deps: Deps,
+    workload: str,
+    run_id: str,
+    console: Console,
+    *,
+    poll: Callable[[], None],
+    timeout: timedelta,
+    quiet: bool = False,
 ) -> RunState:
     """Show the run's step until it ends; `poll` waits (or, in-process, delivers messages)."""
     deadline = time.monotonic() + timeout.total_seconds()
@@ -207,35 +273,48 @@ def wait_for_run(
             if run is not None:
                 shown.update(f"{workload} {run_id}: {run.step} (attempt {run.attempt})")
                 if run.state is not RunState.RUNNING:
-                    console.print(f"{workload} {run_id}: {run.state.value} at step {run.step} {run.failure_reason}")
+                    if not quiet:
+                        ended = f"{workload} {run_id}: {run.state.value} at step {run.step}"
+                        console.print(f"{ended} {run.failure_reason}".rstrip(), markup=False)
                     return run.state
             if time.monotonic() > deadline:
                 fail(f"{workload} {run_id} still running after {timeout}; follow it with `avdimage status {workload}`")
             poll()
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("Rebuild with this month's patches (patch bump)", "avdimage build office"),
+        ("After a catalog change (minor bump), following it", "avdimage build office --reason catalog-change --wait"),
+        ("Only prepare the source VM to work on it", "avdimage build office --prepare-only"),
+    )
+)
 def build(
     workload: WorkloadArg,
     prepare_only: Annotated[bool, typer.Option("--prepare-only", help="Prepare the source VM only")] = False,
     reason: Annotated[
         BuildReason | None,
-        typer.Option(help="Decides the version bump; default: first for a new workload, else catalog-change"),
+        typer.Option(
+            help="Decides the version bump: patch (default), catalog-change (minor), new-os-base (major); "
+            "a new workload's first build is always 1.0.0",
+            show_default=False,
+        ),
     ] = None,
     run_id: Annotated[str | None, typer.Option(help="Default manual-YYYYMMDD-HHMM")] = None,
     requested_by: Annotated[str | None, typer.Option(help="Recorded as the requester; default user@cli")] = None,
-    wait: Annotated[bool, typer.Option(help="Follow the run until it ends")] = False,
-    timeout_minutes: Annotated[int, typer.Option(min=1)] = 240,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends")] = False,
+    timeout_minutes: Annotated[int, typer.Option(min=1, help="How long --wait follows the run")] = 240,
+    as_json: JsonFlag = False,
 ) -> None:
     """Start a pipeline run (a message on the step queue; the functions do the work)."""
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
         records = deps.records.load_workload(name)
         if records.pointers.active_run:
             fail(f"{name} already has an active run {records.pointers.active_run}; one run per workload at a time")
-        chosen = reason or (BuildReason.CATALOG_CHANGE if records.versions else BuildReason.FIRST)
+        chosen = BuildReason.FIRST if not records.versions else (reason or BuildReason.PATCH)
         command = StartBuild(
             workload=name,
             run_id=run_id or f"manual-{deps.clock.now():%Y%m%d-%H%M}",
@@ -244,21 +323,34 @@ def build(
             prepare_only=prepare_only,
         )
         entrypoints.bus.send([Envelope.wrap(command)])
+        result: dict[str, Any] = {
+            "action": "build",
+            "workload": name,
+            "run_id": command.run_id,
+            "reason": chosen.value,
+            "prepare_only": prepare_only,
+            "state": "sent",
+        }
         console = _console()
-        console.print(
-            f"sent: build {name} run {command.run_id} ({chosen.value}{', prepare only' if prepare_only else ''})"
-        )
+        if not as_json:
+            say(f"sent: build {name} run {command.run_id} ({chosen.value}{', prepare only' if prepare_only else ''})")
         if wait:
             state = wait_for_run(
                 deps,
                 name,
                 command.run_id,
                 console,
-                poll=lambda: time.sleep(15),
+                poll=Session.deliver or (lambda: time.sleep(15)),
                 timeout=timedelta(minutes=timeout_minutes),
+                quiet=as_json,
             )
-            if state is RunState.FAILED:
-                raise typer.Exit(REFUSED)
+            result["state"] = state.value
+            run = deps.records.find_run(name, command.run_id)
+            result["version"] = str(run.version) if run and run.version else None
+        if as_json:
+            print_json(result)
+        if result["state"] == RunState.FAILED.value:
+            raise typer.Exit(REFUSED)
 
 
 def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
@@ -269,26 +361,44 @@ def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
     if handled.rejected:
         fail(f"refused: {handled.rejected}")
     if handled.queued:
-        typer.echo("checked and sent to the image-approvals queue; the approvals function applies it")
+        typer.echo("checked and sent to the image-approvals queue; the approvals function applies it", err=True)
     return handled.note
 
 
-Approver = Annotated[str, typer.Option(help="Who approved; must be an allowed approver of the stage")]
+Approver = Annotated[
+    str, typer.Option(help="Who approved; must be an allowed approver of the stage", show_default=False)
+]
 Ticket = Annotated[str, typer.Option(help="Change or incident reference")]
 Reason = Annotated[str, typer.Option(help="Why, in words a later admin will understand")]
 
 
-@app.command()
+def _gallery_version_id(deps: Deps, workload: str, version: VersionNumber | str | None) -> str | None:
+    if version is None:
+        return None
+    found = deps.records.find_version(workload, VersionNumber.parse(str(version)))
+    return found.gallery_version_id if found else None
+
+
+@app.command(
+    epilog=examples(
+        ("Into validation", "avdimage promote office 1.0.2 --to validation --approver qa@contoso.com"),
+        (
+            "Into production, with the change ticket",
+            "avdimage promote office 1.0.2 --to production \\\n      --approver cab@contoso.com --ticket CHG0031337",
+        ),
+    )
+)
 def promote(
     workload: WorkloadArg,
-    version: Annotated[str, typer.Argument(help="Major.Minor.Patch")],
-    to: Annotated[Stage, typer.Option("--to", help="The next stage")],
+    version: Annotated[str, typer.Argument(help="Major.Minor.Patch, e.g. 1.0.2", show_default=False)],
+    to: Annotated[Stage, typer.Option("--to", help="The next stage", show_default=False)],
     approver: Approver,
     ticket: Ticket = "",
     reason: Reason = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Promote a version one stage forward (the approval contract)."""
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         note = _approve(
             entrypoints,
@@ -303,13 +413,36 @@ def promote(
                 "requested_at": entrypoints.deps.clock.now().isoformat(),
             },
         )
-        typer.echo(f"approved: {note} -> {to.value}; replicating (follow with `avdimage status {workload}`)")
+        if as_json:
+            name = entrypoints.deps.workload(workload).name
+            print_json(
+                {
+                    "action": "promote",
+                    "workload": name,
+                    "version": str(VersionNumber.parse(version)),
+                    "stage": to.value,
+                    "decision": note,
+                    "gallery_version_id": _gallery_version_id(entrypoints.deps, name, version),
+                }
+            )
+        else:
+            say(f"approved: {note} -> {to.value}; replicating (follow with `avdimage status {workload}`)")
 
 
-@app.command()
-def rollback(workload: WorkloadArg, approver: Approver, ticket: Ticket = "", reason: Reason = "") -> None:
+@app.command(
+    epilog=examples(
+        (
+            "Production back to the rollback target",
+            "avdimage rollback office --approver cab@contoso.com \\\n"
+            "      --ticket INC-20261118 --reason 'Outlook crashes'",
+        ),
+    )
+)
+def rollback(
+    workload: WorkloadArg, approver: Approver, ticket: Ticket = "", reason: Reason = "", as_json: JsonFlag = False
+) -> None:
     """Make the rollback target production again: one pointer move, no rebuild."""
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
@@ -327,56 +460,128 @@ def rollback(workload: WorkloadArg, approver: Approver, ticket: Ticket = "", rea
                 "requested_at": deps.clock.now().isoformat(),
             },
         )
-        typer.echo(f"rolled back: {name} production {pointers.production} -> {pointers.rollback}")
+        if as_json:
+            print_json(
+                {
+                    "action": "rollback",
+                    "workload": name,
+                    "withdrawn": str(pointers.production) if pointers.production else None,
+                    "production": str(pointers.rollback),
+                    "gallery_version_id": _gallery_version_id(deps, name, pointers.rollback),
+                }
+            )
+        else:
+            say(f"rolled back: {name} production {pointers.production} -> {pointers.rollback}")
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("What retention would do, changing nothing", "avdimage prune --dry-run"),
+        ("Apply it to one workload", "avdimage prune office --yes"),
+    )
+)
 def prune(
     workload: Annotated[str | None, typer.Argument(help="One workload; default every workload")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the decisions; change nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the decisions (required unless --dry-run)")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Apply the retention policy (deprecate, then delete) or, with --dry-run, show what it would do."""
     from shared.steps.versions import plan_prune
 
-    with _outcome():
-        entrypoints = wiring()
-        deps = entrypoints.deps
+    if not dry_run and not yes:
+        fail("prune deprecates and deletes image versions: add --yes to apply, or --dry-run to see the plan", USAGE)
+    with outcome():
+        entrypoints = None if dry_run else wiring()
+        deps = entrypoints.deps if entrypoints else _deps()
         names = [deps.workload(workload).name] if workload else deps.catalog.names
         console = _console()
+        plans = []
         for name in names:
-            render.render_decisions(name, plan_prune(name, deps), console, dry_run=dry_run)
-        if not dry_run:
+            decisions = plan_prune(name, deps)
+            ids = {str(v.version): v.gallery_version_id for v in deps.records.list_versions(name)}
+            plans.append(
+                {
+                    "workload": name,
+                    "decisions": [
+                        {
+                            "version": str(d.version),
+                            "display_name": d.display_name,
+                            "action": d.action.value,
+                            "reason": d.reason,
+                            "end_of_life": d.end_of_life.isoformat() if d.end_of_life else None,
+                            "gallery_version_id": ids.get(str(d.version)),
+                        }
+                        for d in decisions
+                    ],
+                }
+            )
+            if not as_json:
+                render.render_decisions(name, decisions, console, dry_run=dry_run)
+        if entrypoints is not None:
             now = deps.clock.now()
             entrypoints.bus.send([Envelope.wrap(Prune(workload=n, requested_at=now)) for n in names])
-            console.print(f"sent: prune {', '.join(names)}")
+            if not as_json:
+                say(f"sent: prune {', '.join(names)}")
+        if as_json:
+            print_json({"action": "prune", "dry_run": dry_run, "sent": not dry_run, "workloads": plans})
 
 
-@app.command("validate-catalog")
+@app.command(
+    "validate-catalog",
+    epilog=examples(
+        ("The catalog of this repository", "avdimage validate-catalog catalog"),
+        ("In a pull request check", "avdimage validate-catalog catalog --json"),
+    ),
+)
 def validate_catalog(
     path: Annotated[Path | None, typer.Argument(help="Catalog folder; default AVD_CATALOG_PATH")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check every workload file; list every error with file, field and reason."""
     from shared.config import Settings
-    from shared.domain.catalog import load_catalog
+    from shared.domain.catalog import CatalogError, load_catalog
 
-    with _outcome():
-        folder = path or Settings().catalog_path
+    folder = path or Settings().catalog_path
+    try:
         loaded = load_catalog(folder)
-        for workload in loaded.workloads:
-            typer.echo(f"ok: {workload.name} ({workload.gallery.name}/{workload.gallery.definition})")
-        typer.echo(f"{folder}: {len(loaded.workloads)} workload(s), no errors")
+    except CatalogError as error:
+        if as_json:
+            print_json({"folder": str(folder), "workloads": [], "errors": error.issues})
+        else:
+            for issue in error.issues:
+                say(f"error: {issue}")
+        fail(f"{folder}: {len(error.issues)} error(s)")
+    workloads = [
+        {"name": w.name, "gallery": w.gallery.name, "definition": w.gallery.definition} for w in loaded.workloads
+    ]
+    if as_json:
+        print_json({"folder": str(folder), "workloads": workloads, "errors": []})
+        return
+    for w in workloads:
+        say(f"ok: {w['name']} ({w['gallery']}/{w['definition']})")
+    say(f"{folder}: {len(workloads)} workload(s), no errors")
 
 
 def _schema_text(schema: dict[str, object]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("The approval message contract", "avdimage schema"),
+        ("Regenerate docs/contracts/", "avdimage schema --write"),
+    )
+)
 def schema(
     write: Annotated[bool, typer.Option("--write", help="Write every message contract into --out")] = False,
     out: Annotated[Path, typer.Option(help="Folder for --write")] = Path("docs/contracts"),
+    as_json: JsonFlag = False,
 ) -> None:
-    """Print the approval message JSON Schema, or (--write) regenerate docs/contracts/*.schema.json."""
+    """Print the approval message JSON Schema, or (--write) regenerate docs/contracts/*.schema.json.
+
+    The schema is JSON already; --json is accepted so every command takes it.
+    """
     from shared.domain.approvals import contract_schemas
 
     schemas = contract_schemas()
@@ -386,21 +591,34 @@ def schema(
     out.mkdir(parents=True, exist_ok=True)
     for name, content in sorted(schemas.items()):
         (out / name).write_text(_schema_text(content), encoding="utf-8")
-        typer.echo(f"wrote {out / name}")
+        if not as_json:
+            say(f"wrote {out / name}")
+    if as_json:
+        print_json({"written": [str(out / name) for name in sorted(schemas)]})
 
 
-@app.command()
-def rejected(as_json: JsonFlag = False) -> None:
+@app.command(
+    epilog=examples(
+        ("Refused approvals and messages, with reasons", "avdimage rejected"),
+        ("Whole message bodies", "avdimage rejected --wide"),
+    )
+)
+def rejected(as_json: JsonFlag = False, wide: WideFlag = False) -> None:
     """Messages refused as invalid or not allowed, with their reasons."""
-    with _outcome():
+    with outcome():
         messages = _deps().records.list_rejections()
         if as_json:
-            _print_json([m.model_dump(mode="json") for m in messages])
+            print_json(messages)
         else:
-            render.render_rejections(messages, _console())
+            render.render_rejections(messages, _console(), wide=wide)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("Sprawl, owners, unapproved production, naming", "avdimage report"),
+        ("The minimal-image check over 12 builds", "avdimage report --last-builds 12"),
+    )
+)
 def report(
     as_json: JsonFlag = False,
     last_builds: Annotated[int, typer.Option(min=3, help="Builds the minimal-image check looks at")] = 6,
@@ -408,10 +626,10 @@ def report(
     """Governance: image sprawl, owners, unapproved production, naming, volatile components."""
     from shared.report import report_for
 
-    with _outcome():
+    with outcome():
         result = report_for(_deps(), last_builds=last_builds)
         if as_json:
-            _print_json(result.model_dump(mode="json"))
+            print_json(result)
         else:
             render.render_report(result, _console())
 
