@@ -1,6 +1,7 @@
 # Everything a fresh machine needs is installed from here: the venv, the Python
-# requirements and Azurite from npm. Nothing is assumed to be pre-installed but
-# Python 3.11+, Node and npm.
+# requirements and Azurite from npm (and, for the browser test only, Debian's chromium
+# with apt). Nothing is assumed to be pre-installed but Python 3.11+, Node and npm.
+# `make demo` and `make ui` install only what they use: the app's venv and Azurite.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,9 +15,15 @@ WITH_AZURITE := $(PY) scripts/with_azurite.py --
 CHROMIUM := command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-.PHONY: install test test-browser lint demo bench reliability clean
+# Where `make demo` leaves its estate for `avdimage --demo` and `make ui` (see README).
+DEMO_STATE := .demo
 
-install: $(STAMP) $(AZURITE) $(IAC_STAMP)
+.PHONY: install app test test-browser lint demo ui bench reliability clean
+
+install: app $(IAC_STAMP)
+
+# The app's venv and Azurite: all that the demo, the CLI and the status page need.
+app: $(STAMP) $(AZURITE)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,15 +54,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-demo: install
-	$(WITH_AZURITE) $(PY) -m localrun.demo
+demo: app
+	$(PY) -m localrun.demo --state $(DEMO_STATE)
 
-bench: install
+# The status page and read API of the demo's estate at http://127.0.0.1:7071/api/status.
+ui: app
+	AVD_DEMO_DIR=$(DEMO_STATE) $(PY) -m localrun.ui
+
+bench: app
 	$(WITH_AZURITE) $(PY) -m benchmarks
 
 # Starts its own persisted Azurite (it restarts it mid-run on purpose).
-reliability: install
+reliability: app
 	$(PY) -m benchmarks.reliability
 
 clean:
-	rm -rf $(VENV) $(IAC_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(IAC_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache $(DEMO_STATE)

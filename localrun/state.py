@@ -11,6 +11,7 @@ local file the demo wrote for itself and is never read from anywhere else.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import types
@@ -33,6 +34,10 @@ BACKENDS = ("compute", "network", "gallery")
 
 class DemoStateMissing(RuntimeError):
     """`make demo` has not run here (or its folder was removed)."""
+
+
+class DemoStateBusy(DemoStateMissing):
+    """Another process (`make ui`, another `avdimage --demo`) has the demo's state open."""
 
 
 def demo_dir() -> Path:
@@ -130,11 +135,23 @@ def demo_runtime(base: Path | None = None, *, save: bool = True) -> Iterator[Loc
     saved = simulator_file(folder)
     if not saved.exists() or not azurite_dir(folder).exists():
         raise DemoStateMissing(f"no demo state in {folder}: run `make demo` first (it leaves its state there)")
-    sim = load_simulator(saved)
-    with azurite(azurite_dir(folder)) as (_, connection):
-        records = TableRecordStore.from_connection_string(connection, TABLE)
-        runtime = LocalRuntime(load_catalog(ROOT / "catalog"), records=records, simulator=sim)
-        yield runtime
-        runtime.run()
-        if save and runtime.trace.deliveries:
-            save_simulator(runtime.sim, saved)
+    with _exclusive(folder):
+        sim = load_simulator(saved)
+        with azurite(azurite_dir(folder)) as (_, connection):
+            records = TableRecordStore.from_connection_string(connection, TABLE)
+            runtime = LocalRuntime(load_catalog(ROOT / "catalog"), records=records, simulator=sim)
+            yield runtime
+            runtime.run()
+            if save and runtime.trace.deliveries:
+                save_simulator(runtime.sim, saved)
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """One process on the demo's state at a time: two Azurites on one folder would lose writes."""
+    with (folder / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoStateBusy(f"{folder} is in use by another process (`make ui`?); stop it first") from None
+        yield

@@ -46,6 +46,7 @@ from shared.cli_support import (
     Session,
     WideFlag,
     WorkloadArg,
+    complain,
     examples,
     fail,
     outcome,
@@ -550,7 +551,7 @@ def validate_catalog(
             print_json({"folder": str(folder), "workloads": [], "errors": error.issues})
         else:
             for issue in error.issues:
-                say(f"error: {issue}")
+                complain(str(issue))
         fail(f"{folder}: {len(error.issues)} error(s)")
     workloads = [
         {"name": w.name, "gallery": w.gallery.name, "definition": w.gallery.definition} for w in loaded.workloads

@@ -47,8 +47,13 @@ def say(text: str) -> None:
     console().print(text, markup=False)
 
 
+def complain(text: str) -> None:
+    """A line on stderr, wrapped at words to the terminal."""
+    Console(stderr=True, highlight=False, soft_wrap=False).print(text, markup=False)
+
+
 def fail(message: str, code: int = REFUSED) -> NoReturn:
-    Console(stderr=True, highlight=False, soft_wrap=False).print(f"avdimage: {message}", markup=False)
+    complain(f"avdimage: {message}")
     raise typer.Exit(code)
 
 

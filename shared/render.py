@@ -263,6 +263,8 @@ def render_rejections(messages: Sequence[RejectedMessage], console: Console, *, 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LABEL_WIDTH = 250  # px left of the timeline for the version labels
+NOW_MARGIN = 0.15  # the plot extends this share of its span past now
+TICK_LABEL = 50  # px a tick label needs right of its line; ticks closer to the edge are left out
 PLOT_WIDTH = 860
 LANE_HEIGHT = 28
 AXIS_HEIGHT = 30
@@ -305,6 +307,7 @@ class Timeline:
     lanes: list[Lane]
     ticks: list[tuple[float, str]]
     empty: bool
+    now_x: float = 0.0
 
 
 def _phase_after(event: LifecycleEvent, current: str | None) -> str | None:
@@ -337,7 +340,10 @@ def timeline(summary: WorkloadSummary, events: Sequence[LifecycleEvent], now: da
     if not shown:
         return Timeline(LABEL_WIDTH + PLOT_WIDTH, AXIS_HEIGHT + LANE_HEIGHT, LABEL_WIDTH, [], [], True)
     start = min(e.at for rows in by_version.values() for e in rows)
-    end = max([now] + [e.at for rows in by_version.values() for e in rows])
+    latest = max([now] + [e.at for rows in by_version.values() for e in rows])
+    # The plot runs on past now, so what holds now (current production) is a bar, not a sliver at the edge.
+    ahead = max((latest - start) * NOW_MARGIN, timedelta(days=1))
+    end = latest + ahead
     span = max((end - start).total_seconds(), 3600.0)
 
     def x(at: datetime) -> float:
@@ -367,8 +373,9 @@ def timeline(summary: WorkloadSummary, events: Sequence[LifecycleEvent], now: da
         AXIS_HEIGHT + len(lanes) * LANE_HEIGHT + 6,
         LABEL_WIDTH,
         lanes,
-        [(x(at), label) for at, label in _ticks(start, end)],
+        [(x(at), label) for at, label in _ticks(start, latest) if x(at) <= LABEL_WIDTH + PLOT_WIDTH - TICK_LABEL],
         False,
+        x(latest),
     )
 
 
@@ -412,7 +419,8 @@ def status_html(
     """The status page: the catalog with badges and, per workload, its versions across stages over time."""
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
-    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date)
+    width = max((tl.width for _, tl in workloads), default=LABEL_WIDTH + PLOT_WIDTH)
+    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date, timeline_width=width)
 
 
 def render_runs(runs: Sequence[Run], console: Console) -> None:

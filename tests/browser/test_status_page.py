@@ -85,11 +85,11 @@ def test_chromium_shows_production_rollback_target_and_deprecated_version(
     dom = browse(chromium, tmp_path, "--dump-dom", status_url)
     shown = cells(dom)
     assert shown[("data-analyst", "production")] == "active Win11 | DataAnalyst | v1.0.2 | 2027-01 (1.0.2)"
-    assert shown[("data-analyst", "rollback-target")] == "rollback Win11 | DataAnalyst | v1.0 | 2026-11 (1.0.0)"
+    assert shown[("data-analyst", "rollback-target")] == "rollback Win11 | DataAnalyst | v1.0.0 | 2026-11 (1.0.0)"
     assert shown[("data-analyst", "deprecated")] == (
         "deprecated Win11 | DataAnalyst | v1.0.1 | 2026-12 (1.0.1), end of life 2027-02-02"
     )
-    assert shown[("office", "coming")] == "test Win11 | Office | v1.0 | 2027-01 (1.0.0)"
+    assert shown[("office", "coming")] == "test Win11 | Office | v1.0.0 | 2027-01 (1.0.0)"
     assert '<svg class="timeline"' in dom
     analyst = dom.split('id="wl-data-analyst"')[1].split('id="wl-office"')[0]
     assert re.findall(r'<g class="lane" data-version="([\d.]+)"', analyst) == ["1.0.2", "1.0.1", "1.0.0"]
@@ -120,7 +120,7 @@ def test_rollback_through_the_cli_shows_on_the_page(runtime: LocalRuntime, statu
     finally:
         bootstrap.use(runtime.entrypoints)
     shown = cells(html)
-    assert shown[("data-analyst", "production")] == "active Win11 | DataAnalyst | v1.0 | 2026-11 (1.0.0)"
+    assert shown[("data-analyst", "production")] == "active Win11 | DataAnalyst | v1.0.0 | 2026-11 (1.0.0)"
     assert shown[("data-analyst", "rollback-target")] == "none"
     assert 'class="badge badge-withdrawn">withdrawn' in html
     assert catalog[0]["production"]["version"] == "1.0.0"

@@ -9,7 +9,7 @@ from shared.domain.model import VersionNumber
 from tests.cli.conftest import Cli
 
 PRODUCTION = "Win11 | DataAnalyst | v1.0.2 | 2027-01"
-ROLLBACK = "Win11 | DataAnalyst | v1.0 | 2026-11"
+ROLLBACK = "Win11 | DataAnalyst | v1.0.0 | 2026-11"
 DEPRECATED = "Win11 | DataAnalyst | v1.0.1 | 2026-12"
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts"
 
@@ -24,7 +24,7 @@ def test_catalog_table_names_production_rollback_target_and_deprecated_with_end_
     assert f"{DEPRECATED} (1.0.1, EOL 2027-02-02)" in out
     assert "data-platform@contoso.com" in out
     assert "euc-team@contoso.com" in out
-    assert "Win11 | Office | v1.0 | 2027-01 (1.0.0, test)" in out
+    assert "Win11 | Office | v1.0.0 | 2027-01 (1.0.0, test)" in out
     assert "rollback target" in out
     assert "deprecated" in out
 

@@ -151,7 +151,7 @@ def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
     response = function("catalog")(http_get("/api/catalog"))
     payload = json.loads(response.get_body())
     analyst = next(w for w in payload if w["name"] == "data-analyst")
-    assert analyst["in_test"][0]["display_name"] == "Win11 | DataAnalyst | v1.0 | 2026-11"
+    assert analyst["in_test"][0]["display_name"] == "Win11 | DataAnalyst | v1.0.0 | 2026-11"
     history = json.loads(
         function("workload_history")(
             http_get("/api/workloads/data-analyst/history", {"workload": "data-analyst"})
