@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.app-installed
 AZURITE := node_modules/.bin/azurite-table
 # checkov pins its own dependency tree; it gets a venv of its own so it cannot move the app's pins.
 IAC_VENV := .venv-iac
@@ -20,15 +21,20 @@ DEMO_STATE := .demo
 
 .PHONY: install app test test-browser lint demo ui bench reliability clean
 
-install: app $(IAC_STAMP)
+install: app $(STAMP) $(IAC_STAMP)
 
-# The app's venv and Azurite: all that the demo, the CLI and the status page need.
-app: $(STAMP) $(AZURITE)
+# The app's runtime requirements and Azurite: all that the demo, the CLI and the status page need.
+app: $(APP_STAMP) $(AZURITE)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(APP_STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# The test and lint tools on top (pytest, mypy, ruff, hypothesis).
+$(STAMP): $(APP_STAMP) requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 $(IAC_STAMP): requirements-iac.txt
