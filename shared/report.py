@@ -30,9 +30,7 @@ from shared.steps.deps import Deps
 
 DEFAULT_LAST_BUILDS = 6
 PLACEHOLDER_OWNERS = frozenset({"tbd", "todo", "unknown", "none", "n/a", "na", "nobody", "owner", "changeme"})
-DISPLAY_NAME = re.compile(
-    r"^(?P<os>[^|]+?) \| (?P<workload>[^|]+?) \| v(?P<version>\d+\.\d+\.\d+) \| \d{4}-\d{2}$"
-)
+DISPLAY_NAME = re.compile(r"^(?P<os>[^|]+?) \| (?P<workload>[^|]+?) \| v(?P<version>\d+\.\d+\.\d+) \| \d{4}-\d{2}$")
 _GALLERY_VERSION_ID = re.compile(r"/galleries/(?P<gallery>[^/]+)/images/(?P<definition>[^/]+)/versions/", re.IGNORECASE)
 
 

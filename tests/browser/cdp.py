@@ -95,6 +95,8 @@ class Browser:
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"in the page: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def screenshot(self, path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from shared.cli import app
@@ -29,7 +30,7 @@ COMMANDS = [
     ["prune", "--dry-run"],
     ["validate-catalog", "catalog"],
 ]
-NAMES = sorted({c.name or getattr(c.callback, "__name__", "") for c in app.registered_commands})
+NAMES = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 HELP = [[], ["-h"], *([name, "-h"] for name in NAMES)]
 BORDERS = re.compile(r"[\s│┃┏┓┗┛┡┩└┘━─┳┻╇╈┼┬┴├┤╭╮╰╯|]+")
 
