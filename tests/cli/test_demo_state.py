@@ -60,4 +60,4 @@ def test_without_demo_state_the_cli_says_to_run_make_demo(tmp_path: Path) -> Non
         [str(AVDIMAGE), "--demo", "catalog"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 3
-    assert "make demo" in done.stderr
+    assert "run `make demo` first" in " ".join(done.stderr.split())  # wrapped at 80 columns
