@@ -83,15 +83,30 @@ class _Unpickler(pickle.Unpickler):
         return getattr(self._sim, str(pid))
 
 
+def code_fingerprint() -> str:
+    """The simulator's source, hashed: a pickle from other code would come back with the wrong fields."""
+    import hashlib
+
+    import simulator
+
+    digest = hashlib.sha256()
+    for source in sorted(Path(simulator.__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def save_simulator(sim: Simulator, path: Path) -> None:
     """Write the simulator's resources and time; refuses while an operation is still in flight."""
     pending = [op.operation_name for op in sim.ctx.operations.values() if not op.done]
     if pending or sim.clock.next_due() is not None:
         raise RuntimeError(f"the simulator is not idle ({', '.join(pending) or 'timers scheduled'}); run it first")
-    state = {
+    header = {
         "format": FORMAT,
+        "code": code_fingerprint(),
         "subscription_id": sim.subscription_id,
         "start": sim.start,
+    }
+    state = {
         "now": sim.clock.now(),
         "resource_groups": sim.ctx.resource_groups,
         "operations": sim.ctx.operations,
@@ -101,6 +116,7 @@ def save_simulator(sim: Simulator, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     with temporary.open("wb") as file:
+        pickle.dump(header, file, protocol=pickle.HIGHEST_PROTOCOL)  # plain data, read first
         _Pickler(file, _shared_parts(sim)).dump(state)
     temporary.replace(path)
 
@@ -108,11 +124,13 @@ def save_simulator(sim: Simulator, path: Path) -> None:
 def load_simulator(path: Path) -> Simulator:
     """A simulator with the saved resources, at the saved virtual time, operations as they ended."""
     with path.open("rb") as file:
-        header = pickle.load(file)  # noqa: S301 - the demo's own file (see the module docstring)
-    if header.get("format") != FORMAT:
-        raise DemoStateMissing(f"{path} was written by another version of the demo; run `make demo` again")
-    sim = Simulator(subscription_id=header["subscription_id"], start=header["start"], auto_advance_on_poll=False)
-    with path.open("rb") as file:
+        try:
+            header = pickle.load(file)  # noqa: S301 - the demo's own file (see the module docstring)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as error:
+            raise DemoStateMissing(f"{path} cannot be read ({error}); run `make demo` again") from error
+        if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("code") != code_fingerprint():
+            raise DemoStateMissing(f"{path} was written by another version of the simulator; run `make demo` again")
+        sim = Simulator(subscription_id=header["subscription_id"], start=header["start"], auto_advance_on_poll=False)
         state = _Unpickler(file, sim).load()
     now: datetime = state["now"]
     sim.clock.advance_to(now)

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from localrun import state
 from localrun.state import load_simulator, save_simulator
 from tests.cli.scenario import demo_runtime
 
@@ -61,3 +64,14 @@ def test_without_demo_state_the_cli_says_to_run_make_demo(tmp_path: Path) -> Non
     )
     assert done.returncode == 3
     assert "run `make demo` first" in " ".join(done.stderr.split())  # wrapped at 80 columns
+
+
+def test_a_simulator_saved_by_other_simulator_code_asks_for_a_new_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State pickled by an older simulator (fields since changed) is refused with `make demo` as the fix."""
+    saved = tmp_path / "simulator.pickle"
+    save_simulator(demo_runtime().sim, saved)
+    monkeypatch.setattr(state, "code_fingerprint", lambda: "changed-since")
+    with pytest.raises(state.DemoStateMissing, match="another version of the simulator; run `make demo` again"):
+        load_simulator(saved)
