@@ -1,6 +1,6 @@
 """`make demo`: the product's main job on local stand-ins (Azurite, the simulator, the in-process bus).
 
-Six weeks of an estate in a few seconds of wall time: timer-driven builds (new workloads, new
+Six weeks of an estate in well under a minute of wall time: timer-driven builds (new workloads, new
 base images, Patch Tuesday), approvals arriving as messages, an incident and a one-message
 rollback, event-driven retention, and the sweeper.
 
