@@ -420,7 +420,9 @@ def status_html(
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
     width = max((tl.width for _, tl in workloads), default=LABEL_WIDTH + PLOT_WIDTH)
-    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date, timeline_width=width)
+    return template.render(
+        workloads=workloads, now=now, phases=PHASES, date=_date, timeline_width=width, approvals=approvals_summary
+    )
 
 
 def render_runs(runs: Sequence[Run], console: Console) -> None:

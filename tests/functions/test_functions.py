@@ -158,6 +158,7 @@ def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
         ).get_body()
     )
     assert "bitlocker-ready" in [e["kind"] for e in history]
+    assert {e["version"] for e in history if e["version"]} == {"1.0.0"}  # "1.0.0", as in the CLI's --json
     missing = function("workload_versions")(http_get("/api/workloads/nope/versions", {"workload": "nope"}))
     assert missing.status_code == 404
     assert "unknown workload 'nope'" in json.loads(missing.get_body())["error"]["message"]
