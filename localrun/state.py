@@ -24,7 +24,6 @@ from typing import Any
 from localrun.azurite import ROOT, azurite
 from localrun.runtime import LocalRuntime
 from shared.adapters.table_records import TableRecordStore
-from shared.domain.catalog import load_catalog
 from simulator import Simulator
 
 TABLE = "avddemo"
@@ -157,7 +156,7 @@ def demo_runtime(base: Path | None = None, *, save: bool = True) -> Iterator[Loc
         sim = load_simulator(saved)
         with azurite(azurite_dir(folder)) as (_, connection):
             records = TableRecordStore.from_connection_string(connection, TABLE)
-            runtime = LocalRuntime(load_catalog(ROOT / "catalog"), records=records, simulator=sim)
+            runtime = LocalRuntime(ROOT / "catalog", records=records, simulator=sim)
             yield runtime
             runtime.run()
             if save and runtime.trace.deliveries:

@@ -178,9 +178,10 @@ def validate_catalog(
     from shared.config import Settings
     from shared.domain.catalog import CatalogError, load_catalog
 
-    folder = path or Settings().catalog_path
+    settings = Settings()
+    folder = path or settings.catalog_path
     try:
-        loaded = load_catalog(folder)
+        loaded = load_catalog(folder, settings.deployed_gallery)
     except CatalogError as error:
         if as_json:
             print_json({"folder": str(folder), "workloads": [], "errors": error.issues})
@@ -197,6 +198,7 @@ def validate_catalog(
     for w in workloads:
         say(f"ok: {w['name']} ({w['gallery']}/{w['definition']})")
     say(f"{folder}: {len(workloads)} workload(s), no errors")
+    say(f"gallery: {settings.gallery_name} in {settings.image_resource_group} (AVD_GALLERY_NAME)")
 
 
 def _schema_text(schema: dict[str, object]) -> str:
