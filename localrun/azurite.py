@@ -1,6 +1,6 @@
 """Azurite's table endpoint as a child process: in memory (tests) or persisted in a folder (the demo).
 
-`scripts/with_azurite.py` (make test, make demo), `avdimage --demo` and `make ui` all start it here.
+`scripts/with_azurite.py` (make test, make bench), `make demo`, `avdimage --demo` and `make ui` start it here.
 With `location`, Azurite keeps its tables in that folder (its `--location` option), so the demo's
 records outlive the process and later commands read them.
 """

@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from localrun.azurite import AzuriteMissing, azurite
+from localrun.azurite import AzuriteMissing, azurite, connection_string
+
+__all__ = ["connection_string", "main"]  # connection_string: tests import it from here
 
 USAGE = "usage: with_azurite.py [--location DIR] -- COMMAND [ARGS...]"
 
