@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APP_STAMP := $(VENV)/.app-installed
+PIP := pip install -q --disable-pip-version-check
 AZURITE := node_modules/.bin/azurite-table
 # checkov pins its own dependency tree; it gets a venv of its own so it cannot move the app's pins.
 IAC_VENV := .venv-iac
@@ -28,13 +29,16 @@ app: $(APP_STAMP) $(AZURITE)
 
 $(APP_STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@echo "pip install -r requirements.txt"
+	@$(PY) -m $(PIP) -r requirements.txt
+	@echo "pip install -e . (the app, editable)"
+	@$(PY) -m $(PIP) --no-deps -e .
 	touch $@
 
 # The test and lint tools on top (pytest, mypy, ruff, hypothesis).
 $(STAMP): $(APP_STAMP) requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@echo "pip install -r requirements-dev.txt"
+	@$(PY) -m $(PIP) -r requirements-dev.txt
 	touch $@
 
 $(IAC_STAMP): requirements-iac.txt
