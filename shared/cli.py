@@ -24,7 +24,7 @@ Exit codes (scripts may rely on them):
 from __future__ import annotations
 
 import getpass
-import hashlib
+import importlib
 import json
 import time
 from collections.abc import Callable
@@ -98,12 +98,15 @@ def _main(
 
 
 def _use_demo(ctx: typer.Context) -> None:
-    """Wire the demo's runtime in; on exit it delivers what the command sent and saves the simulator."""
-    from localrun.state import DemoStateMissing, demo_runtime
+    """Wire the demo's runtime in; on exit it delivers what the command sent and saves the simulator.
 
+    localrun (the simulator's wiring) is loaded by name: it ships with the package for the demo,
+    and the product in shared/ does not depend on it.
+    """
+    state: Any = importlib.import_module("localrun.state")
     try:
-        runtime = ctx.with_resource(demo_runtime())
-    except DemoStateMissing as error:
+        runtime = ctx.with_resource(state.demo_runtime())
+    except state.DemoStateMissing as error:
         fail(str(error), ENVIRONMENT)
     except RuntimeError as error:  # Azurite missing or not starting
         fail(f"the demo's Azurite: {error}", ENVIRONMENT)
@@ -177,6 +180,8 @@ def build(
     as_json: JsonFlag = False,
 ) -> None:
     """Start a pipeline run (a message on the step queue; the functions do the work)."""
+    from shared.identity.operator import signed_requester
+
     with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
@@ -189,7 +194,7 @@ def build(
             workload=name,
             run_id=run_id or f"manual-{deps.clock.now():%Y%m%d-%H%M}",
             reason=chosen,
-            requested_by=requested_by or _requester(),
+            requested_by=signed_requester(entrypoints.sign_in, deps.verify) or requested_by or _requester(),
             prepare_only=prepare_only,
         )
         entrypoints.bus.send([Envelope.wrap(command)])
@@ -223,11 +228,14 @@ def build(
             raise typer.Exit(REFUSED)
 
 
-def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
-    """Decide an approval exactly as the approvals queue does; refusals exit 1 with the reason."""
-    text = json.dumps(body)
-    message_id = f"cli-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
-    handled = entrypoints.submit_approval(message_id, text)
+def _approve(entrypoints: Entrypoints, body: dict[str, Any], signer: str | None) -> str:
+    """Sign the operator in, then decide the approval exactly as the approvals queue does."""
+    from shared.domain.approvals import approval_message_id
+
+    if entrypoints.sign_in is None:
+        raise ConfigurationMissing("no way to sign in: approvals need Entra ID (AVD_ENTRA_TENANT_ID, ...)")
+    text = json.dumps({**body, "approver_token": entrypoints.sign_in(signer)})
+    handled = entrypoints.submit_approval(approval_message_id(text), text)
     if handled.rejected:
         fail(f"refused: {handled.rejected}")
     if handled.queued:
@@ -235,8 +243,13 @@ def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
     return handled.note
 
 
-Approver = Annotated[
-    str, typer.Option(help="Who approved; must be an allowed approver of the stage", show_default=False)
+SignInAs = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Local stand-ins only: the demo person to sign in as. In Azure you approve as yourself "
+        "(AVD_OPERATOR_CREDENTIAL: cli, interactive or device-code)",
+    ),
 ]
 Ticket = Annotated[str, typer.Option(help="Change or incident reference")]
 Reason = Annotated[str, typer.Option(help="Why, in words a later admin will understand")]
@@ -251,10 +264,14 @@ def _gallery_version_id(deps: Deps, workload: str, version: VersionNumber | str 
 
 @app.command(
     epilog=examples(
-        ("Into validation", "avdimage promote office 1.0.2 --to validation --approver qa@contoso.com"),
+        ("Into validation, signed in as yourself", "avdimage promote office 1.0.2 --to validation"),
         (
             "Into production, with the change ticket",
-            "avdimage promote office 1.0.2 --to production \\\n      --approver cab@contoso.com --ticket CHG0031337",
+            "avdimage promote office 1.0.2 --to production --ticket CHG0031337",
+        ),
+        (
+            "On the demo's estate, as one of its people",
+            "avdimage --demo promote office 1.0.2 --to dr --as cab-chair@contoso.com",
         ),
     )
 )
@@ -262,12 +279,12 @@ def promote(
     workload: WorkloadArg,
     version: Annotated[str, typer.Argument(help="Major.Minor.Patch, e.g. 1.0.2", show_default=False)],
     to: Annotated[Stage, typer.Option("--to", help="The next stage", show_default=False)],
-    approver: Approver,
+    signer: SignInAs = None,
     ticket: Ticket = "",
     reason: Reason = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """Promote a version one stage forward (the approval contract)."""
+    """Approve a version for the next stage, signed with your identity (the approval contract)."""
     with outcome():
         entrypoints = wiring()
         note = _approve(
@@ -277,11 +294,11 @@ def promote(
                 "workload": workload,
                 "version": version,
                 "target_stage": to.value,
-                "approver": approver,
                 "ticket": ticket,
                 "reason": reason,
                 "requested_at": entrypoints.deps.clock.now().isoformat(),
             },
+            signer,
         )
         if as_json:
             name = entrypoints.deps.workload(workload).name
@@ -296,39 +313,47 @@ def promote(
                 }
             )
         else:
-            say(f"approved: {note} -> {to.value}; replicating (follow with `avdimage status {workload}`)")
+            say(f"{note} (follow with `avdimage status {workload}`)")
 
 
 @app.command(
     epilog=examples(
+        ("Withdraw what serves production now", "avdimage rollback office --ticket INC-20261118"),
         (
-            "Production back to the rollback target",
-            "avdimage rollback office --approver cab@contoso.com \\\n"
-            "      --ticket INC-20261118 --reason 'Outlook crashes'",
+            "Withdraw 1.0.1 only if it still serves, saying why",
+            "avdimage rollback office --version 1.0.1 \\\n      --ticket INC-20261118 --reason 'Outlook crashes'",
         ),
     )
 )
 def rollback(
-    workload: WorkloadArg, approver: Approver, ticket: Ticket = "", reason: Reason = "", as_json: JsonFlag = False
+    workload: WorkloadArg,
+    version: Annotated[
+        str | None, typer.Option(help="The production version to withdraw; default: the one serving now")
+    ] = None,
+    signer: SignInAs = None,
+    ticket: Ticket = "",
+    reason: Reason = "",
+    as_json: JsonFlag = False,
 ) -> None:
-    """Make the rollback target production again: one pointer move, no rebuild."""
+    """Withdraw the production version; the rollback target serves again (a pointer move)."""
     with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
         pointers = deps.records.get_pointers(name)
-        if pointers.rollback is None:
+        if pointers.rollback is None or pointers.production is None:
             fail(f"{name} has no rollback target (production is {pointers.production or 'not set'})")
-        _approve(
+        note = _approve(
             entrypoints,
             {
                 "action": "rollback",
                 "workload": name,
-                "approver": approver,
+                "version": str(VersionNumber.parse(version) if version else pointers.production),
                 "ticket": ticket,
                 "reason": reason,
                 "requested_at": deps.clock.now().isoformat(),
             },
+            signer,
         )
         if as_json:
             print_json(
@@ -337,11 +362,12 @@ def rollback(
                     "workload": name,
                     "withdrawn": str(pointers.production) if pointers.production else None,
                     "production": str(pointers.rollback),
+                    "decision": note,
                     "gallery_version_id": _gallery_version_id(deps, name, pointers.rollback),
                 }
             )
         else:
-            say(f"rolled back: {name} production {pointers.production} -> {pointers.rollback}")
+            say(note)
 
 
 @app.command(
