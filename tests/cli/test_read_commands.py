@@ -50,7 +50,7 @@ def test_status_shows_roles_and_approvals_of_every_version(demo: Cli) -> None:
     result = demo("status", "data-analyst")
     assert result.exit_code == 0, result.stderr
     assert re.search(rf"rollback target: +{re.escape(ROLLBACK)} \(1\.0\.0\)", result.stdout)
-    assert "3: validation, production, dr" in result.stdout  # approvals summarised at any width
+    assert "4: validation, production, dr" in result.stdout  # approvals summarised at any width
     assert "end of life 2027-02-02" in result.stdout
     wide = demo("status", "data-analyst", "--wide")
     assert "production: cab-chair@contoso.com CHG-1.0.2-production" in wide.stdout
