@@ -22,7 +22,7 @@ from localrun.timers import Schedule, Timer
 from shared.adapters.azure_compute import AzureCompute
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
-from shared.adapters.messaging import DeadLetter
+from shared.adapters.messaging import DeadLetter, DeadLetteredMessage
 from shared.config import Settings
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Command, Envelope
@@ -33,6 +33,7 @@ from simulator import Simulator, client_kwargs
 
 log = logging.getLogger("localrun")
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+REJECTED = "Rejected"  # dead-letter reason of a refused message (already kept with its reason)
 
 
 @dataclass
@@ -73,7 +74,7 @@ class LocalRuntime:
             clock=self.sim.clock,
             settings=self.settings,
         )
-        self.bus = LocalBus(self.sim.clock, self._deliver)
+        self.bus = LocalBus(self.sim.clock, self._deliver, on_dead_letter=self._dead_letter)
         self.entrypoints = Entrypoints(self.deps, self.bus)
         self.trace = Trace()
         self.timers: list[Timer] = []
@@ -145,7 +146,15 @@ class LocalRuntime:
                 handled = self.entrypoints.step_message(envelope.message_id, envelope.body, envelope.subject)
             if handled.rejected:
                 self.trace.refusals.append(f"{envelope.message_id}: {handled.rejected}")
-                raise DeadLetter("Rejected", handled.rejected)
+                raise DeadLetter(REJECTED, handled.rejected)
+
+    def _dead_letter(self, dead: DeadLetteredMessage) -> None:
+        """The dead-letter function on `image-steps/$DeadLetterQueue` (refusals are recorded already)."""
+        envelope = dead.envelope
+        if envelope.subject == APPROVAL_SUBJECT or dead.reason == REJECTED:
+            return
+        handled = self.entrypoints.dead_letter(envelope.message_id, envelope.body, dead.reason, dead.description)
+        self.trace.deliveries.append(f"{self.sim.clock.now():%Y-%m-%d %H:%M} dead letter {handled.note}")
 
     def _on_events(self, events: list[Mapping[str, Any]]) -> None:
         """Event Grid delivers arrays; each event goes through the Event Grid function's path."""

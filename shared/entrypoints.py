@@ -18,12 +18,14 @@ from pydantic import ValidationError
 from shared.adapters.messaging import Bus
 from shared.domain import lifecycle
 from shared.domain.approvals import ApprovalRequest
-from shared.domain.commands import Envelope, Prune, Rollback
+from shared.domain.commands import ContinueRun, ContinueVersion, Envelope, Prune, Reconcile, Rollback, StartBuild
 from shared.domain.errors import InvalidInput, RequestRefused, TransitionRefused
 from shared.domain.model import Approval, RejectedMessage, VersionNumber
 from shared.messagebus import MessageBus, decode
+from shared.steps.dead_letters import abandon_operation, dead_lettered
 from shared.steps.deps import Deps
 from shared.steps.events import route_event
+from shared.steps.runs import watchdog
 from shared.steps.schedule import due_builds
 from shared.steps.sweep import sweep
 
@@ -108,12 +110,38 @@ class Entrypoints:
         return Handled(sent=sent, note=", ".join(f"{b.workload}:{b.run_id}" for b in builds) or "nothing due")
 
     def retention_and_sweep(self) -> Handled:
-        """Retention per workload (as messages, so they serialize with each workload's steps) and the sweeper."""
+        """Per workload, as messages that serialize with its steps: retention and a reconcile pass;
+        then the watchdog's checks of runs without progress, and the sweeper.
+
+        The messages go first: a sweeper that meets an Azure error must not cost that hour's pruning.
+        """
         now = self.deps.clock.now()
-        removed = sweep(self.deps, now)
         sent = [Envelope.wrap(Prune(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        sent += [Envelope.wrap(Reconcile(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        sent += watchdog(self.deps, now)
         self.bus.send(sent)
+        removed = sweep(self.deps, now)
         return Handled(sent=sent, note="; ".join(removed) or "no abandoned temp resources")
+
+    def dead_letter(self, message_id: str, body: str | bytes, reason: str, description: str) -> Handled:
+        """The step queue's dead-letter subqueue: a step that can never run ends its run with the reason.
+
+        A dead-lettered run step fails its run (and starts its cleanup); a version operation fails that
+        operation's version; anything else is kept as a rejected message, so nothing ends without a trace.
+        """
+        why = f"{reason}: {description}".strip(": ") or "dead-lettered"
+        try:
+            command = decode(body)
+        except InvalidInput as error:
+            return self._reject("image-steps/$DeadLetterQueue", message_id, "", body, f"{why}; {error}")
+        if isinstance(command, ContinueRun | StartBuild):
+            sent = dead_lettered(command, why, self.deps)
+        elif isinstance(command, ContinueVersion):
+            sent = abandon_operation(command, why, self.deps)
+        else:
+            return self._reject("image-steps/$DeadLetterQueue", message_id, "", body, f"dead-lettered: {why}")
+        self.bus.send(sent)
+        return Handled(sent=sent, note=f"dead letter {message_id[:200]}: {why}")
 
     def _reject(self, source: str, message_id: str, subject: str, body: str | bytes, reason: str) -> Handled:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)

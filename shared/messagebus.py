@@ -17,13 +17,15 @@ from shared.domain.commands import (
     ContinueRun,
     ContinueVersion,
     Envelope,
+    FailRun,
     Promote,
     Prune,
+    Reconcile,
     Rollback,
     StartBuild,
 )
-from shared.domain.errors import InvalidInput
-from shared.steps import runs, versions
+from shared.domain.errors import ConcurrencyConflict, InvalidInput
+from shared.steps import reconcile, runs, versions
 from shared.steps.deps import Deps
 
 C = TypeVar("C", bound=Command)
@@ -36,7 +38,10 @@ HANDLERS: dict[type[Command], Handler] = {
     Rollback: versions.rollback,
     ContinueVersion: versions.continue_version,
     Prune: versions.prune,
+    FailRun: runs.fail_run,
+    Reconcile: reconcile.reconcile,
 }
+RACE_RETRIES = 4  # a handler that lost an ETag race re-reads and decides again, this many times
 _COMMAND = TypeAdapter[AnyCommand](AnyCommand)
 
 
@@ -58,5 +63,15 @@ class MessageBus:
         self.deps = deps
 
     def handle(self, command: Command) -> list[Envelope]:
+        """Run the command's handler; one that lost a race (ConcurrencyConflict) re-reads and decides again.
+
+        Handlers read before they act and their Azure calls are idempotent, so running one again
+        is what a redelivery would do - without spending one of the message's deliveries.
+        """
         handler = HANDLERS[type(command)]
+        for _ in range(RACE_RETRIES):
+            try:
+                return handler(command, self.deps)
+            except ConcurrencyConflict:
+                continue
         return handler(command, self.deps)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from shared.domain.health import WorkloadHealth
 from shared.domain.model import (
     ImageVersion,
     LifecycleEvent,
@@ -95,6 +96,17 @@ class RecordStore(Protocol):
         ...
 
     def list_rejections(self) -> list[RejectedMessage]: ...
+
+    def note(self, workload: str, entry: AuditEntry) -> None:
+        """Append an audit entry in a row of its own: touches no version, run or pointers row, so a
+        refusal or a note can never make a step's ETag-checked commit fail."""
+        ...
+
+    def put_health(self, health: WorkloadHealth) -> None:
+        """Keep the latest reconcile result of a workload (its own row, upserted)."""
+        ...
+
+    def get_health(self, workload: str) -> WorkloadHealth | None: ...
 
 
 def number_audit(changes: Changes) -> tuple[list[ImageVersion], Pointers | None, list[LifecycleEvent]]:

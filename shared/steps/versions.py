@@ -8,7 +8,7 @@ from typing import Literal
 from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
 from shared.domain.catalog import Workload
-from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Rollback
+from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Reconcile, Rollback
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult, VmSpec
 from shared.domain.errors import AzureOperationError, RequestRefused, TransitionRefused
 from shared.domain.model import (
@@ -52,14 +52,14 @@ def _message(
 
 
 def _refuse(deps: Deps, workload: str, reason: str, actor: str, version: ImageVersion | None = None) -> RequestRefused:
-    """Record the refusal in the audit trail (no state change), then hand it back to raise."""
-    now = deps.clock.now()
-    if version is not None:
-        entry = AuditEntry(at=now, kind="request-refused", actor=actor, detail=reason, version=version.version)
-        deps.records.commit(Changes(workload=workload, versions=[version], audit=[entry]))
-    else:
-        entry = AuditEntry(at=now, kind="request-refused", actor=actor, detail=reason)
-        deps.records.commit(Changes(workload=workload, pointers=deps.records.get_pointers(workload), audit=[entry]))
+    """Record the refusal in the audit trail (no state change), then hand it back to raise.
+
+    The entry goes in a row of its own: a burst of refusals never rewrites the version or
+    pointers row a step is about to commit (issue 13: contention).
+    """
+    number = version.version if version is not None else None
+    entry = AuditEntry(at=deps.clock.now(), kind="request-refused", actor=actor, detail=reason, version=number)
+    deps.records.note(workload, entry)
     return RequestRefused(reason)
 
 
@@ -242,7 +242,8 @@ def _replicate(
     deps.records.commit(Changes(workload=workload.name, versions=versions, pointers=pointers, audit=audit))
     if target is Stage.VALIDATION:
         return [_message(ready, "validate", deps, None)]
-    return []
+    # A pointer moved: converge the gallery with it.
+    return [reconcile_after(workload.name, f"{target.value}:{version.version}", deps)]
 
 
 def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Envelope]:
@@ -475,7 +476,12 @@ def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
         last_rollback=request,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[withdrawn, restored], pointers=moved, audit=audit))
-    return []
+    return [reconcile_after(workload.name, f"rollback:{current.version}", deps)]  # e.g. DR served it
+
+
+def reconcile_after(workload: str, move: str, deps: Deps) -> Envelope:
+    """A reconcile pass right after a pointer moved (shared.steps.reconcile)."""
+    return Envelope.wrap(Reconcile(workload=workload, requested_at=deps.clock.now(), after=move))
 
 
 def plan_prune(workload_name: str, deps: Deps) -> list[retention.Decision]:
@@ -503,17 +509,25 @@ def prune(command: Prune, deps: Deps) -> list[Envelope]:
             continue
         version = deps.records.get_version(workload.name, decision.version)
         if decision.action is retention.Action.DEPRECATE and decision.end_of_life is not None:
-            if version.gallery_version_id:
-                start_once(
-                    deps.compute.update_gallery_version,
-                    gallery.name,
-                    gallery.definition,
-                    str(version.version),
-                    exclude_from_latest=True,
-                    end_of_life=decision.end_of_life,
-                )
             changed = lifecycle.deprecate(version, decision.end_of_life)
             detail = f"deprecated ({decision.reason}); end of life {decision.end_of_life:%Y-%m-%d}"
+            if version.gallery_version_id:
+                try:
+                    start_once(
+                        deps.compute.update_gallery_version,
+                        gallery.name,
+                        gallery.definition,
+                        str(version.version),
+                        exclude_from_latest=True,
+                        end_of_life=decision.end_of_life,
+                    )
+                except AzureOperationError as error:
+                    if error.status != 404:
+                        raise
+                    if version.status is not Status.FAILED:  # a failed run's cleanup removes its own
+                        # Deleted by hand: record it, so retention never trips over it again.
+                        changed = lifecycle.vanished(version, "found missing by retention")
+                        detail = changed.failure_reason
         else:
             if version.gallery_version_id:
                 start_once(

@@ -155,4 +155,5 @@ def test_gallery_version_events_continue_replication_and_trigger_retention() -> 
         "time": "2026-11-02T00:00:00Z",
         "data": {"operationName": "Microsoft.Compute/galleries/images/versions/delete", "resourceUri": uri},
     }
-    assert [e.subject for e in route_event(cloud_event, deps)[0]] == ["prune"]
+    # The product never deletes a version it still records as replicating: someone else did.
+    assert [e.subject for e in route_event(cloud_event, deps)[0]] == ["prune", "reconcile"]
