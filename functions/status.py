@@ -16,13 +16,14 @@ bp = func.Blueprint()
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_page(req: func.HttpRequest) -> func.HttpResponse:
     from shared.render import status_html
+    from shared.report import needs_attention
     from shared.views import catalog_view, history
 
     deps = bootstrap.entrypoints().deps
     summaries = catalog_view(deps, with_usage=req.params.get("usage", "true") != "false")
     events = {s.name: history(deps, s.name) for s in summaries}
     return func.HttpResponse(
-        status_html(summaries, events, deps.clock.now()),
+        status_html(summaries, events, deps.clock.now(), needs_attention(deps)),
         status_code=200,
         mimetype="text/html",
         charset="utf-8",

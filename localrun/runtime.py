@@ -24,7 +24,8 @@ from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.messaging import DeadLetter, DeadLetteredMessage
 from shared.config import Settings
-from shared.domain.catalog import Catalog, load_catalog
+from shared.domain.catalog import Catalog
+from shared.domain.catalog_isolation import load_catalog_isolated
 from shared.domain.commands import Command, Envelope
 from shared.domain.records import RecordStore
 from shared.entrypoints import APPROVAL_SUBJECT, Entrypoints
@@ -63,7 +64,7 @@ class LocalRuntime:
         self.sim = simulator or Simulator(
             subscription_id=self.settings.subscription_id, start=start, auto_advance_on_poll=False
         )
-        self.catalog = load_catalog(catalog) if isinstance(catalog, Path) else catalog
+        self.catalog = load_catalog_isolated(catalog) if isinstance(catalog, Path) else catalog
         kwargs = client_kwargs(self.sim)
         self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
         self.records: RecordStore = records or MemoryRecordStore()

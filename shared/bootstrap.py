@@ -44,7 +44,7 @@ def build_deps(settings: Settings) -> Deps:
     from shared.adapters.azure_compute import AzureCompute
     from shared.adapters.clock import SystemClock
     from shared.adapters.table_records import TableRecordStore
-    from shared.domain.catalog import load_catalog
+    from shared.domain.catalog_isolation import load_catalog_isolated
     from shared.steps.deps import Deps
 
     if settings.tables_connection_string:
@@ -65,7 +65,7 @@ def build_deps(settings: Settings) -> Deps:
     return Deps(
         records=records,
         compute=compute,
-        catalog=load_catalog(settings.catalog_path),
+        catalog=load_catalog_isolated(settings.catalog_path),  # one bad file disables that workload only
         clock=SystemClock(),
         settings=settings,
     )

@@ -373,12 +373,16 @@ def _environment() -> jinja2.Environment:
 
 
 def status_html(
-    summaries: Sequence[WorkloadSummary], events: Mapping[str, Sequence[LifecycleEvent]], now: datetime
+    summaries: Sequence[WorkloadSummary],
+    events: Mapping[str, Sequence[LifecycleEvent]],
+    now: datetime,
+    attention: Sequence[str] = (),
 ) -> str:
-    """The status page: the catalog with badges and, per workload, its versions across stages over time."""
+    """The status page: the catalog with badges and, per workload, its versions across stages over time;
+    `attention` lists what needs a person (shared.report.needs_attention)."""
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
-    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date)
+    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date, attention=attention)
 
 
 def render_runs(runs: Sequence[Run], console: Console) -> None:

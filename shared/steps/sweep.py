@@ -59,6 +59,8 @@ def _expired(resource: TaggedResource, now: datetime) -> str:
 def _abandoned(resource: TaggedResource, deps: Deps) -> str:
     """Why the resource is no longer needed, from its owner's record; "" while its owner needs it."""
     workload, owner = resource.tags.get(WORKLOAD_TAG, ""), resource.tags.get(RUN_TAG, "")
+    if any(d.name == workload for d in deps.catalog.disabled):
+        return ""  # its catalog file is broken, not its runs: keep everything until it is fixed
     if workload not in deps.catalog:
         return f"workload {workload[:40]!r} is not in the catalog"
     try:
