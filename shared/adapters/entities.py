@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from shared.domain import naming
+from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
 from shared.domain.records import AuditEntry, Loaded, WorkloadRecords
 
@@ -23,7 +24,7 @@ VERSION_PREFIX = "version:"
 RUN_PREFIX = "run:"
 EVENT_PREFIX = "event:"
 POINTERS_KEY = "pointers"
-HEALTH_KEY = "health"  # the last reconcile result; outside WORKLOAD_RANGE, read on its own
+HEALTH_KEY = "reconcile"  # the last reconcile result; inside WORKLOAD_RANGE, so a pass reads it for free
 NOTE_MARK = "n"  # notes' audit rows: event:{owner}:n{time}{hash}, after the numbered ones
 WORKLOAD_EVENTS = "workload"
 REJECTED_PARTITION = "rejected-messages"  # not a workload: "--" can never be in a workload name
@@ -169,6 +170,7 @@ def workload_records(workload: str, rows: list[tuple[dict[str, Any], str]]) -> W
     pointers = Pointers(workload=workload)
     runs: list[Run] = []
     versions: list[ImageVersion] = []
+    health: WorkloadHealth | None = None
     for entity, etag in rows:
         key = str(entity["RowKey"])
         if key == POINTERS_KEY:
@@ -177,4 +179,6 @@ def workload_records(workload: str, rows: list[tuple[dict[str, Any], str]]) -> W
             runs.append(decode(entity, Run, etag))
         elif key.startswith(VERSION_PREFIX):
             versions.append(decode(entity, ImageVersion, etag))
-    return WorkloadRecords(pointers=pointers, runs=runs, versions=versions)
+        elif key == HEALTH_KEY:
+            health = decode(entity, WorkloadHealth, None)
+    return WorkloadRecords(pointers=pointers, runs=runs, versions=versions, health=health)

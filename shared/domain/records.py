@@ -64,6 +64,7 @@ class WorkloadRecords:
     pointers: Pointers
     runs: list[Run]
     versions: list[ImageVersion]
+    health: WorkloadHealth | None = None  # the last reconcile pass's result
 
 
 class RecordStore(Protocol):

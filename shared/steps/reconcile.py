@@ -65,8 +65,9 @@ def reconcile(command: Reconcile, deps: Deps) -> list[Envelope]:
     A pass that started a repair which takes time (replication) looks again later by itself,
     like a controller's requeue, a bounded number of times; the hourly pass is the backstop.
     """
-    health, waiting = check(command.workload, deps, repair=True)
-    deps.records.put_health(health)
+    health, waiting, stored = _check(command.workload, deps, repair=True)
+    if not health.same_findings(stored):  # one write only when the findings change
+        deps.records.put_health(health.model_copy(update={"repairs": ()}))
     requeued = int(command.after.removeprefix("requeue-")) if command.after.startswith("requeue-") else 0
     if not waiting or requeued >= REQUEUE_LIMIT:
         return []
@@ -77,6 +78,11 @@ def reconcile(command: Reconcile, deps: Deps) -> list[Envelope]:
 def check(workload_name: str, deps: Deps, *, repair: bool) -> tuple[WorkloadHealth, bool]:
     """Compare and (when `repair`) converge; returns what was found and done, and whether a repair
     is still under way (a replication it started)."""
+    health, waiting, _ = _check(workload_name, deps, repair=repair)
+    return health, waiting
+
+
+def _check(workload_name: str, deps: Deps, *, repair: bool) -> tuple[WorkloadHealth, bool, WorkloadHealth | None]:
     workload = deps.workload(workload_name)
     everything = deps.records.load_workload(workload.name)
     gallery = {
@@ -115,7 +121,7 @@ def check(workload_name: str, deps: Deps, *, repair: bool) -> tuple[WorkloadHeal
         flags=tuple(work.flags),
         unknown_versions=unknown,
     )
-    return health, work.waiting
+    return health, work.waiting, everything.health
 
 
 def _vanished(work: _Pass, gallery: dict[str, GalleryVersionState]) -> None:

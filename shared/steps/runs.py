@@ -15,6 +15,7 @@ from typing import Literal
 
 from shared.domain import lifecycle
 from shared.domain.commands import ContinueRun, Envelope, FailRun, StartBuild
+from shared.domain.compute import OperationState
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
     Run,
@@ -149,7 +150,34 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         outcome = _azure_trouble(ctx, error)
     except RequestRefused as error:
         outcome = Outcome(fail=str(error))
+    if outcome.fail and run.step in STEP_NEEDS and GONE_WORDS not in outcome.fail:
+        gone = _gone_input(ctx)
+        if gone:
+            outcome = dataclasses.replace(outcome, fail=f"{gone}: {outcome.fail}")
     return _apply(ctx, loaded, outcome)
+
+
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+# The temp resource each step works on: if a step fails and it is gone, someone deleted it by hand.
+STEP_NEEDS: dict[str, tuple[str, str]] = {
+    "temp-vm": ("Microsoft.Compute/disks", "disk"),
+    "clone-check": (VM_TYPE, "vm"),
+    "bitlocker": (VM_TYPE, "vm"),
+    "sysprep": (VM_TYPE, "vm"),
+    "deallocate": (VM_TYPE, "vm"),
+    "capture": (VM_TYPE, "vm"),
+}
+
+
+def _gone_input(ctx: StepContext) -> str:
+    """Say so when the step failed because its temp resource vanished (one read, on the failure path only)."""
+    resource_type, kind = STEP_NEEDS[ctx.run.step]
+    compute, name = ctx.deps.compute, ctx.temp(kind)
+    try:
+        state = compute.resource_state(compute.id_of(resource_type, name))
+    except AzureOperationError:
+        return ""
+    return f"{kind} {name} was {GONE_WORDS}" if state is OperationState.MISSING else ""
 
 
 AZURE_BUSY_LIMIT = 30  # consecutive throttled or 5xx checks of one step before the run fails
