@@ -2,7 +2,8 @@
 
 Six weeks of an estate in a few seconds of wall time: timer-driven builds (new workloads, new
 base images, Patch Tuesday), approvals arriving as messages, an incident and a one-message
-rollback, event-driven retention, and the sweeper.
+rollback, event-driven retention, the sweeper, and a production version deleted by hand in the
+portal, which reconcile detects and flags.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from azure.mgmt.compute import ComputeManagementClient
 from rich.console import Console
 
 from localrun.runtime import LocalRuntime
@@ -23,6 +25,7 @@ from shared.domain.model import LifecycleEvent, RunState, VersionNumber
 from shared.render import render_catalog, render_diff, render_report, render_runs
 from shared.report import report_for
 from shared.views import catalog_view, diff
+from simulator import client_kwargs
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(highlight=False, width=160)
@@ -45,7 +48,7 @@ class Demo:
         fresh: list[LifecycleEvent] = []
         for workload in self.runtime.catalog.names:
             for event in self.runtime.records.list_events(workload):
-                key = (workload, str(event.version), event.seq)
+                key = (workload, str(event.version), event.seq if event.seq >= 0 else hash((event.at, event.detail)))
                 if key not in self.seen:
                     self.seen.add(key)
                     fresh.append(event)
@@ -141,6 +144,24 @@ def scenario(demo: Demo) -> None:
     demo.at(runtime.sim.clock.now(), "the sweep timer (00:30) runs retention and removes abandoned temporary resources")
     runtime.run_until(datetime(2026, 12, 16, 1, 0, tzinfo=UTC))
     demo.settle()
+    hand_deleted(demo)
+
+
+def hand_deleted(demo: Demo) -> None:
+    """Self-healing: a production version deleted by hand in the portal is detected by reconcile and flagged."""
+    runtime = demo.runtime
+    workload = runtime.catalog.get("data-analyst")
+    production = runtime.records.get_pointers(workload.name).production
+    demo.at(runtime.sim.clock.now(), f"an admin deletes data-analyst {production} (production) in the portal")
+    client = ComputeManagementClient(**client_kwargs(runtime.sim))
+    gallery = workload.gallery
+    client.gallery_image_versions.begin_delete(
+        gallery.resource_group, gallery.name, gallery.definition, str(production), polling=False
+    )
+    demo.settle()  # the delete event asks for a reconcile pass
+    health = runtime.records.get_health(workload.name)
+    for flag in health.flags if health else ():
+        console.print(f"  [red]reconcile flags[/red] {flag}")
 
 
 def summary(runtime: LocalRuntime) -> None:

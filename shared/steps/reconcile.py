@@ -163,8 +163,10 @@ def _pointers(work: _Pass, gallery: dict[str, GalleryVersionState], deps: Deps, 
         work.note(f"rollback target {pointers.rollback} no longer exists; now {moves['rollback'] or 'none'}")
     production = pointers.production
     if production is not None and not _usable(work, production, gallery):
-        target = f"roll back to {pointers.rollback}" if pointers.rollback else "promote a version"
-        work.flags.append(f"production version {production} was {lifecycle.GONE_OUTSIDE}: {target}")
+        work.flags.append(
+            f"production version {production} was {lifecycle.GONE_OUTSIDE}: nothing is visible to 'latest'; "
+            "promote a version to production"
+        )
     elif production is not None:
         _replicated_for(work, production, Stage.PRODUCTION, gallery, deps, repair)
     _dr(work, gallery, deps, repair, moves)
