@@ -19,7 +19,7 @@ from shared.adapters.messaging import Bus
 from shared.domain import lifecycle
 from shared.domain.approvals import ApprovalRequest
 from shared.domain.commands import ContinueRun, ContinueVersion, Envelope, Prune, Reconcile, Rollback, StartBuild
-from shared.domain.errors import InvalidInput, RequestRefused, TransitionRefused
+from shared.domain.errors import AzureOperationError, InvalidInput, RequestRefused, TransitionRefused
 from shared.domain.model import Approval, RejectedMessage, VersionNumber
 from shared.messagebus import MessageBus, decode
 from shared.steps.dead_letters import abandon_operation, dead_lettered
@@ -88,6 +88,14 @@ class Entrypoints:
             sent = self.service.handle(request.to_command())
         except (InvalidInput, RequestRefused) as refusal:
             return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, str(refusal))
+        except AzureOperationError as error:
+            if error.status != 404:
+                raise
+            # A version the request names was deleted outside the product: no retry can help. Keep the
+            # request with the reason, and let reconcile record the deletion and repair the pointers.
+            self.bus.send([Envelope.wrap(Reconcile(workload=request.workload, requested_at=self.deps.clock.now()))])
+            reason = f"{error} (deleted outside the product; reconcile will record it)"
+            return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, reason)
         self.bus.send(sent)
         return Handled(sent=sent, note=f"{request.action} {request.workload} {request.version or ''}".strip())
 

@@ -248,7 +248,8 @@ def _latest(work: _Pass, gallery: dict[str, GalleryVersionState], deps: Deps, re
         if state.exclude_from_latest != visible:
             continue  # as it should be
         if state.provisioning is OperationState.IN_PROGRESS:
-            continue  # being created or updated: the step that started it sets it
+            work.waiting = True  # being created or updated: look again once that is done
+            continue
         if repair:
             start_once(
                 deps.compute.update_gallery_version,

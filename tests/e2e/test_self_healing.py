@@ -236,3 +236,27 @@ def test_a_burst_of_refused_approvals_never_dead_letters_a_step(catalog: Catalog
     assert all("replicating to production" in r for r in burst), burst
     assert runtime.bus.dead_letters == []
     assert str(runtime.records.get_pointers(WORKLOAD).production) == "1.0.0"
+
+
+def test_a_rollback_to_a_version_deleted_by_hand_is_refused_with_the_reason(catalog: Catalog) -> None:
+    """Before any reconcile noticed the deletion (events lost), the rollback is kept as refused, not dead-lettered."""
+    runtime = LocalRuntime(catalog, event_grid=False)
+    build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
+    to_production(runtime, WORKLOAD, "1.0.0", dr=False)
+    build(runtime, WORKLOAD, "patch-1", BuildReason.PATCH)
+    to_production(runtime, WORKLOAD, "1.0.1", dr=False)
+    definition = runtime.catalog.get(WORKLOAD).gallery.definition
+    operator(runtime).gallery_image_versions.begin_delete(RG, "gal_avd_images", definition, "1.0.0", polling=False)
+    runtime.sim.clock.advance(600)  # the delete completes; its event is lost
+    body = (
+        '{"action": "rollback", "workload": "data-analyst", "approver": "change-board@contoso.com",'
+        ' "requested_at": "2026-11-20T10:00:00Z"}'
+    )
+    handled = runtime.entrypoints.approval("rollback-1", body)
+    runtime.run()
+    assert "deleted outside the product" in handled.rejected
+    assert [r.message_id for r in runtime.records.list_rejections()] == ["rollback-1"]
+    assert runtime.records.get_pointers(WORKLOAD).rollback is None  # reconcile repaired it
+    assert str(runtime.records.get_pointers(WORKLOAD).production) == "1.0.1"
+    image = f"/subscriptions/{runtime.settings.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/gal_avd_images/images/{definition}"
+    assert runtime.sim.gallery.resolve_for_deployment(image, "westeurope").res.name == "1.0.1"
