@@ -138,6 +138,7 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         overdue = (
             run.pending is not None
             and run.step != ABORT
+            and run.pending.kind != BUSY  # throttling has its own limit (AZURE_BUSY_LIMIT)
             and now - run.pending.started_at > STEP_TIMEOUT
             and run.pending.checks >= TIMEOUT_MIN_CHECKS
         )
@@ -180,7 +181,8 @@ def _gone_input(ctx: StepContext) -> str:
     return f"{kind} {name} was {GONE_WORDS}" if state is OperationState.MISSING else ""
 
 
-AZURE_BUSY_LIMIT = 30  # consecutive throttled or 5xx checks of one step before the run fails
+BUSY = "azure-busy"
+AZURE_BUSY_LIMIT = 60  # consecutive throttled or 5xx checks of one step before the run fails (hours of them)
 
 
 def _azure_trouble(ctx: StepContext, error: AzureOperationError) -> Outcome:
@@ -190,7 +192,7 @@ def _azure_trouble(ctx: StepContext, error: AzureOperationError) -> Outcome:
         return Outcome(fail=f"step {ctx.run.step}: a resource was {GONE_WORDS}: {error}")
     if not error.transient:
         return Outcome(fail=str(error))
-    busy = ctx.pending("azure-busy")
+    busy = ctx.pending(BUSY)
     if busy.checks >= AZURE_BUSY_LIMIT:
         return Outcome(fail=f"Azure kept failing transiently ({busy.checks} tries): {error}")
     return Outcome(wait=timedelta(minutes=min(1 + busy.checks, 10)), pending=busy)
