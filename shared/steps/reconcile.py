@@ -49,10 +49,26 @@ class _Pass:
     flags: list[str] = field(default_factory=list)
     waiting: bool = False  # a repair under way (replication) that a later pass completes
 
-    def note(self, detail: str, version: VersionNumber | None = None, **fields: object) -> None:
+    def note(
+        self,
+        detail: str,
+        version: VersionNumber | None = None,
+        from_status: Status | None = None,
+        to_status: Status | None = None,
+    ) -> None:
+        """A safe repair: reported, and written to the audit trail with the pass's commit."""
         self.repairs.append(detail)
-        entry = AuditEntry(at=self.now, kind="reconciled", actor=ACTOR, detail=detail, version=version, **fields)  # type: ignore[arg-type]
-        self.audit.append(entry)
+        self.audit.append(
+            AuditEntry(
+                at=self.now,
+                kind="reconciled",
+                actor=ACTOR,
+                detail=detail,
+                version=version,
+                from_status=from_status,
+                to_status=to_status,
+            )
+        )
 
 
 REQUEUE_AFTER = timedelta(minutes=15)  # a widened replication of one region typically takes this long
