@@ -25,7 +25,7 @@ from shared.domain.model import BuildReason, Stage
 from shared.domain.records import Changes
 from shared.steps.sweep import sweep
 from simulator import client_kwargs
-from tests.e2e.scenario import BUILDER, CrashingStore, build, promote, rollback, to_production
+from tests.e2e.scenario import BUILDER, CrashingStore, approvers_of, build, promote, rollback, to_production
 
 WORKLOAD = "data-analyst"
 RG = "rg-avd-images"
@@ -234,6 +234,7 @@ def refusal_burst(catalog: Catalog) -> FaultClass:
     promote(runtime, WORKLOAD, "1.0.0", Stage.VALIDATION)
     records: Any = runtime.records
     original = records.commit
+    refusals: list[str] = []
 
     def commit(changes: Changes) -> None:
         if any(v.stage is Stage.PRODUCTION and v.target_stage is None for v in changes.versions):
@@ -243,12 +244,12 @@ def refusal_burst(catalog: Catalog) -> FaultClass:
                         "workload": WORKLOAD,
                         "version": "1.0.0",
                         "target_stage": "dr",
-                        "approver": "change-board@contoso.com",
+                        "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.DR)[0]),
                         "ticket": f"CHG-{n}",
-                        "requested_at": "2026-11-02T10:00:00Z",
+                        "requested_at": runtime.sim.clock.now().isoformat(),
                     }
                 )
-                runtime.entrypoints.approval(f"burst-{n}", body)
+                refusals.append(runtime.entrypoints.approval(f"burst-{n}", body).rejected)
         original(changes)
 
     records.commit = commit
@@ -257,6 +258,9 @@ def refusal_burst(catalog: Catalog) -> FaultClass:
     verdict = fault.add(judge(runtime, WORKLOAD))
     if runtime.bus.dead_letters:
         verdict.outcome, verdict.reason = "unexpected", f"dead-lettered: {runtime.bus.dead_letters[0].description}"
+    elif not refusals or not all("replicating to production" in r for r in refusals):
+        verdict.outcome, verdict.reason = "unexpected", f"the burst was not refused as expected: {refusals[:1]}"
+    fault.notes.append(f"{len(refusals)} refusals processed between the step's read and its commit")
     return fault
 
 

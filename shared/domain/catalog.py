@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.domain import naming
 from shared.domain.errors import InvalidInput
@@ -98,11 +98,55 @@ class Customization(Strict):
     script: str = Field(min_length=1, max_length=MAX_CUSTOMIZATION_CHARS)
 
 
+OBJECT_ID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class Approver(Strict):
+    """An Entra principal (user or workload identity) or group, by object id, with a label for people.
+
+    Free text ("change board", an e-mail address) proves nothing: the approver is the subject of a
+    signed token, matched by object id, or a member of a group listed in the token's `groups` claim.
+    """
+
+    principal: str | None = Field(default=None, pattern=OBJECT_ID, description="Object id of a user or app")
+    group: str | None = Field(default=None, pattern=OBJECT_ID, description="Object id of a security group")
+    label: str = Field(min_length=2, max_length=80, description="Shown in the audit trail, e.g. 'Change board'")
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> Self:
+        if (self.principal is None) == (self.group is None):
+            raise ValueError("an approver names exactly one of 'principal' or 'group' (an Entra object id)")
+        return self
+
+
+def _approvers_are_principals(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                raise ValueError(
+                    f"approver {index + 1} ({item[:60]!r}) is free text, not an Entra principal: write "
+                    '{ group = "<object id>", label = "..." } or { principal = "<object id>", label = "..." }'
+                )
+    return value
+
+
 class StagePolicy(Strict):
     regions: tuple[Region, ...] = Field(min_length=1)
     replica_count: int = Field(default=1, ge=1, le=100)
     storage_account_type: StorageAccountType = StorageAccountType.STANDARD_LRS
-    approvers: tuple[str, ...] = Field(default=(), description="Who may approve promotion into this stage")
+    approvers: tuple[Approver, ...] = Field(default=(), description="Who may approve promotion into this stage")
+    approvals_required: int | None = Field(
+        default=None, ge=1, le=5, description="Distinct approvers needed; production: 2 (the two-person rule)"
+    )
+    rollback_approvals_required: int = Field(
+        default=1, ge=1, le=5, description="Production only: distinct approvers a rollback needs"
+    )
+
+    _free_text = field_validator("approvers", mode="before")(_approvers_are_principals)
+
+    def required(self, stage: Stage) -> int:
+        """Distinct verified principals a promotion into `stage` needs."""
+        return self.approvals_required or (2 if stage is Stage.PRODUCTION else 1)
 
 
 class Stages(Strict):
@@ -120,6 +164,18 @@ class Stages(Strict):
         for stage in (self.validation, self.production, self.dr):
             if stage is not None and not stage.approvers:
                 raise ValueError("validation, production and dr need at least one approver")
+        if self.production.required(Stage.PRODUCTION) < 2:
+            raise ValueError("production needs approvals_required >= 2: two distinct people (two-person rule)")
+        for name in ("test", "validation", "production", "dr"):
+            policy = self.policy(Stage(name))
+            if policy is None:
+                continue
+            needed = max(policy.required(Stage(name)), policy.rollback_approvals_required)
+            people = sum(1 for a in policy.approvers if a.principal is not None)
+            if needed > 1 and not any(a.group for a in policy.approvers) and people < needed:
+                raise ValueError(
+                    f"{name} needs {needed} distinct approvers but lists only {people} principal(s) and no group"
+                )
         return self
 
 
@@ -140,7 +196,20 @@ class Schedule(Strict):
     offset_days: int = Field(default=7, ge=0, le=20)
 
 
+class DeployedGallery(BaseModel):
+    """The gallery the app was deployed with (AVD_IMAGE_RESOURCE_GROUP, AVD_GALLERY_NAME): the
+    one source of truth for where image definitions live. The catalog names only definitions."""
+
+    model_config = ConfigDict(frozen=True)
+    resource_group: str = "rg-avd-images"  # the local defaults (Settings, the demo, tests)
+    name: str = "gal_avd_images"
+
+
 class Gallery(Strict):
+    """A workload's image definition in the deployed gallery. `resource_group` and `name` are
+    filled from the deployed gallery when the file leaves them out; a file that states them
+    must state the deployed ones (checked by `load_catalog`)."""
+
     resource_group: ResourceGroupName
     name: GalleryName
     definition: DefinitionName
@@ -255,23 +324,57 @@ def _field_path(loc: Iterable[int | str]) -> str:
     return path or "(file)"
 
 
-def parse_workload(text: str, file: str) -> tuple[Workload | None, list[CatalogIssue]]:
+_DEPLOYED_FIELDS = (
+    ("resource_group", "resource group", "AVD_IMAGE_RESOURCE_GROUP"),
+    ("name", "name", "AVD_GALLERY_NAME"),
+)
+
+
+def _bind_gallery(data: dict[str, Any], file: str, deployed: DeployedGallery) -> list[CatalogIssue]:
+    """Fill the deployed gallery into `[gallery]`; a stated resource group or name must be it."""
+    section = data.get("gallery")
+    if not isinstance(section, dict):
+        return []  # missing or malformed: the model reports it
+    issues: list[CatalogIssue] = []
+    for field, what, setting in _DEPLOYED_FIELDS:
+        expected: str = getattr(deployed, field)
+        stated = section.get(field)
+        if stated is None:
+            section[field] = expected
+        elif not isinstance(stated, str) or stated.casefold() != expected.casefold():
+            issues.append(
+                CatalogIssue(
+                    file=file,
+                    field=f"gallery.{field}",
+                    reason=f"{stated!r} is not the deployed gallery's {what} {expected!r} ({setting}); "
+                    "leave it out: the app's settings name the gallery",
+                )
+            )
+    return issues
+
+
+def parse_workload(
+    text: str, file: str, deployed: DeployedGallery | None = None
+) -> tuple[Workload | None, list[CatalogIssue]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         return None, [CatalogIssue(file=file, field="(syntax)", reason=str(error))]
+    bound = _bind_gallery(data, file, deployed or DeployedGallery())
     try:
-        return Workload.model_validate(data), []
+        workload = Workload.model_validate(data)
     except ValidationError as error:
         issues = [
             CatalogIssue(file=file, field=_field_path(e["loc"]), reason=e["msg"].removeprefix("Value error, "))
             for e in error.errors()
         ]
-        return None, issues
+        return None, bound + issues
+    return (None, bound) if bound else (workload, [])
 
 
-def load_catalog(folder: Path) -> Catalog:
-    """Load every `*.toml` in the folder; report all errors at once or return the catalog."""
+def load_catalog(folder: Path, deployed: DeployedGallery | None = None) -> Catalog:
+    """Load every `*.toml` in the folder for the deployed gallery (default: the local one);
+    report all errors at once or return the catalog."""
     if not folder.is_dir():
         raise CatalogError([CatalogIssue(file=str(folder), field="(folder)", reason="catalog folder not found")])
     workloads: list[tuple[str, Workload]] = []
@@ -280,7 +383,7 @@ def load_catalog(folder: Path) -> Catalog:
     if not files:
         issues.append(CatalogIssue(file=str(folder), field="(folder)", reason="no *.toml workload files"))
     for path in files:
-        workload, found = parse_workload(path.read_text(encoding="utf-8"), path.name)
+        workload, found = parse_workload(path.read_text(encoding="utf-8"), path.name, deployed)
         issues.extend(found)
         if workload is not None:
             workloads.append((path.name, workload))

@@ -16,6 +16,7 @@ from shared.domain.catalog import (
     Catalog,
     CatalogError,
     CatalogIssue,
+    DeployedGallery,
     DisabledWorkload,
     Workload,
     _cross_file_issues,
@@ -23,7 +24,7 @@ from shared.domain.catalog import (
 )
 
 
-def load_catalog_isolated(folder: Path) -> Catalog:
+def load_catalog_isolated(folder: Path, deployed: DeployedGallery | None = None) -> Catalog:
     """Every valid workload, plus the invalid ones as disabled (with file and reasons)."""
     if not folder.is_dir():
         raise CatalogError([CatalogIssue(file=str(folder), field="(folder)", reason="catalog folder not found")])
@@ -34,7 +35,7 @@ def load_catalog_isolated(folder: Path) -> Catalog:
     bad: dict[str, tuple[str, list[CatalogIssue]]] = {}
     for path in files:
         text = path.read_text(encoding="utf-8")
-        workload, issues = parse_workload(text, path.name)
+        workload, issues = parse_workload(text, path.name, deployed)
         if workload is None or issues:
             bad[path.name] = (_declared_name(text, path), issues)
         else:

@@ -11,7 +11,7 @@ from typing import Any
 
 from simulator.backends import catalog
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
-from simulator.backends.guest import GuestState
+from simulator.backends.guest import GuestState, ScriptResult
 from simulator.errors import ArmError, not_found
 
 _POWER_DISPLAY = {
@@ -624,15 +624,32 @@ class ComputeBackend:
                 target="commandId",
             )
 
-        def execute() -> dict[str, Any]:
+        # The agent runs the script `run_command` seconds after the request and reports its
+        # output `run_command_report` seconds later (default 0: at once). An agent that goes
+        # down with its VM before reporting (the script shut the VM down: sysprep /shutdown)
+        # never sends the terminal status, so the operation fails instead of returning output.
+        executed: list[ScriptResult] = []
+
+        def execute() -> None:
             guest = self.guest_of(vm)
-            if guest is None:
+            if guest is None or executed:
+                return
+            fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
+            executed.append(guest.run_script(script, self.ctx.now(), self.ctx.durations, fault))
+            self.schedule_guest(guest, vm)
+
+        def report() -> dict[str, Any]:
+            execute()
+            if not executed:
                 raise ArmError(
                     "VMAgentStatusCommunicationError", "VM has reported a failure when processing extension."
                 )
-            fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
-            result = guest.run_script(script, self.ctx.now(), self.ctx.durations, fault)
-            self.schedule_guest(guest, vm)
+            if report_delay > 0 and vm.power_state != "running":  # it went down between running and reporting
+                raise ArmError(
+                    "VMAgentStatusCommunicationError",
+                    f"VM '{name}' stopped before its agent reported the result of the run command.",
+                )
+            result = executed[0]
             return {
                 "value": [
                     {
@@ -650,14 +667,17 @@ class ComputeBackend:
                 ]
             }
 
+        report_delay = self.ctx.seconds("run_command_report")
+        if report_delay > 0:
+            self.ctx.clock.schedule_in(self.ctx.seconds("run_command"), execute)
         op = self.ctx.start_operation(
             "Microsoft.Compute/virtualMachines/runCommand/action",
             vm.res.id,
             vm.res.location,
-            self.ctx.seconds("run_command"),
+            self.ctx.seconds("run_command") + report_delay,
             kind="Action",
             http_method="POST",
-            on_success=execute,
+            on_success=report,
         )
         vm.run_command = op
         return op

@@ -7,6 +7,7 @@ or the records disagreeing with Azure. The faults are made the way an operator w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
 from shared.domain.records import Changes
 from simulator import client_kwargs
-from tests.e2e.scenario import CrashingStore, build, promote, rollback, to_production
+from tests.e2e.scenario import CrashingStore, approvers_of, build, promote, rollback, to_production
 
 WORKLOAD = "data-analyst"
 RG = "rg-avd-images"
@@ -222,10 +223,15 @@ def test_a_burst_of_refused_approvals_never_dead_letters_a_step(catalog: Catalog
     def commit(changes: Changes) -> None:
         if any(v.status is Status.READY and v.stage is Stage.PRODUCTION for v in changes.versions):
             for n in range(3):  # unrelated traffic on the workload, right before the step commits
-                body = (
-                    '{"workload": "data-analyst", "version": "1.0.0", "target_stage": "dr",'
-                    f' "approver": "change-board@contoso.com", "ticket": "CHG-{n}",'
-                    ' "requested_at": "2026-11-02T10:00:00Z"}'
+                body = json.dumps(
+                    {
+                        "workload": WORKLOAD,
+                        "version": "1.0.0",
+                        "target_stage": "dr",
+                        "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.DR)[0]),
+                        "ticket": f"CHG-{n}",
+                        "requested_at": "2026-11-02T10:00:00Z",
+                    }
                 )
                 burst.append(runtime.entrypoints.approval(f"refused-{len(burst)}", body).rejected)
         original(changes)
@@ -248,9 +254,14 @@ def test_a_rollback_to_a_version_deleted_by_hand_is_refused_with_the_reason(cata
     definition = runtime.catalog.get(WORKLOAD).gallery.definition
     operator(runtime).gallery_image_versions.begin_delete(RG, "gal_avd_images", definition, "1.0.0", polling=False)
     runtime.sim.clock.advance(600)  # the delete completes; its event is lost
-    body = (
-        '{"action": "rollback", "workload": "data-analyst", "approver": "change-board@contoso.com",'
-        ' "requested_at": "2026-11-20T10:00:00Z"}'
+    body = json.dumps(
+        {
+            "action": "rollback",
+            "workload": WORKLOAD,
+            "version": "1.0.1",
+            "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.PRODUCTION)[0]),
+            "requested_at": runtime.sim.clock.now().isoformat(),
+        }
     )
     handled = runtime.entrypoints.approval("rollback-1", body)
     runtime.run()
