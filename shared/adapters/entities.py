@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from shared.domain import naming
 from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
-from shared.domain.records import AuditEntry, Loaded, WorkloadRecords
+from shared.domain.records import Loaded, WorkloadRecords
 
 CHUNK = 30_000  # UTF-16 code units per column: under the 64 KiB property limit
 VERSION_PREFIX = "version:"
@@ -25,7 +25,6 @@ RUN_PREFIX = "run:"
 EVENT_PREFIX = "event:"
 POINTERS_KEY = "pointers"
 HEALTH_KEY = "reconcile"  # the last reconcile result; inside WORKLOAD_RANGE, so a pass reads it for free
-NOTE_MARK = "n"  # notes' audit rows: event:{owner}:n{time}{hash}, after the numbered ones
 WORKLOAD_EVENTS = "workload"
 REJECTED_PARTITION = "rejected-messages"  # not a workload: "--" can never be in a workload name
 MAX_BODY = 30_000  # characters of a refused message's body that are kept
@@ -140,26 +139,6 @@ def rejected_entity(message: RejectedMessage) -> dict[str, Any]:
     reason = message.reason if len(message.reason) <= MAX_REASON else message.reason[:MAX_REASON] + " [truncated]"
     kept = message.model_copy(update={"body": body, "reason": reason})
     return encode(REJECTED_PARTITION, f"{message.source}:{digest}", kept)
-
-
-def note_row(workload: str, entry: AuditEntry) -> tuple[str, LifecycleEvent]:
-    """An audit row of its own for a note or refusal; the key is derived from its content."""
-    owner = entry.version.key if entry.version is not None else WORKLOAD_EVENTS
-    content = f"{entry.at.isoformat()}|{entry.kind}|{entry.actor}|{entry.detail}"
-    digest = hashlib.sha256(content.encode("utf-8", errors="replace")).hexdigest()[:12]
-    event = LifecycleEvent(
-        workload=workload,
-        version=entry.version,
-        seq=-1,  # not numbered: numbering would write the owner's row
-        at=entry.at,
-        kind=entry.kind,
-        actor=entry.actor,
-        detail=entry.detail,
-        from_status=entry.from_status,
-        to_status=entry.to_status,
-        stage=entry.stage,
-    )
-    return f"{EVENT_PREFIX}{owner}:{NOTE_MARK}{entry.at:%Y%m%d%H%M%S%f}{digest}", event
 
 
 # "pointers" < "run:..." < "version:..." sort together; the audit rows ("event:...") sort before them.

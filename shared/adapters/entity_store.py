@@ -10,10 +10,10 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from shared.adapters import entities
-from shared.domain.errors import ConcurrencyConflict, RecordNotFound
+from shared.domain.errors import RecordNotFound
 from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
-from shared.domain.records import AuditEntry, Changes, Loaded, WorkloadRecords, number_audit
+from shared.domain.records import Changes, Loaded, WorkloadRecords, number_audit
 
 Row = tuple[dict[str, Any], str]  # (entity, etag)
 Write = tuple[str, dict[str, Any], str | None]  # (row key, entity, etag to match; None = must not exist)
@@ -98,14 +98,6 @@ class EntityStore(ABC):
     def list_rejections(self) -> list[RejectedMessage]:
         rows = self._range(entities.REJECTED_PARTITION, "", "~")
         return sorted((entities.decode(e, RejectedMessage, None) for e, _ in rows), key=lambda m: m.at)
-
-    def note(self, workload: str, entry: AuditEntry) -> None:
-        partition = entities.partition(workload)
-        key, event = entities.note_row(workload, entry)
-        try:
-            self._transact(partition, [(key, entities.encode(partition, key, event), None)])
-        except ConcurrencyConflict:
-            return  # the same note, written already (a redelivery)
 
     def put_health(self, health: WorkloadHealth) -> None:
         partition = entities.partition(health.workload)

@@ -98,11 +98,6 @@ class RecordStore(Protocol):
 
     def list_rejections(self) -> list[RejectedMessage]: ...
 
-    def note(self, workload: str, entry: AuditEntry) -> None:
-        """Append an audit entry in a row of its own: touches no version, run or pointers row, so a
-        refusal or a note can never make a step's ETag-checked commit fail."""
-        ...
-
     def put_health(self, health: WorkloadHealth) -> None:
         """Keep the latest reconcile result of a workload (its own row, upserted)."""
         ...
