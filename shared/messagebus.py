@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from shared.domain.commands import (
     AnyCommand,
     Command,
+    ContinueRollout,
     ContinueRun,
     ContinueVersion,
     Envelope,
@@ -23,9 +24,10 @@ from shared.domain.commands import (
     Reconcile,
     Rollback,
     StartBuild,
+    StartRollout,
 )
 from shared.domain.errors import ConcurrencyConflict, InvalidInput
-from shared.steps import promotion, reconcile, runs, versions
+from shared.steps import promotion, reconcile, rollout, runs, versions
 from shared.steps.deps import Deps
 
 C = TypeVar("C", bound=Command)
@@ -40,6 +42,8 @@ HANDLERS: dict[type[Command], Handler] = {
     Prune: versions.prune,
     FailRun: runs.fail_run,
     Reconcile: reconcile.reconcile,
+    StartRollout: rollout.start_rollout,
+    ContinueRollout: rollout.continue_rollout,
 }
 RACE_RETRIES = 4  # a handler that lost an ETag race re-reads and decides again, this many times
 _COMMAND = TypeAdapter[AnyCommand](AnyCommand)
@@ -71,7 +75,12 @@ class MessageBus:
         handler = HANDLERS[type(command)]
         for _ in range(RACE_RETRIES):
             try:
-                return handler(command, self.deps)
+                messages = handler(command, self.deps)
+                break
             except ConcurrencyConflict:
                 continue
-        return handler(command, self.deps)
+        else:
+            messages = handler(command, self.deps)
+        if isinstance(command, ContinueVersion | Rollback):  # production may have moved: host pools follow
+            messages += rollout.on_production_change(command, self.deps)
+        return messages
