@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simulator.backends import catalog
+from simulator.backends import catalog, run_commands
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
 from simulator.backends.guest import GuestState
 from simulator.errors import ArmError, not_found
@@ -67,6 +67,7 @@ class ComputeBackend:
         self.vms: dict[str, VirtualMachine] = {}
         self.disks: dict[str, Disk] = {}
         self.snapshots: dict[str, Disk] = {}
+        self.run_commands = run_commands.RunCommandsBackend(ctx, self)
 
     # ------------------------------------------------------------------------------------------
     # helpers
@@ -428,7 +429,7 @@ class ComputeBackend:
             "deallocate": ("deallocating", "deallocated", "vm_deallocate"),
         }[action]
         before = vm.power_state
-        noop = before == final
+        noop = before == final and action != "restart"  # a restart always reboots the guest
         if not noop:
             vm.power_state = transitional
         vm.res.provisioning_state = "Updating"
@@ -439,6 +440,8 @@ class ComputeBackend:
             guest = self.guest_of(vm)
             if guest is not None and final != "running" and guest.sysprep is not None:
                 guest.sysprep = None  # stopping the VM kills a running sysprep
+            if guest is not None and final == "running" and not noop:
+                guest.boot(self.ctx.now())  # updates waiting for a restart take effect
 
         def failed(_: ArmError) -> None:
             vm.power_state = before
@@ -515,70 +518,7 @@ class ComputeBackend:
         )
 
     def run_command(self, rg: str, name: str, body: dict[str, Any]) -> AsyncOperation:
-        vm = self.get_vm(rg, name)
-        if vm.res.provisioning_state in ("Creating", "Deleting") or vm.power_state != "running":
-            raise ArmError(
-                "OperationNotAllowed",
-                f"Operation 'runCommand' is not allowed on VM '{name}' since the VM is "
-                f"{'deallocated' if vm.power_state == 'deallocated' else 'not running'}. "
-                "The operation requires the VM to be running.",
-            )
-        if vm.run_command is not None and not vm.run_command.done:
-            raise ArmError(
-                "Conflict",
-                "Run command extension execution is in progress. Please wait for completion before "
-                "invoking a run command.",
-            )
-        command_id = body.get("commandId") or ""
-        if not command_id:
-            raise ArmError("InvalidParameter", "Required parameter 'commandId' is missing (null).", target="commandId")
-        script = [str(line) for line in body.get("script") or []]
-        if command_id.lower() == "ipconfig":
-            script = ["ipconfig /all"]
-        elif command_id.lower() != "runpowershellscript":
-            raise ArmError(
-                "InvalidParameter",
-                f"Command '{command_id}' is not supported on this VM (supported: RunPowerShellScript, ipconfig).",
-                target="commandId",
-            )
-
-        def execute() -> dict[str, Any]:
-            guest = self.guest_of(vm)
-            if guest is None:
-                raise ArmError(
-                    "VMAgentStatusCommunicationError", "VM has reported a failure when processing extension."
-                )
-            fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
-            result = guest.run_script(script, self.ctx.now(), self.ctx.durations, fault)
-            self.schedule_guest(guest, vm)
-            return {
-                "value": [
-                    {
-                        "code": "ComponentStatus/StdOut/succeeded",
-                        "level": "Info",
-                        "displayStatus": "Provisioning succeeded",
-                        "message": result.stdout,
-                    },
-                    {
-                        "code": "ComponentStatus/StdErr/succeeded",
-                        "level": "Info",
-                        "displayStatus": "Provisioning succeeded",
-                        "message": result.stderr,
-                    },
-                ]
-            }
-
-        op = self.ctx.start_operation(
-            "Microsoft.Compute/virtualMachines/runCommand/action",
-            vm.res.id,
-            vm.res.location,
-            self.ctx.seconds("run_command"),
-            kind="Action",
-            http_method="POST",
-            on_success=execute,
-        )
-        vm.run_command = op
-        return op
+        return run_commands.action_run_command(self, rg, name, body)
 
     # serialization
     def vm_body(self, vm: VirtualMachine, expand_instance_view: bool = False) -> dict[str, Any]:
