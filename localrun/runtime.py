@@ -23,6 +23,7 @@ from shared.adapters.azure_compute import AzureCompute
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.messaging import DeadLetter
+from shared.bootstrap import run_output
 from shared.config import Settings
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Command, Envelope
@@ -64,7 +65,12 @@ class LocalRuntime:
         )
         self.catalog = load_catalog(catalog) if isinstance(catalog, Path) else catalog
         kwargs = client_kwargs(self.sim)
-        self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
+        self.compute = AzureCompute(
+            self.settings.subscription_id,
+            self.settings.image_resource_group,
+            lambda: kwargs,
+            run_output=run_output(self.settings),
+        )
         self.records: RecordStore = records or MemoryRecordStore()
         self.deps = Deps(
             records=self.records,

@@ -1,7 +1,9 @@
-"""Run one command with a private Azurite table endpoint on a free loopback port.
+"""Run one command with private Azurite table and blob endpoints on free loopback ports.
 
-Used by `make test` and `make demo`: starts Azurite in memory, waits until it answers,
-exports the connection string, runs the command, stops Azurite whatever happens.
+Used by `make test` and `make demo`: starts Azurite's table and blob services in memory, waits
+until they answer, exports their connection strings (AVD_TABLES_CONNECTION_STRING,
+AVD_BLOBS_CONNECTION_STRING: managed Run Command output goes to append blobs), runs the
+command, stops Azurite whatever happens.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
+AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's published development account; not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -36,9 +39,16 @@ def connection_string(port: int) -> str:
     )
 
 
-def wait_until_answering(port: int, proc: subprocess.Popen[bytes]) -> None:
+def blob_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};"
+    )
+
+
+def wait_until_answering(port: int, proc: subprocess.Popen[bytes], path: str = "Tables") -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    url = f"http://127.0.0.1:{port}/{DEV_ACCOUNT}/Tables"
+    url = f"http://127.0.0.1:{port}/{DEV_ACCOUNT}/{path}"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"with_azurite: Azurite exited early with code {proc.returncode}")
@@ -58,23 +68,36 @@ def main(argv: list[str]) -> int:
         print("usage: with_azurite.py -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     command = argv[argv.index("--") + 1 :]
-    if not AZURITE.exists():
-        print(f"with_azurite: {AZURITE} is missing; run `npm ci` (make install does)", file=sys.stderr)
-        return 2
-    port = free_port()
-    args = [str(AZURITE), "--tableHost", "127.0.0.1", "--tablePort", str(port)]
-    args += ["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    for binary in (AZURITE, AZURITE_BLOB):
+        if not binary.exists():
+            print(f"with_azurite: {binary} is missing; run `npm ci` (make install does)", file=sys.stderr)
+            return 2
+    common = ["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
+    port, blob_port = free_port(), free_port()
+    table_args = [str(AZURITE), "--tableHost", "127.0.0.1", "--tablePort", str(port), *common]
+    blob_args = [str(AZURITE_BLOB), "--blobHost", "127.0.0.1", "--blobPort", str(blob_port), *common]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+        for args in (table_args, blob_args)
+    ]
     try:
-        wait_until_answering(port, proc)
-        env = dict(os.environ, AVD_TABLES_CONNECTION_STRING=connection_string(port), AZURITE_TABLE_PORT=str(port))
+        wait_until_answering(port, procs[0])
+        wait_until_answering(blob_port, procs[1], "?comp=list")
+        env = dict(
+            os.environ,
+            AVD_TABLES_CONNECTION_STRING=connection_string(port),
+            AZURITE_TABLE_PORT=str(port),
+            AVD_BLOBS_CONNECTION_STRING=blob_connection_string(blob_port),
+            AZURITE_BLOB_PORT=str(blob_port),
+        )
         return subprocess.call(command, env=env)  # noqa: S603 - the caller's own command
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from shared.adapters.run_commands import BlobRunOutput
     from shared.config import Settings
     from shared.entrypoints import Entrypoints
     from shared.steps.deps import Deps
@@ -61,7 +62,9 @@ def build_deps(settings: Settings) -> Deps:
             "base_url": settings.arm_endpoint,
         }
 
-    compute = AzureCompute(settings.subscription_id, settings.image_resource_group, client_kwargs)
+    compute = AzureCompute(
+        settings.subscription_id, settings.image_resource_group, client_kwargs, run_output=run_output(settings)
+    )
     return Deps(
         records=records,
         compute=compute,
@@ -69,6 +72,17 @@ def build_deps(settings: Settings) -> Deps:
         clock=SystemClock(),
         settings=settings,
     )
+
+
+def run_output(settings: Settings) -> BlobRunOutput | None:
+    """The blob store for managed Run Command output (None: instance view only, cut at 4 KB)."""
+    from shared.adapters.run_commands import BlobRunOutput
+
+    if settings.blobs_connection_string:
+        return BlobRunOutput.from_connection_string(settings.blobs_connection_string, settings.run_output_container)
+    if settings.blobs_endpoint:
+        return BlobRunOutput.from_endpoint(settings.blobs_endpoint, _credential(), settings.run_output_container)
+    return None
 
 
 @functools.cache

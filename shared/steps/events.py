@@ -27,11 +27,19 @@ ARM_EVENT_TYPES = frozenset(
     for kind in ("write", "action", "delete")
     for result in ("success", "failure", "cancel")
 )
-COMPLETIONS = ("/write", "/delete", "/deallocate/action", "/start/action", "/poweroff/action", "/runcommand/action")
+COMPLETIONS = (
+    "/write",
+    "/delete",
+    "/deallocate/action",
+    "/start/action",
+    "/restart/action",
+    "/poweroff/action",
+    "/runcommand/action",
+)
 RESOURCE = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
     r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots"
-    r"|microsoft\.network/networkinterfaces)/(?P<name>[^/]+)$",
+    r"|microsoft\.network/networkinterfaces)/(?P<name>[^/]+)(?:/runcommands/[^/]+)?$",  # a managed Run Command ends
     re.IGNORECASE,
 )
 GALLERY_VERSION = re.compile(
