@@ -84,7 +84,7 @@ def step_customize(ctx: StepContext) -> Outcome:
     Run Command: its exit code decides, and a restart follows when it asks for one.
     """
     vm = ctx.source_vm
-    if SOURCE_BITLOCKER not in ctx.run.marks and not _source_known_decrypted(ctx):
+    if SOURCE_BITLOCKER not in ctx.run.marks:
         return _source_bitlocker_off(ctx, then="customize")
     index = ctx.run.customization_index
     if index < len(ctx.workload.customizations):
@@ -100,19 +100,6 @@ def step_customize(ctx: StepContext) -> Outcome:
     if found.volume_status != "FullyDecrypted":
         return Outcome(next_step="source-decrypted", run_updates={"source_manifest": found.manifest})
     return step_inventory(ctx, found.manifest)
-
-
-def _source_known_decrypted(ctx: StepContext) -> bool:
-    """The last build's clone arrived decrypted with PreventDeviceEncryption: the source still is.
-
-    (If it is not after all, the inventory says so and decryption starts then.)
-    """
-    newest = ctx.pointers.newest
-    if newest is None:
-        return False
-    version = ctx.deps.records.load(ctx.workload.name, version=newest).version
-    evidence = version.bitlocker if version is not None else None
-    return bool(evidence and evidence.state_before.startswith("FullyDecrypted") and evidence.prevent_device_encryption)
 
 
 def _source_bitlocker_off(ctx: StepContext, then: str) -> Outcome:
