@@ -292,9 +292,6 @@ class AzureCompute:
     def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
         return self.run_commands.result(vm_name, name)
 
-    def delete_managed_script(self, vm_name: str, name: str) -> None:
-        self.run_commands.delete(vm_name, name)
-
     def start_restart(self, vm_name: str) -> None:
         with _azure(f"restart VM {vm_name}"):
             self.compute.virtual_machines.begin_restart(self.resource_group, vm_name, polling=False)

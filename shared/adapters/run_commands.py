@@ -187,16 +187,6 @@ class ManagedRunCommands:
             started=started if isinstance(started, datetime) else None,
         )
 
-    def delete(self, vm_name: str, name: str) -> None:
-        from azure.core.exceptions import HttpResponseError
-
-        try:
-            self._compute().virtual_machine_run_commands.begin_delete(self.resource_group, vm_name, name, polling=False)
-        except ResourceNotFoundError:
-            return
-        except HttpResponseError as error:
-            raise _domain(error, f"delete Run Command {name} on {vm_name}") from None
-
 
 def _domain(error: Any, operation: str) -> AzureOperationError:
     code = (error.error.code if error.error is not None else None) or str(error.status_code or "HttpError")
