@@ -13,9 +13,11 @@ cuts to its last 4 KB: that is reported as truncated, never silently parsed.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -65,8 +67,8 @@ class BlobRunOutput:
             self._service = self._service_factory()
         return self._service
 
-    def _blob(self, vm_name: str, name: str, stream: str) -> str:
-        return f"{vm_name}/{name}/{stream}.log"
+    def _blob(self, vm_name: str, name: str, token: str, stream: str) -> str:
+        return f"{vm_name}/{name}/{token}/{stream}.log"
 
     def prepare(self, vm_name: str, name: str, lifetime: timedelta) -> tuple[str, str]:
         """Create (or empty) the two append blobs and return their write SAS URLs."""
@@ -85,9 +87,10 @@ class BlobRunOutput:
         if not account_key:
             delegation = self.service.get_user_delegation_key(datetime.now(UTC) - timedelta(minutes=5), expiry)
         urls = []
+        token = uuid.uuid4().hex[:16]  # each execution writes blobs of its own
         for stream in ("stdout", "stderr"):
-            blob = container.get_blob_client(self._blob(vm_name, name, stream))
-            blob.create_append_blob()  # a re-run starts from an empty blob
+            blob = container.get_blob_client(self._blob(vm_name, name, token, stream))
+            blob.create_append_blob()
             sas = generate_blob_sas(
                 account_name=str(self.service.account_name),
                 container_name=self.container,
@@ -100,15 +103,19 @@ class BlobRunOutput:
             urls.append(f"{blob.url}?{sas}")
         return urls[0], urls[1]
 
-    def read(self, vm_name: str, name: str) -> tuple[str, str]:
-        texts = []
-        for stream in ("stdout", "stderr"):
-            blob = self.service.get_blob_client(self.container, self._blob(vm_name, name, stream))
-            try:
-                texts.append(blob.download_blob().readall().decode("utf-8", errors="replace"))
-            except ResourceNotFoundError:
-                texts.append("")
-        return texts[0], texts[1]
+    def read(self, uri: str) -> str:
+        """The text of the blob a run command wrote to (its URI as the run command reports it)."""
+        if not uri:
+            return ""
+        path = urlsplit(uri).path.lstrip("/")
+        if path.startswith(f"{self.service.account_name}/"):  # Azurite's path-style URLs
+            path = path.split("/", 1)[1]
+        container, _, blob_name = path.partition("/")
+        blob = self.service.get_blob_client(container, unquote(blob_name))
+        try:
+            return blob.download_blob().readall().decode("utf-8", errors="replace")
+        except ResourceNotFoundError:
+            return ""
 
 
 class ManagedRunCommands:
@@ -169,8 +176,10 @@ class ManagedRunCommands:
         stdout = str(view.get("output") or "")
         stderr = str(view.get("error") or "")
         truncated = False
-        if self.output is not None:
-            stdout, stderr = self.output.read(vm_name, name)
+        out_uri = props.get("outputBlobUri") or props.get("output_blob_uri")
+        if self.output is not None and out_uri:
+            stdout = self.output.read(str(out_uri))
+            stderr = self.output.read(str(props.get("errorBlobUri") or props.get("error_blob_uri") or ""))
         else:
             truncated = max(len(stdout.encode()), len(stderr.encode())) >= INSTANCE_VIEW_LIMIT
         exit_code = view.get("exitCode", view.get("exit_code"))
