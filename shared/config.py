@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.domain.catalog import DeployedGallery
 from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 
 __all__ = ["APPROVAL_QUEUE", "SERVICE_BUS_CONNECTION", "STEP_QUEUE", "Settings"]
@@ -31,8 +32,14 @@ class Settings(BaseSettings):
     blobs_endpoint: str | None = None
     blobs_connection_string: str | None = None
     run_output_container: str = Field(default="runcommand-output", pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
-    image_resource_group: str = Field(default="rg-avd-images")
-    gallery_name: str = Field(default="gal_avd_images")
+    # The deployed gallery (infra's rg-<env>-images and its gallery): where every workload's
+    # image definition lives. Catalog files name only the definition (see DeployedGallery).
+    image_resource_group: str = Field(default=DeployedGallery().resource_group)
+    gallery_name: str = Field(default=DeployedGallery().name)
     temp_resource_ttl_hours: int = Field(default=24, ge=1)
     bitlocker_timeout_minutes: int = Field(default=180, ge=5)
     deprecation_grace_days: int = Field(default=30, ge=0)
+
+    @property
+    def deployed_gallery(self) -> DeployedGallery:
+        return DeployedGallery(resource_group=self.image_resource_group, name=self.gallery_name)

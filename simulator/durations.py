@@ -17,6 +17,7 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "app_install": 120,
     "windows_update_scan": 180,
     "windows_update_install": 1800,
+    "run_command_report": 0,  # agent's delay between running a script and reporting it
     "disk_create": 60,
     "disk_delete": 10,
     "snapshot_create": 60,

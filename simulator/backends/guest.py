@@ -130,6 +130,7 @@ class GuestState:
     pending_reboot: list[PendingUpdate] = field(default_factory=list)
     msrt_month: str = ""  # the month whose Malicious Software Removal Tool ran
     boots: int = 0
+    hyper_v_generation: str = "V2"
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -144,6 +145,7 @@ class GuestState:
             disk_size_gb=127 if offering.build < 26000 else 128,
             hotfixes=[image.update.kb],
             apps=[App("Microsoft Edge", f"{130 + image.update.ubr % 17}.0.2849.56", "machine")],
+            hyper_v_generation=offering.hyper_v_generation,
         )
         if trusted_launch or offering.default_encrypted:
             guest.set_encrypted()

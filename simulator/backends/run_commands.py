@@ -92,14 +92,32 @@ def action_run_command(compute: ComputeBackend, rg: str, name: str, body: dict[s
             target="commandId",
         )
     ctx = compute.ctx
-    # Effects apply when the command completes; how long it runs is known from what it does.
-    seconds = ctx.seconds("run_command") + estimate_seconds(script, ctx.durations)
-    timed_out = seconds > ACTION_TIMEOUT_S
+    # Effects apply when the agent runs the script; how long it runs is known from what it does.
+    # The agent reports `run_command_report` seconds later (default 0: at once); an agent that
+    # goes down with its VM before reporting (sysprep /shutdown) never sends the terminal
+    # status, so the operation fails instead of returning output.
+    seconds = min(ctx.seconds("run_command") + estimate_seconds(script, ctx.durations), ACTION_TIMEOUT_S)
+    timed_out = ctx.seconds("run_command") + estimate_seconds(script, ctx.durations) > ACTION_TIMEOUT_S
+    report_delay = ctx.seconds("run_command_report")
+    executed: list[ScriptResult] = []
 
-    def finish() -> dict[str, Any]:
-        result = _execute(compute, vm, script)
+    def execute() -> None:
+        if compute.guest_of(vm) is None or executed:
+            return
+        executed.append(_execute(compute, vm, script))
+
+    def report() -> dict[str, Any]:
+        execute()
+        if not executed:
+            raise ArmError("VMAgentStatusCommunicationError", "VM has reported a failure when processing extension.")
+        if report_delay > 0 and vm.power_state != "running":  # it went down between running and reporting
+            raise ArmError(
+                "VMAgentStatusCommunicationError",
+                f"VM '{name}' stopped before its agent reported the result of the run command.",
+            )
         if timed_out:
             raise ArmError("VMExtensionProvisioningTimeout", TIMEOUT_MESSAGE)
+        result = executed[0]
         return {
             "value": [
                 {
@@ -117,14 +135,16 @@ def action_run_command(compute: ComputeBackend, rg: str, name: str, body: dict[s
             ]
         }
 
+    if report_delay > 0:
+        ctx.clock.schedule_in(seconds, execute)
     op = ctx.start_operation(
         "Microsoft.Compute/virtualMachines/runCommand/action",
         vm.res.id,
         vm.res.location,
-        min(seconds, ACTION_TIMEOUT_S),
+        seconds + report_delay,
         kind="Action",
         http_method="POST",
-        on_success=finish,
+        on_success=report,
     )
     vm.run_command = op
     return op
