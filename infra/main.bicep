@@ -43,8 +43,17 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
+@description('Resource groups of the AVD host pools the catalog lists (and their session host VMs). The host pool operator role (role-actions.json hostPoolActions) is created assignable there only and assigned to the app identity in each; empty for no host pool rollouts.')
+param hostPoolResourceGroupNames array = []
+
 @description('Maximum number of Function App instances.')
 param maximumInstanceCount int = 40
+
+@description('Client id of the app registration that approvals use as audience and the status page signs in with (docs/deploy.md, "Approvals: the app registration"); empty until it exists: approvals are then refused with that reason.')
+param approvalsClientId string = ''
+
+@description('Object id of the Entra group whose members may read the status page; with approvalsClientId it turns on App Service Authentication.')
+param statusReadersGroupId string = ''
 
 var tags = {
   'azd-env-name': environmentName
@@ -111,6 +120,24 @@ resource subscriptionReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04
     assignableScopes: [
       subscription().id
     ]
+  }
+}
+
+// Rolling re-image of host pools: drain, message and sign off users, recreate the session host
+// VMs from the production version, register them; only in the host pools' resource groups.
+resource hostPoolOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(hostPoolResourceGroupNames)) {
+  name: guid(subscription().id, environmentName, 'avd-image-lifecycle-hostpool-operator')
+  properties: {
+    roleName: 'AVD Image Lifecycle Host Pool Operator (${environmentName}, ${take(resourceToken, 6)})'
+    description: 'Drain session hosts, message and sign off their users, recreate their VMs from a gallery version and register them with the host pool.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: roleActions.hostPoolActions
+        notActions: []
+      }
+    ]
+    assignableScopes: [for name in hostPoolResourceGroupNames: '${subscription().id}/resourceGroups/${name}']
   }
 }
 
@@ -195,6 +222,15 @@ module imageAccess 'modules/image-rg-access.bicep' = {
   }
 }
 
+module hostPoolAccess 'modules/hostpool-access.bicep' = [for name in hostPoolResourceGroupNames: {
+  name: 'hostpool-access-${uniqueString(name)}'
+  scope: resourceGroup(name)
+  params: {
+    principalId: appIdentity.outputs.principalId
+    roleDefinitionId: hostPoolOperatorRole.id
+  }
+}]
+
 resource subscriptionReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantSubscriptionReads) {
   name: guid(subscription().id, environmentName, 'avd-image-lifecycle-location-reader', 'assignment')
   properties: {
@@ -229,6 +265,20 @@ module functionApp 'modules/functionapp.bicep' = {
     rebuildSchedule: rebuildSchedule
     sweepSchedule: sweepSchedule
     maximumInstanceCount: maximumInstanceCount
+    entraTenantId: tenant().tenantId
+    approvalsClientId: approvalsClientId
+    statusReadersGroupId: statusReadersGroupId
+  }
+}
+
+module easyAuth 'modules/easyauth.bicep' = if (!empty(approvalsClientId) && !empty(statusReadersGroupId)) {
+  name: 'easyauth'
+  scope: appResourceGroup
+  params: {
+    functionAppName: functionApp.outputs.name
+    tenantId: tenant().tenantId
+    clientId: approvalsClientId
+    readersGroupId: statusReadersGroupId
   }
 }
 

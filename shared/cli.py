@@ -24,7 +24,6 @@ Exit codes (scripts may rely on them):
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import logging
 import time
@@ -38,8 +37,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from shared import bootstrap, render
-from shared.domain.commands import Envelope, Prune, StartBuild
+from shared import bootstrap, hostpools_view, render
+from shared.domain.commands import Envelope, Prune, StartBuild, StartRollout
 from shared.domain.errors import DomainError, InvalidInput
 from shared.domain.model import BuildReason, RunState, Stage, VersionNumber
 from shared.entrypoints import Entrypoints
@@ -141,10 +140,16 @@ def status(workload: WorkloadArg, as_json: JsonFlag = False) -> None:
     with _outcome():
         deps = _deps()
         summary = workload_summary(deps.workload(workload), deps, deps.compute.images_in_use())
+        pools = hostpools_view.estate(deps, summary.name) if deps.workload(workload).host_pools else None
         if as_json:
-            _print_json(summary.model_dump(mode="json"))
+            payload = summary.model_dump(mode="json")
+            if pools is not None:
+                payload["host_pools"] = hostpools_view.pools_using(pools, summary.name)
+            _print_json(payload)
         else:
             render.render_status(summary, _console())
+            for line in hostpools_view.status_lines(pools, summary.name) if pools is not None else []:
+                typer.echo(line)
 
 
 @app.command()
@@ -228,6 +233,8 @@ def build(
     timeout_minutes: Annotated[int, typer.Option(min=1)] = 240,
 ) -> None:
     """Start a pipeline run (a message on the step queue; the functions do the work)."""
+    from shared.identity.operator import signed_requester
+
     with _outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
@@ -240,7 +247,7 @@ def build(
             workload=name,
             run_id=run_id or f"manual-{deps.clock.now():%Y%m%d-%H%M}",
             reason=chosen,
-            requested_by=requested_by or _requester(),
+            requested_by=signed_requester(entrypoints.sign_in, deps.verify) or requested_by or _requester(),
             prepare_only=prepare_only,
         )
         entrypoints.bus.send([Envelope.wrap(command)])
@@ -261,11 +268,14 @@ def build(
                 raise typer.Exit(REFUSED)
 
 
-def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
-    """Decide an approval exactly as the approvals queue does; refusals exit 1 with the reason."""
-    text = json.dumps(body)
-    message_id = f"cli-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
-    handled = entrypoints.submit_approval(message_id, text)
+def _approve(entrypoints: Entrypoints, body: dict[str, Any], signer: str | None) -> str:
+    """Sign the operator in, then decide the approval exactly as the approvals queue does."""
+    from shared.domain.approvals import approval_message_id
+
+    if entrypoints.sign_in is None:
+        raise ConfigurationMissing("no way to sign in: approvals need Entra ID (AVD_ENTRA_TENANT_ID, ...)")
+    text = json.dumps({**body, "approver_token": entrypoints.sign_in(signer)})
+    handled = entrypoints.submit_approval(approval_message_id(text), text)
     if handled.rejected:
         fail(f"refused: {handled.rejected}")
     if handled.queued:
@@ -273,7 +283,14 @@ def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
     return handled.note
 
 
-Approver = Annotated[str, typer.Option(help="Who approved; must be an allowed approver of the stage")]
+SignInAs = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Local stand-ins only: the demo person to sign in as. In Azure you approve as yourself "
+        "(AVD_OPERATOR_CREDENTIAL: cli, interactive or device-code)",
+    ),
+]
 Ticket = Annotated[str, typer.Option(help="Change or incident reference")]
 Reason = Annotated[str, typer.Option(help="Why, in words a later admin will understand")]
 
@@ -283,11 +300,11 @@ def promote(
     workload: WorkloadArg,
     version: Annotated[str, typer.Argument(help="Major.Minor.Patch")],
     to: Annotated[Stage, typer.Option("--to", help="The next stage")],
-    approver: Approver,
+    signer: SignInAs = None,
     ticket: Ticket = "",
     reason: Reason = "",
 ) -> None:
-    """Promote a version one stage forward (the approval contract)."""
+    """Approve a version for the next stage, signed with your identity (the approval contract)."""
     with _outcome():
         entrypoints = wiring()
         note = _approve(
@@ -297,37 +314,46 @@ def promote(
                 "workload": workload,
                 "version": version,
                 "target_stage": to.value,
-                "approver": approver,
                 "ticket": ticket,
                 "reason": reason,
                 "requested_at": entrypoints.deps.clock.now().isoformat(),
             },
+            signer,
         )
-        typer.echo(f"approved: {note} -> {to.value}; replicating (follow with `avdimage status {workload}`)")
+        typer.echo(f"{note} (follow with `avdimage status {workload}`)")
 
 
 @app.command()
-def rollback(workload: WorkloadArg, approver: Approver, ticket: Ticket = "", reason: Reason = "") -> None:
-    """Make the rollback target production again: one pointer move, no rebuild."""
+def rollback(
+    workload: WorkloadArg,
+    version: Annotated[
+        str | None, typer.Option(help="The production version to withdraw; default: the one serving now")
+    ] = None,
+    signer: SignInAs = None,
+    ticket: Ticket = "",
+    reason: Reason = "",
+) -> None:
+    """Withdraw the production version; the rollback target serves again (a pointer move)."""
     with _outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
         pointers = deps.records.get_pointers(name)
-        if pointers.rollback is None:
+        if pointers.rollback is None or pointers.production is None:
             fail(f"{name} has no rollback target (production is {pointers.production or 'not set'})")
-        _approve(
+        note = _approve(
             entrypoints,
             {
                 "action": "rollback",
                 "workload": name,
-                "approver": approver,
+                "version": str(VersionNumber.parse(version) if version else pointers.production),
                 "ticket": ticket,
                 "reason": reason,
                 "requested_at": deps.clock.now().isoformat(),
             },
+            signer,
         )
-        typer.echo(f"rolled back: {name} production {pointers.production} -> {pointers.rollback}")
+        typer.echo(note)
 
 
 @app.command()
@@ -416,6 +442,64 @@ def report(
             _print_json(result.model_dump(mode="json"))
         else:
             render.render_report(result, _console())
+
+
+@app.command()
+def hostpools(as_json: JsonFlag = False) -> None:
+    """Per host pool: hosts per image version, drained, with sessions, and its rollout."""
+    with _outcome():
+        view = hostpools_view.estate(_deps())
+        if as_json:
+            _print_json(hostpools_view.as_json(view))
+        else:
+            for line in hostpools_view.lines(view):
+                typer.echo(line)
+
+
+@app.command()
+def rollout(
+    pool: Annotated[str, typer.Argument(help="Host pool name (or resource id) as in the catalog")],
+    to: Annotated[str | None, typer.Option("--to", help="Version; default: the workload's production")] = None,
+    requested_by: Annotated[str | None, typer.Option(help="Recorded as the requester; default user@cli")] = None,
+) -> None:
+    """Roll a host pool onto a version in batches (or resume its halted rollout)."""
+    from shared.domain.hostpools import RolloutState
+    from shared.domain.naming import version_slug
+    from shared.steps.rollout import policy_of
+
+    with _outcome():
+        entrypoints = wiring()
+        deps = entrypoints.deps
+        owners = [
+            w
+            for w in deps.catalog.workloads
+            if any(pool.lower() in (p.name.lower(), p.id.lower()) for p in w.host_pools)
+        ]
+        if not owners:
+            fail(f"no workload in the catalog serves a host pool {pool!r} (see `avdimage hostpools`)")
+        workload = owners[0]
+        policy = policy_of(workload, pool)
+        production = deps.records.get_pointers(workload.name).production
+        version = VersionNumber.parse(to) if to else production
+        if version is None:
+            fail(f"{workload.name} has no production version yet; name one with --to")
+        runs = deps.rollouts.runs(workload.name, policy.key) if deps.rollouts else []
+        halted = next((r for r in reversed(runs) if r.state is RolloutState.HALTED), None)
+        if halted is not None and halted.target_version == str(version):
+            run_id = halted.run_id  # resume it
+        else:
+            run_id = f"manual-{version_slug(version)}-{deps.clock.now():%m%d%H%M}"[:32].strip("-")
+        command = StartRollout(
+            workload=workload.name,
+            pool=policy.key,
+            run_id=run_id,
+            version=str(version),
+            requested_by=requested_by or _requester(),
+            requested_at=deps.clock.now(),
+        )
+        entrypoints.bus.send([Envelope.wrap(command)])
+        verb = "resume" if halted is not None and run_id == halted.run_id else "rollout"
+        typer.echo(f"sent: {verb} {policy.name} to {workload.name} {version} (run {run_id})")
 
 
 def main() -> None:

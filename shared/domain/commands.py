@@ -7,6 +7,7 @@ workload), so duplicates are detected by the bus and one workload's steps never 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -20,6 +21,10 @@ RunId = Annotated[str, AfterValidator(naming.run_id)]
 VersionText = Annotated[str, AfterValidator(lambda v: str(VersionNumber.parse(v)))]
 Person = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^\s<>\"'`;\\]+$")]
 FreeText = Annotated[str, Field(max_length=1000)]
+# A compact JWS (header.payload.signature); what it proves is decided by shared.identity, not here.
+Token = Annotated[
+    str, Field(min_length=16, max_length=16_000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+]
 
 
 class Command(BaseModel):
@@ -63,34 +68,40 @@ class ContinueRun(Command):
 
 
 class Approved(Command):
-    """Who decided, with which reference and why: the part every approval carries."""
+    """Who decided (a signed token, verified by the handler), on which version, with which reference and why."""
 
-    approver: Person
+    version: VersionText
+    approver_token: Token
+    system_token: Token | None = None
     ticket: FreeText = ""
     reason: FreeText = ""
     requested_at: datetime
+
+    @property
+    def digest(self) -> str:
+        """Derived from the whole content: a corrected approval is never dropped as a duplicate."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:24]
 
 
 class Promote(Approved):
     """The approval contract: promote one version one stage forward (or roll back, see Rollback)."""
 
     kind: Literal["promote"] = "promote"
-    version: VersionText
     target_stage: Stage
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:{self.version}:promote-{self.target_stage.value}"
+        return f"{self.workload}:{self.version}:promote-{self.target_stage.value}:{self.digest}"
 
 
 class Rollback(Approved):
-    """Make the rollback target production again: a pointer move, not a rebuild."""
+    """Withdraw `version` from production and serve the rollback target again: a pointer move."""
 
     kind: Literal["rollback"] = "rollback"
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:rollback:{self.requested_at.isoformat()}"
+        return f"{self.workload}:{self.version}:rollback:{self.digest}"
 
 
 class ContinueVersion(Command):
@@ -125,8 +136,43 @@ class Prune(Command):
         return f"{self.workload}:prune:{self.requested_at.isoformat()}"
 
 
+PoolKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,72}$")]  # pool key or name
+
+
+class StartRollout(Command):
+    """Roll a host pool onto a version (after a production change, or an admin's `avdimage rollout`)."""
+
+    kind: Literal["start-rollout"] = "start-rollout"
+    pool: PoolKey
+    run_id: RunId
+    version: VersionText
+    requested_by: Person
+    automatic: bool = False
+    requested_at: datetime | None = None  # an admin's request (a resume is a new message); None when automatic
+
+    @property
+    def message_id(self) -> str:
+        stamp = f":{self.requested_at.isoformat()}" if self.requested_at else ""
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:start{stamp}"
+
+
+class ContinueRollout(Command):
+    """Advance a host pool rollout: the next step now or a scheduled re-check."""
+
+    kind: Literal["continue-rollout"] = "continue-rollout"
+    pool: PoolKey
+    run_id: RunId
+    step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
+    attempt: int = Field(ge=0)
+    trigger: Literal["next", "recheck", "event"] = "next"
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:{self.step}:{self.attempt}"
+
+
 AnyCommand = Annotated[
-    StartBuild | ContinueRun | Promote | Rollback | ContinueVersion | Prune,
+    StartBuild | ContinueRun | Promote | Rollback | ContinueVersion | Prune | StartRollout | ContinueRollout,
     Field(discriminator="kind"),
 ]
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 from shared.adapters.clock import Clock
 from shared.config import Settings
+from shared.domain.approvals import Principal, TokenRefused, TokenVerifier
 from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import Compute
 from shared.domain.errors import RequestRefused
+from shared.domain.hostpools import HostPools, RolloutRecords
 from shared.domain.records import RecordStore
 
 
@@ -19,6 +21,18 @@ class Deps:
     catalog: Catalog
     clock: Clock
     settings: Settings = field(default_factory=Settings)
+    hostpools: HostPools | None = None  # Azure Virtual Desktop (host pool inventory and rollouts)
+    rollouts: RolloutRecords | None = None  # rollout records, in the same table
+    verifier: TokenVerifier | None = None  # Entra ID in Azure, the local issuer in tests and the demo
+
+    def verify(self, token: str, what: str) -> Principal:
+        """The token's verified principal; refused when approvals are not configured."""
+        if self.verifier is None:
+            raise TokenRefused(
+                "approvals are not configured: set AVD_ENTRA_TENANT_ID and AVD_APPROVALS_CLIENT_ID "
+                "(docs/deploy.md, 'Approvals: the app registration')"
+            )
+        return self.verifier.verify(token, what)
 
     def workload(self, name: str) -> Workload:
         try:
