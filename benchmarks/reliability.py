@@ -623,7 +623,7 @@ def bad_input(catalog: Catalog) -> list[FaultClass]:
         ),
         "duplicate-customization": (office.replace('name = "m365-apps"', 'name = "fslogix"'), "must be unique"),
         "huge-script": (
-            office.replace('script = "Install-WindowsUpdate -AcceptAll"', f'script = "{"x" * 210_000}"'),
+            office.replace('builtin = "windows-update"', f'script = "{"x" * 210_000}"'),
             "customizations",
         ),
         "bad-version-pin": (office.replace("pinned = []", 'pinned = ["1.0"]'), "retention.pinned"),

@@ -253,6 +253,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: appIdentity.outputs.clientId
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
+    runOutputContainerName: storage.outputs.runOutputContainerName
     deploymentContainerName: storage.outputs.deploymentContainerName
     tablesEndpoint: storage.outputs.tableEndpoint
     tableName: tableName

@@ -1,4 +1,4 @@
-"""Azurite's table endpoint as a child process: in memory (tests) or persisted in a folder (the demo).
+"""Azurite's table (and blob) endpoints as child processes: in memory (tests) or persisted in a folder (the demo).
 
 `scripts/with_azurite.py` (make test, make bench), `make demo`, `avdimage --demo` and `make ui` start it here.
 With `location`, Azurite keeps its tables in that folder (its `--location` option), so the demo's
@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
+AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"  # managed Run Command output (append blobs)
 # Azurite's published development account; not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -42,9 +43,16 @@ def connection_string(port: int) -> str:
     )
 
 
-def wait_until_answering(port: int, proc: subprocess.Popen[bytes]) -> None:
+def blob_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};"
+    )
+
+
+def wait_until_answering(port: int, proc: subprocess.Popen[bytes], path: str = "Tables") -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    url = f"http://127.0.0.1:{port}/{DEV_ACCOUNT}/Tables"
+    url = f"http://127.0.0.1:{port}/{DEV_ACCOUNT}/{path}"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"Azurite exited early with code {proc.returncode}")
@@ -61,11 +69,24 @@ def wait_until_answering(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def azurite(location: Path | None = None) -> Iterator[tuple[int, str]]:
-    """(port, connection string) of a private Azurite; stopped on exit whatever happens."""
-    if not AZURITE.exists():
-        raise AzuriteMissing(f"{AZURITE} is missing; run `npm ci` (make install does)")
+    """(port, connection string) of a private Azurite table service; stopped on exit whatever happens."""
+    with _service(AZURITE, "table", location, "Tables") as port:
+        yield port, connection_string(port)
+
+
+@contextmanager
+def azurite_blob(location: Path | None = None) -> Iterator[tuple[int, str]]:
+    """(port, connection string) of a private Azurite blob service (Run Command output)."""
+    with _service(AZURITE_BLOB, "blob", location, "?comp=list") as port:
+        yield port, blob_connection_string(port)
+
+
+@contextmanager
+def _service(binary: Path, kind: str, location: Path | None, probe: str) -> Iterator[int]:
+    if not binary.exists():
+        raise AzuriteMissing(f"{binary} is missing; run `npm ci` (make install does)")
     port = free_port()
-    args = [str(AZURITE), "--tableHost", "127.0.0.1", "--tablePort", str(port)]
+    args = [str(binary), f"--{kind}Host", "127.0.0.1", f"--{kind}Port", str(port)]
     if location is None:
         args.append("--inMemoryPersistence")
     else:
@@ -74,10 +95,10 @@ def azurite(location: Path | None = None) -> Iterator[tuple[int, str]]:
     args += ["--disableTelemetry", "--skipApiVersionCheck", "--silent"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
     try:
-        wait_until_answering(port, proc)
-        yield port, connection_string(port)
+        wait_until_answering(port, proc, probe)
+        yield port
     finally:
-        # SIGINT is Azurite's graceful close: it writes its tables to `location` before exiting
+        # SIGINT is Azurite's graceful close: it writes its data to `location` before exiting
         # (SIGTERM would lose up to its 5 s autosave interval).
         if location is None:
             proc.terminate()

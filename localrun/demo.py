@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from localrun.azurite import azurite
+from localrun.azurite import azurite, azurite_blob
 from localrun.demo_hostpools import chapter as hostpool_chapter
 from localrun.issuer import ANALYST_APPROVERS, OFFICE_APPROVERS, forged
 from localrun.runtime import LocalRuntime
@@ -246,7 +246,9 @@ def _records(state: Path | None) -> Iterator[tuple[RecordStore | None, str, str 
     """Azurite persisted under `state`, the Azurite `make test` started, or memory."""
     if state is not None:
         shutil.rmtree(state, ignore_errors=True)  # every `make demo` starts a new estate
-        with azurite(azurite_dir(state)) as (_, connection):
+        blobs = azurite_dir(state) / "blobs"
+        with azurite(azurite_dir(state)) as (_, connection), azurite_blob(blobs) as (_, blob_connection):
+            os.environ["AVD_BLOBS_CONNECTION_STRING"] = blob_connection  # Run Command output, as with_azurite
             records = TableRecordStore.from_connection_string(connection, TABLE)
             records.ensure_table()
             yield records, f"Azurite, kept in {state}/", connection

@@ -26,6 +26,7 @@ from shared.adapters.hostpools_records import EntityRolloutRecords
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.messaging import DeadLetter, DeadLetteredMessage
+from shared.bootstrap import run_output
 from shared.config import Settings
 from shared.domain.approvals import approval_message_id
 from shared.domain.catalog import Catalog
@@ -73,7 +74,12 @@ class LocalRuntime:
         deployed = self.settings.deployed_gallery
         self.catalog = load_catalog_isolated(catalog, deployed) if isinstance(catalog, Path) else catalog
         kwargs = client_kwargs(self.sim)
-        self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
+        self.compute = AzureCompute(
+            self.settings.subscription_id,
+            self.settings.image_resource_group,
+            lambda: kwargs,
+            run_output=run_output(self.settings),
+        )
         self.records: RecordStore = records or MemoryRecordStore()
         # Entra ID's stand-in: real RSA signatures, checked by the production verifier.
         self.issuer = LocalIssuer(self.sim.clock)

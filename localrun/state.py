@@ -12,6 +12,7 @@ local file the demo wrote for itself and is never read from anywhere else.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import pickle
 import types
@@ -68,7 +69,7 @@ class _Pickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         # Callbacks of finished operations (on_success/on_failure) never run again.
-        if isinstance(obj, types.FunctionType | types.MethodType | types.LambdaType):
+        if isinstance(obj, types.FunctionType | types.MethodType | types.LambdaType | functools.partial):
             return type(None), ()
         return NotImplemented
 

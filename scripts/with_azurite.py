@@ -1,8 +1,9 @@
-"""Run one command with a private Azurite table endpoint on a free loopback port.
+"""Run one command with private Azurite table and blob endpoints on free loopback ports.
 
 Used by `make test` (in memory) and `make demo` (`--location .demo/azurite`: the tables stay
 on disk for `avdimage --demo` and `make ui`): starts Azurite, waits until it answers, exports
-the connection string, runs the command, stops Azurite whatever happens.
+the connection strings (AVD_TABLES_CONNECTION_STRING, AVD_BLOBS_CONNECTION_STRING: managed Run
+Command output goes to append blobs), runs the command, stops Azurite whatever happens.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from localrun.azurite import AzuriteMissing, azurite, connection_string
+from localrun.azurite import AzuriteMissing, azurite, azurite_blob, connection_string
 
 __all__ = ["connection_string", "main"]  # connection_string: tests import it from here
 
@@ -32,8 +33,15 @@ def main(argv: list[str]) -> int:
         print(f"with_azurite: unknown options {' '.join(options)}; {USAGE}", file=sys.stderr)
         return 2
     try:
-        with azurite(location) as (port, connection):
-            env = dict(os.environ, AVD_TABLES_CONNECTION_STRING=connection, AZURITE_TABLE_PORT=str(port))
+        blobs = location / "blobs" if location is not None else None
+        with azurite(location) as (port, connection), azurite_blob(blobs) as (blob_port, blob_connection):
+            env = dict(
+                os.environ,
+                AVD_TABLES_CONNECTION_STRING=connection,
+                AZURITE_TABLE_PORT=str(port),
+                AVD_BLOBS_CONNECTION_STRING=blob_connection,
+                AZURITE_BLOB_PORT=str(blob_port),
+            )
             return subprocess.call(command, env=env)  # noqa: S603 - the caller's own command
     except (AzuriteMissing, RuntimeError) as error:
         print(f"with_azurite: {error}", file=sys.stderr)

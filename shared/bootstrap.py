@@ -17,6 +17,7 @@ from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from shared.adapters.run_commands import BlobRunOutput
     from shared.adapters.servicebus_bus import ServiceBusBus
     from shared.config import Settings
     from shared.domain.commands import Envelope
@@ -78,7 +79,9 @@ def build_deps(settings: Settings) -> Deps:
             "base_url": settings.arm_endpoint,
         }
 
-    compute = AzureCompute(settings.subscription_id, settings.image_resource_group, client_kwargs)
+    compute = AzureCompute(
+        settings.subscription_id, settings.image_resource_group, client_kwargs, run_output=run_output(settings)
+    )
     clock = SystemClock()
     verifier = None
     if settings.entra_tenant_id and settings.approvals_client_id:  # else approvals are refused with the reason
@@ -96,6 +99,17 @@ def build_deps(settings: Settings) -> Deps:
         rollouts=EntityRolloutRecords(records),
         verifier=verifier,
     )
+
+
+def run_output(settings: Settings) -> BlobRunOutput | None:
+    """The blob store for managed Run Command output (None: instance view only, cut at 4 KB)."""
+    from shared.adapters.run_commands import BlobRunOutput
+
+    if settings.blobs_connection_string:
+        return BlobRunOutput.from_connection_string(settings.blobs_connection_string, settings.run_output_container)
+    if settings.blobs_endpoint:
+        return BlobRunOutput.from_endpoint(settings.blobs_endpoint, _credential(), settings.run_output_container)
+    return None
 
 
 class LazyServiceBus:

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     tables_endpoint: str | None = None
     # ... or a connection string locally (Azurite's published development key).
     tables_connection_string: str | None = None
+    # Where managed Run Commands write their full stdout/stderr (append blobs): the app's storage
+    # account by endpoint in Azure, Azurite's blob service by connection string locally.
+    blobs_endpoint: str | None = None
+    blobs_connection_string: str | None = None
+    run_output_container: str = Field(default="runcommand-output", pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
     # The deployed gallery (infra's rg-<env>-images and its gallery): where every workload's
     # image definition lives. Catalog files name only the definition (see DeployedGallery).
     image_resource_group: str = Field(default=DeployedGallery().resource_group)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from simulator import desktop_responses as d
 from simulator import responses as r
+from simulator import responses_run_commands as rc
 
 if TYPE_CHECKING:
     from simulator.app import SimulatorApp as Simulator
@@ -93,6 +94,13 @@ ROUTES: list[Route] = [
     ),
     _route("POST", rf"{VM}/generalize", f"{C}/virtualMachines/generalize/action", r.vm_generalize),
     _route("POST", rf"{VM}/runCommand", f"{C}/virtualMachines/runCommand/action", r.vm_run_command),
+    # managed run commands
+    _route("GET", rf"{VM}/runCommands", f"{C}/virtualMachines/runCommands/read", rc.list_run_commands),
+    _route("PUT", rf"{VM}/runCommands/(?P<rc>{_N})", f"{C}/virtualMachines/runCommands/write", rc.put_run_command),
+    _route("GET", rf"{VM}/runCommands/(?P<rc>{_N})", f"{C}/virtualMachines/runCommands/read", rc.get_run_command),
+    _route(
+        "DELETE", rf"{VM}/runCommands/(?P<rc>{_N})", f"{C}/virtualMachines/runCommands/delete", rc.delete_run_command
+    ),
     # disks and snapshots
     _route("GET", rf"{CP}/(?P<kind>disks|snapshots)", f"{C}/{{kind}}/read", r.list_disks),
     _route("PUT", rf"{CP}/(?P<kind>disks|snapshots)/(?P<name>{_N})", f"{C}/{{kind}}/write", r.put_disk),

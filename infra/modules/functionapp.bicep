@@ -23,6 +23,9 @@ param identityId string
 @description('Client id of that identity.')
 param identityClientId string
 
+@description('Blob container for managed Run Command output.')
+param runOutputContainerName string = 'runcommand-output'
+
 @description('Name of the storage account for AzureWebJobsStorage.')
 param storageAccountName string
 
@@ -96,6 +99,8 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   AVD_SUBSCRIPTION_ID: imageSubscriptionId
   AVD_TABLES_ENDPOINT: tablesEndpoint
+  AVD_BLOBS_ENDPOINT: storageBlobEndpoint
+  AVD_RUN_OUTPUT_CONTAINER: runOutputContainerName
   AVD_TABLE_NAME: tableName
   AVD_CATALOG_PATH: catalogPath
   AVD_IMAGE_RESOURCE_GROUP: imageResourceGroupName

@@ -22,6 +22,9 @@ param deploymentContainerName string
 @description('Blob container receiving Event Grid events that could not be delivered.')
 param deadLetterContainerName string
 
+@description('Blob container receiving managed Run Command output (append blobs the app creates and hands the VM agent a user delegation SAS for).')
+param runOutputContainerName string = 'runcommand-output'
+
 @description('Principal id of the app identity.')
 param appPrincipalId string
 
@@ -123,6 +126,17 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Managed Run Command stdout/stderr. The app creates the append blobs and signs user delegation
+// SAS URLs for the VM agent with its own identity: its Storage Blob Data Owner role on this
+// account (below) covers both, so no further role is needed.
+resource runOutputContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: runOutputContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -195,3 +209,4 @@ output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = 'https://${storage.name}.table.${environment().suffixes.storage}'
 output deploymentContainerName string = deploymentContainer.name
 output deadLetterContainerName string = deadLetterContainer.name
+output runOutputContainerName string = runOutputContainer.name

@@ -11,15 +11,17 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest, HttpResponse
 
+from shared.adapters.run_commands import BlobRunOutput, ManagedRunCommands
 from shared.domain.compute import (
     GalleryVersionState,
     ImageDefinitionSpec,
+    ManagedScriptResult,
     OperationState,
     RegionReplication,
     ScriptResult,
@@ -118,6 +120,7 @@ class AzureCompute:
         subscription_id: str,
         resource_group: str,
         client_kwargs: Callable[[], dict[str, Any]],
+        run_output: BlobRunOutput | None = None,
     ) -> None:
         self.subscription_id = subscription_id
         self.resource_group = resource_group
@@ -125,6 +128,7 @@ class AzureCompute:
         self._compute: ComputeManagementClient | None = None
         self._network: NetworkManagementClient | None = None
         self._subnets: dict[str, str] = {}
+        self.run_commands = ManagedRunCommands(lambda: self.compute, resource_group, run_output)
 
     @property
     def compute(self) -> ComputeManagementClient:
@@ -323,6 +327,16 @@ class AzureCompute:
                 operation, code, str(error.get("message") or response.text()[:500]), response.status_code
             )
         return response
+
+    def start_managed_script(self, vm_name: str, name: str, script: str, timeout: timedelta, location: str) -> None:
+        self.run_commands.start(vm_name, name, script, timeout, location)
+
+    def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
+        return self.run_commands.result(vm_name, name)
+
+    def start_restart(self, vm_name: str) -> None:
+        with _azure(f"restart VM {vm_name}"):
+            self.compute.virtual_machines.begin_restart(self.resource_group, vm_name, polling=False)
 
     def start_vm(self, vm_name: str) -> None:
         with _azure(f"start VM {vm_name}"):

@@ -1,8 +1,12 @@
-"""PowerShell the product sends to Windows VMs with Run Command (RunPowerShellScript).
+"""PowerShell the product sends to Windows VMs with Run Command; it runs as SYSTEM.
 
-Each script prints exactly one compact JSON document on stdout, so the compute adapter
-can parse results without scraping text. The simulator's Windows guest answers these
-same scripts; docs/simulator.md lists the contract.
+Each script prints one JSON document last on stdout, so results are parsed without scraping
+text. Which kind of Run Command carries a script is decided by its output: action Run Command
+keeps only the last 4,096 bytes and reports no exit code, so it carries only scripts whose
+output is provably small (BitLocker status, sysprep start/status); the inventory (hundreds of
+apps on a real AVD image), customizations and Windows Update go through managed Run Commands,
+whose full output lands in append blobs and whose exit code is reported. The simulator's
+Windows guest answers these same scripts; docs/simulator.md lists the contract.
 """
 
 from __future__ import annotations
@@ -56,9 +60,11 @@ $v = Get-BitLockerVolume -MountPoint 'C:'
 # Start decryption (returns at once; decryption continues in the background) and stop
 # deployed hosts from re-encrypting themselves; report the state right after.
 # Output: {"started": true, "volumeStatus": "DecryptionInProgress", "encryptionPercentage": 100}
+# The key is created only when missing: `New-Item -Force` on an existing registry key deletes and
+# recreates it empty, losing every value already under it.
 BITLOCKER_OFF = r"""
 $ErrorActionPreference = 'Stop'
-New-Item -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker' -Force | Out-Null
+if (-not (Test-Path -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker')) { New-Item -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker' | Out-Null }
 Set-ItemProperty -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\BitLocker' -Name 'PreventDeviceEncryption' -Value 1 -Type DWord
 $v = Get-BitLockerVolume -MountPoint 'C:'
 if ("$($v.VolumeStatus)" -ne 'FullyDecrypted') { Disable-BitLocker -MountPoint 'C:' | Out-Null }
@@ -78,7 +84,8 @@ Start-Process -FilePath "$env:WINDIR\System32\Sysprep\sysprep.exe" -ArgumentList
 [pscustomobject]@{ started = $true } | ConvertTo-Json -Compress
 """
 
-# Sysprep progress and, on failure, the log lines that explain it.
+# Sysprep progress and, on failure, the log lines that explain it: at most the last 8 error lines of
+# at most 300 characters each, so the JSON stays far below action Run Command's 4,096-byte limit.
 # Output: {"imageState": "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "sysprepRunning": false,
 #          "errors": ["2026-11-25 10:00:00, Error SYSPRP ..."]}
 SYSPREP_STATUS = r"""
@@ -87,6 +94,44 @@ $state = (Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersio
 $running = [bool](Get-Process -Name sysprep -ErrorAction SilentlyContinue)
 $log = "$env:WINDIR\System32\Sysprep\Panther\setuperr.log"
 $errors = @()
-if (Test-Path $log) { $errors = @(Get-Content -Path $log | Where-Object { $_ -match 'Error' }) }
+if (Test-Path $log) {
+  $errors = @(Get-Content -Path $log | Where-Object { $_ -match 'Error' } | Select-Object -Last 8 |
+    ForEach-Object { $_.Substring(0, [Math]::Min(300, $_.Length)) })
+}
 [pscustomobject]@{ imageState = "$state"; sysprepRunning = $running; errors = $errors } | ConvertTo-Json -Compress
 """
+
+# One Windows Update pass with the Windows Update Agent API that ships with Windows
+# (Microsoft.Update.Session; Microsoft Learn "Searching, Downloading, and Installing Updates").
+# No module download, works as SYSTEM. The product restarts the VM when a restart is required
+# and runs the pass again until nothing is found.
+# Output: {"found": 1, "installed": [{"kb": "KB5068861", "title": "..."}], "rebootRequired": true,
+#          "resultCode": 2}
+WINDOWS_UPDATE = r"""
+$ErrorActionPreference = 'Stop'
+$session = New-Object -ComObject Microsoft.Update.Session
+$searcher = $session.CreateUpdateSearcher()
+$found = @($searcher.Search("IsInstalled=0 and Type='Software' and IsHidden=0").Updates)
+$pending = (New-Object -ComObject Microsoft.Update.SystemInfo).RebootRequired
+$installed = @(); $code = 0
+if ($found.Count -gt 0 -and -not $pending) {
+  $todo = New-Object -ComObject Microsoft.Update.UpdateColl
+  foreach ($u in $found) { if (-not $u.EulaAccepted) { $u.AcceptEula() }; [void]$todo.Add($u) }
+  $downloader = $session.CreateUpdateDownloader(); $downloader.Updates = $todo; [void]$downloader.Download()
+  $installer = $session.CreateUpdateInstaller(); $installer.Updates = $todo
+  $result = $installer.Install(); $code = [int]$result.ResultCode; $pending = $result.RebootRequired
+  $installed = @($found | ForEach-Object { [pscustomobject]@{ kb = "KB$($_.KBArticleIDs | Select-Object -First 1)"; title = $_.Title } })
+}
+[pscustomobject]@{ found = $found.Count; installed = $installed; rebootRequired = [bool]$pending; resultCode = $code } | ConvertTo-Json -Depth 3 -Compress
+if ($code -gt 3) { exit $code }
+"""
+
+# How a catalog customization installs an app as SYSTEM: winget is not on SYSTEM's PATH, so the
+# App Installer's winget.exe is resolved under Program Files\\WindowsApps (provisioned on Windows 11,
+# absent on Windows Server). Caveats (docs/customizations.md): machine scope only, agreements
+# accepted on the command line, the newest App Installer folder wins, check $LASTEXITCODE.
+WINGET_RESOLVE = (
+    "$winget = (Resolve-Path -Path "
+    '"$env:ProgramFiles\\WindowsApps\\Microsoft.DesktopAppInstaller_*_x64__8wekyb3d8bbwe\\winget.exe" | '
+    "Select-Object -Last 1).Path"
+)

@@ -103,11 +103,31 @@ class BaseImage(Strict):
         return self
 
 
+class Builtin(StrEnum):
+    """Customizations the product ships: Windows Update through the Windows Update Agent API."""
+
+    WINDOWS_UPDATE = "windows-update"
+
+
 class Customization(Strict):
-    """One ordered, named step run on the source VM with Run Command."""
+    """One ordered, named step run on the source VM as SYSTEM (a managed Run Command).
+
+    Either a PowerShell `script` or a `builtin`. A non-zero exit code fails the run. `restart`
+    restarts the VM after it; the Windows Update builtin restarts whenever updates ask for it and
+    runs again until none remain.
+    """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    script: str = Field(min_length=1, max_length=MAX_CUSTOMIZATION_CHARS)
+    script: str = Field(default="", max_length=MAX_CUSTOMIZATION_CHARS)
+    builtin: Builtin | None = None
+    restart: bool = False
+    timeout_minutes: int = Field(default=90, ge=5, le=24 * 60, description="Managed Run Command timeout")
+
+    @model_validator(mode="after")
+    def script_or_builtin(self) -> Self:
+        if bool(self.script.strip()) == (self.builtin is not None):
+            raise ValueError(f"customization {self.name!r}: set exactly one of script or builtin")
+        return self
 
 
 OBJECT_ID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

@@ -8,7 +8,7 @@ waits for an operation to finish, Run Command included.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -57,6 +57,23 @@ class VmSpec:
 class ScriptResult:
     stdout: str
     stderr: str
+
+
+@dataclass(frozen=True)
+class ManagedScriptResult:
+    """A finished managed Run Command: how it ended, its exit code and its full output."""
+
+    state: str  # Succeeded | Failed | TimedOut | Canceled
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    message: str = ""
+    truncated: bool = False  # output came from the instance view, cut to its last 4 KB
+    started: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "Succeeded" and self.exit_code == 0
 
 
 @dataclass(frozen=True)
@@ -146,7 +163,19 @@ class Compute(Protocol):
         """The Run Command output, or None while it is still running."""
         ...
 
+    def start_managed_script(self, vm_name: str, name: str, script: str, timeout: timedelta, location: str) -> None:
+        """Start a managed Run Command (full output, exit code, timeout) without waiting."""
+        ...
+
+    def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
+        """The finished managed Run Command, or None while it is still running."""
+        ...
+
     def start_vm(self, vm_name: str) -> None: ...
+
+    def start_restart(self, vm_name: str) -> None:
+        """Restart a running VM (updates waiting for a restart take effect)."""
+        ...
 
     def start_deallocate(self, vm_name: str) -> None: ...
 

@@ -304,6 +304,7 @@ class Run(BaseModel):
     source_image: str = ""
     source_os_disk_id: str = ""
     customization_index: int = 0
+    customization_pass: int = 0  # Windows Update runs in passes, with restarts between them
     step_started_at: datetime | None = None
     marks: dict[str, datetime] = Field(default_factory=dict)  # when a step's milestones happened
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step

@@ -14,6 +14,8 @@ from shared.domain.model import (
     PendingOperation,
 )
 from shared.steps import guest
+from shared.steps.build_source import INVENTORY_TIMEOUT
+from shared.steps.managed_script import failure, managed_script
 from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext, ensure_resource, trusted_launch
 
@@ -76,13 +78,18 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
 def step_clone_check(ctx: StepContext) -> Outcome:
     """The clone's content must match the source VM's; its BitLocker state is the evidence's start."""
     version, name = ctx.require_version(), ctx.temp("vm")
-    result = ctx.script("inventory", name, guest_scripts.INVENTORY)
+    result = managed_script(ctx, "clone-inventory", name, guest_scripts.INVENTORY, INVENTORY_TIMEOUT)
     if isinstance(result, Outcome):
         return result
-    found = guest.inventory_from(guest.parse(result, f"inventory on {name}"))
+    if not result.ok:
+        return Outcome(fail=failure("the inventory", name, result))
+    if result.truncated:
+        return Outcome(fail=f"the inventory of {name} was cut to its last 4 KB: configure AVD_BLOBS_ENDPOINT")
+    found = guest.parse_inventory(result.stdout, f"inventory on {name}")
     drift = guest.manifest_drift(ctx.run.source_manifest or version.manifest, found.manifest)
     detail = "clone matches the source VM" if not drift else "clone differs from the source VM: " + "; ".join(drift)
-    evidence = BitLockerEvidence(state_before=found.bitlocker, started_at=ctx.now)
+    prevented = found.manifest.registry.get(guest.PREVENT_DEVICE_ENCRYPTION) == "1"
+    evidence = BitLockerEvidence(state_before=found.bitlocker, started_at=ctx.now, prevent_device_encryption=prevented)
     return Outcome(
         next_step="bitlocker",
         version=version.evolve(drift=tuple(drift), bitlocker=evidence),
@@ -94,7 +101,18 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     """Sysprep needs FullyDecrypted: turn BitLocker off and re-check until it is, within a time limit."""
     version, vm = ctx.require_version(), ctx.temp("vm")
     evidence = version.bitlocker or BitLockerEvidence(state_before="unknown", started_at=ctx.now)
-    first = not evidence.prevent_device_encryption
+    arrived_ready = evidence.state_before.startswith("FullyDecrypted") and evidence.prevent_device_encryption
+    if arrived_ready and not evidence.state_after:
+        # Decrypted once on the source VM: the clone's state read at clone-check is the evidence.
+        evidence = evidence.model_copy(update={"state_after": "FullyDecrypted", "finished_at": ctx.now})
+        detail = "clone arrived FullyDecrypted with PreventDeviceEncryption=1 (decrypted on the source VM)"
+        return Outcome(
+            next_step="sysprep",
+            version=version.evolve(bitlocker=evidence),
+            audit=[ctx.audit("bitlocker-ready", detail)],
+        )
+    polling = ("bitlocker-decrypt", "script:bitlocker-status", "script-busy:bitlocker-status")
+    first = ctx.run.pending is None or ctx.run.pending.kind not in polling
     # BITLOCKER_OFF also sets PreventDeviceEncryption=1, so deployed hosts never re-encrypt.
     purpose, text = (
         ("bitlocker-off", guest_scripts.BITLOCKER_OFF)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from shared.adapters import guest_scripts
 from shared.domain import naming
-from shared.domain.catalog import Workload
+from shared.domain.catalog import Builtin, Customization
 from shared.domain.compute import (
     WORKLOAD_TAG,
     OperationState,
@@ -17,12 +17,14 @@ from shared.domain.model import (
     BuildReason,
     ImageVersion,
     Manifest,
+    PendingOperation,
     Status,
     next_version,
 )
 from shared.domain.records import AuditEntry
 from shared.steps import guest
-from shared.steps.outcome import Outcome, start_once
+from shared.steps.managed_script import failure, managed_script, restarted
+from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext, trusted_launch
 
 
@@ -63,34 +65,118 @@ def step_source_vm(ctx: StepContext) -> Outcome:
     return Outcome(next_step="customize", run_updates=updates)
 
 
-CUSTOMIZATION_MARKER = ">>> customization: "
+MAX_UPDATE_PASSES = 8  # Windows Update passes before the run gives up (each may restart the VM)
+INVENTORY_TIMEOUT = timedelta(minutes=30)
+SOURCE_BITLOCKER = "source-bitlocker"  # mark: decryption started and PreventDeviceEncryption set
 
 
-def customization_script(workload: Workload) -> str:
-    """All customizations in catalog order, then the inventory, in one Run Command.
-
-    Each customization is announced on stdout first, so a failure names the one that failed;
-    one Run Command instead of one per customization keeps ARM requests per build low.
-    """
-    parts = [f"Write-Output '{CUSTOMIZATION_MARKER}{c.name}'\n{c.script.strip()}" for c in workload.customizations]
-    return "\n".join([*parts, guest_scripts.INVENTORY.strip()])
+def customization_script(customization: Customization) -> str:
+    """What a customization runs: any error stops it with a non-zero exit code."""
+    body = guest_scripts.WINDOWS_UPDATE if customization.builtin is Builtin.WINDOWS_UPDATE else customization.script
+    return f"$ErrorActionPreference = 'Stop'\n{body.strip()}"
 
 
 def step_customize(ctx: StepContext) -> Outcome:
-    """Apply the catalog's customizations, in order, to the source VM and record what it holds."""
-    result = ctx.script("customize", ctx.source_vm, customization_script(ctx.workload))
+    """Decrypt the source VM once, apply the customizations in order, then take its inventory.
+
+    BitLocker is turned off on the source VM first (decryption runs in the background while the
+    customizations run), so every clone arrives decrypted. Each customization is its own managed
+    Run Command: its exit code decides, and a restart follows when it asks for one.
+    """
+    vm = ctx.source_vm
+    if SOURCE_BITLOCKER not in ctx.run.marks:
+        return _source_bitlocker_off(ctx, then="customize")
+    index = ctx.run.customization_index
+    if index < len(ctx.workload.customizations):
+        return _customization(ctx, index)
+    result = managed_script(ctx, "inventory", vm, guest_scripts.INVENTORY, INVENTORY_TIMEOUT)
     if isinstance(result, Outcome):
         return result
-    if result.stderr.strip():
-        started = [
-            line.split(CUSTOMIZATION_MARKER, 1)[1]
-            for line in result.stdout.splitlines()
-            if CUSTOMIZATION_MARKER in line
-        ]
-        which = f"customization {started[-1]!r}" if started else "the inventory"
-        return Outcome(fail=f"{which} failed on the source VM {ctx.source_vm}: {result.stderr.strip()[:1500]}")
-    manifest = guest.parse_inventory(result.stdout, f"customize {ctx.source_vm}").manifest
-    return step_inventory(ctx, manifest)
+    if not result.ok:
+        return Outcome(fail=failure("the inventory", vm, result))
+    if result.truncated:
+        return Outcome(fail=f"the inventory of {vm} was cut to its last 4 KB: configure AVD_BLOBS_ENDPOINT")
+    found = guest.parse_inventory(result.stdout, f"inventory on {vm}")
+    if found.volume_status != "FullyDecrypted":
+        return Outcome(next_step="source-decrypted", run_updates={"source_manifest": found.manifest})
+    return step_inventory(ctx, found.manifest)
+
+
+def _source_bitlocker_off(ctx: StepContext, then: str) -> Outcome:
+    vm = ctx.source_vm
+    result = ctx.script("source-bitlocker-off", vm, guest_scripts.BITLOCKER_OFF)
+    if isinstance(result, Outcome):
+        return result
+    status, percent = guest.volume(guest.parse(result, f"bitlocker-off on {vm}"), f"bitlocker-off on {vm}")
+    detail = (
+        f"source VM {vm}: BitLocker {status} ({percent}% encrypted)"
+        + ("" if status == "FullyDecrypted" else ", decryption started")
+        + "; PreventDeviceEncryption=1 set"
+    )
+    return Outcome(
+        next_step=then,
+        run_updates={"marks": ctx.mark(SOURCE_BITLOCKER)},
+        audit=[ctx.audit("source-bitlocker", detail)],
+    )
+
+
+def _customization(ctx: StepContext, index: int) -> Outcome:
+    vm, customization = ctx.source_vm, ctx.workload.customizations[index]
+    if ctx.run.pending is not None and ctx.run.pending.kind == "vm-restart":
+        return restarted(ctx, vm) or Outcome(next_step="customize")
+    passes = ctx.run.customization_pass
+    timeout = timedelta(minutes=customization.timeout_minutes)
+    result = managed_script(ctx, f"c{index}-p{passes}", vm, customization_script(customization), timeout)
+    if isinstance(result, Outcome):
+        return result
+    what = f"customization {customization.name!r}"
+    if not result.ok:
+        return Outcome(fail=failure(what, vm, result))
+    following = {"customization_index": index + 1, "customization_pass": 0}
+    restart = customization.restart
+    audit = []
+    if customization.builtin is Builtin.WINDOWS_UPDATE:
+        report = guest.last_json_line(result.stdout, f"{what} on {vm}")
+        installed = [str(u.get("kb", "")) for u in report.get("installed") or [] if isinstance(u, dict)]
+        restart = bool(report.get("rebootRequired"))
+        if installed or restart:
+            if passes + 1 >= MAX_UPDATE_PASSES:
+                return Outcome(fail=f"{what} still found updates after {MAX_UPDATE_PASSES} passes on {vm}")
+            following = {"customization_index": index, "customization_pass": passes + 1}
+        detail = f"Windows Update pass {passes + 1} on {vm}: installed {', '.join(installed) or 'nothing'}"
+        audit.append(ctx.audit("windows-update", detail + ("; restarting" if restart else "")))
+    if restart:
+        waiting = restarted(ctx, vm)
+        if waiting is not None:
+            waiting.run_updates = following
+            waiting.audit = audit
+            return waiting
+    return Outcome(next_step="customize", run_updates=following, audit=audit)
+
+
+def step_source_decrypted(ctx: StepContext) -> Outcome:
+    """Wait until the source VM is FullyDecrypted, then open the version with its manifest."""
+    vm, manifest = ctx.source_vm, ctx.run.source_manifest
+    if manifest is None:
+        return Outcome(fail=f"run {ctx.run.run_id} lost the source manifest before decryption ended")
+    if SOURCE_BITLOCKER not in ctx.run.marks:
+        return _source_bitlocker_off(ctx, then="source-decrypted")
+    result = ctx.script("source-bitlocker-status", vm, guest_scripts.BITLOCKER_STATUS)
+    if isinstance(result, Outcome):
+        return result
+    status, percent = guest.volume(guest.parse(result, f"bitlocker-status on {vm}"), f"bitlocker-status on {vm}")
+    if status == "FullyDecrypted":
+        return step_inventory(ctx, manifest)
+    started = ctx.run.marks.get(SOURCE_BITLOCKER, ctx.run.started_at)
+    limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
+    if ctx.now - started > limit:
+        return Outcome(
+            fail=f"BitLocker decryption of the source VM {vm} did not finish within "
+            f"{limit.total_seconds() / 60:.0f} minutes (still {status}, {percent}% encrypted)"
+        )
+    until_done = recheck_delay(ctx.now - started, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
+    waiting = PendingOperation(kind="source-decrypt", resource_id=vm, started_at=ctx.now)
+    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, timedelta(minutes=1)), pending=waiting)
 
 
 def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:

@@ -40,6 +40,8 @@ ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
         "powerOff/action",
         "runCommand/action",
     ),
+    # A managed Run Command's PUT ends with its script (asyncExecution off): its result is ready.
+    "Microsoft.Compute/virtualMachines/runCommands": ("write",),
     "Microsoft.Compute/disks": ("write", "delete"),
     "Microsoft.Compute/snapshots": ("write", "delete"),
     "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
@@ -49,7 +51,7 @@ _ROUTED = frozenset(name.lower() for name in OPERATION_NAMES)
 RESOURCE = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
     r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots)"
-    r"/(?P<name>[^/]+)$",
+    r"/(?P<name>[^/]+)(?:/runcommands/[^/]+)?$",
     re.IGNORECASE,
 )
 GALLERY_VERSION = re.compile(

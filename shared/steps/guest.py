@@ -1,4 +1,9 @@
-"""Run the product's guest scripts and parse their one-line JSON answers."""
+"""Parse what the product's guest scripts print.
+
+Robust to what Windows PowerShell 5.1 really prints: the JSON may be indented over many lines,
+and enums may come as their numbers (Get-BitLockerVolume's VolumeStatus / ProtectionStatus, the
+Win32_EncryptableVolume values); anything unreadable is named in the error.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +24,60 @@ def parse(result: ScriptResult, what: str) -> dict[str, Any]:
 
 
 def last_json_line(stdout: str, what: str) -> dict[str, Any]:
-    """The scripts print one JSON object last; anything before it is progress output."""
+    """The JSON object a script prints last (one line or indented); anything before it is progress."""
+    text = stdout.strip()
+    decoder = json.JSONDecoder()
+    starts = [i for i, ch in enumerate(text) if ch == "{" and (i == 0 or text[i - 1] == "\n")]
+    for start in reversed(starts):
+        try:
+            parsed, end = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if not text[end:].strip() and isinstance(parsed, dict):
+            return parsed
+    raise AzureOperationError(
+        what, "GuestScriptOutput", f"expected a JSON object last on stdout, got {stdout[-200:]!r}"
+    ) from None
+
+
+VOLUME_STATUS = (
+    "FullyDecrypted",
+    "FullyEncrypted",
+    "EncryptionInProgress",
+    "DecryptionInProgress",
+    "EncryptionSuspended",
+    "DecryptionSuspended",
+)
+PROTECTION_STATUS = ("Off", "On", "Unknown")
+
+
+def enum_name(value: Any, names: tuple[str, ...], field: str, what: str) -> str:
+    """An enum printed by name or by number (PowerShell 5.1 ConvertTo-Json); else a clear error."""
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        if 0 <= number < len(names):
+            return names[number]
+    elif isinstance(value, str):
+        for name in names:
+            if value.strip().lower() == name.lower():
+                return name
+    raise AzureOperationError(
+        what,
+        "GuestScriptOutput",
+        f"unreadable {field} {value!r}: expected one of {', '.join(names)} or 0-{len(names) - 1}",
+    )
+
+
+def percentage(value: Any, field: str, what: str) -> int:
     try:
-        parsed = json.loads(stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise AzureOperationError(
-            what, "GuestScriptOutput", f"expected a JSON line last, got {stdout[-200:]!r}"
-        ) from None
-    if not isinstance(parsed, dict):
-        raise AzureOperationError(what, "GuestScriptOutput", "expected a JSON object")
-    return parsed
+        number = float(str(value).strip().rstrip("%"))
+    except ValueError:
+        raise AzureOperationError(what, "GuestScriptOutput", f"unreadable {field} {value!r}: expected 0-100") from None
+    if not 0 <= number <= 100:
+        raise AzureOperationError(what, "GuestScriptOutput", f"unreadable {field} {value!r}: expected 0-100")
+    return round(number)
 
 
 @dataclass(frozen=True)
@@ -43,16 +92,15 @@ class Inventory:
 
 
 def parse_inventory(stdout: str, what: str) -> Inventory:
-    return inventory_from(last_json_line(stdout, what))
+    return inventory_from(last_json_line(stdout, what), what)
 
 
-def inventory_from(data: dict[str, Any]) -> Inventory:
-    bitlocker = data.get("bitlocker") or {}
-    return Inventory(
-        manifest=_manifest(data),
-        volume_status=str(bitlocker.get("volumeStatus", "Unknown")),
-        encryption_percentage=int(bitlocker.get("encryptionPercentage", 0) or 0),
-    )
+def inventory_from(data: dict[str, Any], what: str = "inventory") -> Inventory:
+    bitlocker = data.get("bitlocker")
+    if not isinstance(bitlocker, dict):
+        raise AzureOperationError(what, "GuestScriptOutput", "the inventory has no bitlocker object")
+    status, percent = volume(bitlocker, what)
+    return Inventory(manifest=_manifest(data), volume_status=status, encryption_percentage=percent)
 
 
 def _manifest(data: dict[str, Any]) -> Manifest:
@@ -66,9 +114,17 @@ def _manifest(data: dict[str, Any]) -> Manifest:
     )
 
 
-def volume(data: dict[str, Any]) -> tuple[str, int]:
-    """(volumeStatus, encryptionPercentage) from BITLOCKER_STATUS or BITLOCKER_OFF output."""
-    return str(data.get("volumeStatus", "Unknown")), int(data.get("encryptionPercentage", 0) or 0)
+def volume(data: dict[str, Any], what: str = "BitLocker status") -> tuple[str, int]:
+    """(volumeStatus, encryptionPercentage) from BITLOCKER_STATUS, BITLOCKER_OFF or the inventory.
+
+    Accepts the product's camelCase names and Get-BitLockerVolume's own property names.
+    """
+    status = data.get("volumeStatus", data.get("VolumeStatus"))
+    percent = data.get("encryptionPercentage", data.get("EncryptionPercentage"))
+    if status is None or percent is None:
+        missing = "volumeStatus" if status is None else "encryptionPercentage"
+        raise AzureOperationError(what, "GuestScriptOutput", f"no {missing} in {sorted(data)}")
+    return enum_name(status, VOLUME_STATUS, "volumeStatus", what), percentage(percent, "encryptionPercentage", what)
 
 
 def sysprep_state(data: dict[str, Any]) -> tuple[str, bool, list[str]]:

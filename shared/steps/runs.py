@@ -33,7 +33,7 @@ from shared.steps.build_image import (
     step_replicate,
     step_sysprep,
 )
-from shared.steps.build_source import step_customize, step_source_vm
+from shared.steps.build_source import step_customize, step_source_decrypted, step_source_vm
 from shared.steps.deps import Deps
 from shared.steps.outcome import Outcome
 from shared.steps.step_context import StepContext
@@ -51,6 +51,7 @@ GONE_WORDS = "deleted outside the product"
 STEPS: dict[str, Callable[[StepContext], Outcome]] = {
     "source-vm": step_source_vm,
     "customize": step_customize,
+    "source-decrypted": step_source_decrypted,
     "snapshot": step_snapshot,
     "disk": step_disk,
     "temp-vm": step_temp_vm,

@@ -10,7 +10,15 @@ from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
 from shared.domain.catalog import Workload
 from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
-from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult, VmSpec
+from shared.domain.compute import (
+    EXPIRES_TAG,
+    RUN_TAG,
+    WORKLOAD_TAG,
+    ManagedScriptResult,
+    OperationState,
+    ScriptResult,
+    VmSpec,
+)
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
     ImageVersion,
@@ -228,7 +236,11 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
         if vm.provisioning is not OperationState.SUCCEEDED:
             return _judge(workload, version, vm_name, {"deployment": "failed"}, deps, moved)
         try:
-            operation = compute.start_script(vm_name, guest_scripts.INVENTORY)  # the result comes back later
+            # A managed Run Command: a real image's inventory is far over action Run Command's 4 KB.
+            operation = VALIDATION_COMMAND
+            compute.start_managed_script(
+                vm_name, operation, guest_scripts.INVENTORY, VALIDATION_TIMEOUT, workload.location
+            )
         except AzureOperationError as error:
             if error.code != "Conflict":
                 raise
@@ -244,7 +256,8 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
         deps.records.commit(Changes(workload=workload.name, versions=[checking]))
         return [_message(checking, "validate", deps, SCRIPT_TYPICAL)]
     if pending.kind == "validate-script":
-        result = compute.script_result(pending.operation)
+        managed = compute.managed_script_result(vm_name, pending.operation)
+        result = None if managed is None else _as_script_result(managed)
         if result is None:
             waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
@@ -314,6 +327,19 @@ def _judge(
     )
     deps.records.commit(Changes(workload=workload.name, versions=[judged], audit=[entry]))
     return [_message(judged, "validate", deps, None)]
+
+
+VALIDATION_COMMAND = "avd-validate"
+VALIDATION_TIMEOUT = timedelta(minutes=30)
+
+
+def _as_script_result(managed: ManagedScriptResult) -> ScriptResult:
+    """A failed, timed-out or cut inventory becomes the error the checks report."""
+    if managed.truncated:
+        return ScriptResult(managed.stdout, "the inventory was cut to its last 4 KB (no blob store configured)")
+    if not managed.ok:
+        return ScriptResult(managed.stdout, managed.stderr.strip()[-300:] or f"{managed.state} ({managed.exit_code})")
+    return ScriptResult(managed.stdout, "")
 
 
 def _validation_checks(version: ImageVersion, result: ScriptResult, vm_name: str) -> dict[str, str]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simulator.backends import catalog
+from simulator.backends import catalog, run_commands
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
-from simulator.backends.guest import GuestState, ScriptResult
+from simulator.backends.guest import GuestState
 from simulator.errors import ArmError, not_found
 
 _POWER_DISPLAY = {
@@ -105,6 +105,7 @@ class ComputeBackend:
         self.vms: dict[str, VirtualMachine] = {}
         self.disks: dict[str, Disk] = {}
         self.snapshots: dict[str, Disk] = {}
+        self.run_commands = run_commands.RunCommandsBackend(ctx, self)
 
     # ------------------------------------------------------------------------------------------
     # helpers
@@ -517,7 +518,7 @@ class ComputeBackend:
             "deallocate": ("deallocating", "deallocated", "vm_deallocate"),
         }[action]
         before = vm.power_state
-        noop = before == final
+        noop = before == final and action != "restart"  # a restart always reboots the guest
         if not noop:
             vm.power_state = transitional
         vm.res.provisioning_state = "Updating"
@@ -528,6 +529,8 @@ class ComputeBackend:
             guest = self.guest_of(vm)
             if guest is not None and final != "running" and guest.sysprep is not None:
                 guest.sysprep = None  # stopping the VM kills a running sysprep
+            if guest is not None and final == "running" and not noop:
+                guest.boot(self.ctx.now())  # updates waiting for a restart take effect
 
         def failed(_: ArmError) -> None:
             vm.power_state = before
@@ -597,90 +600,7 @@ class ComputeBackend:
         )
 
     def run_command(self, rg: str, name: str, body: dict[str, Any]) -> AsyncOperation:
-        vm = self.get_vm(rg, name)
-        if vm.res.provisioning_state in ("Creating", "Deleting") or vm.power_state != "running":
-            raise ArmError(
-                "OperationNotAllowed",
-                f"Operation 'runCommand' is not allowed on VM '{name}' since the VM is "
-                f"{'deallocated' if vm.power_state == 'deallocated' else 'not running'}. "
-                "The operation requires the VM to be running.",
-            )
-        if vm.run_command is not None and not vm.run_command.done:
-            raise ArmError(
-                "Conflict",
-                "Run command extension execution is in progress. Please wait for completion before "
-                "invoking a run command.",
-            )
-        command_id = body.get("commandId") or ""
-        if not command_id:
-            raise ArmError("InvalidParameter", "Required parameter 'commandId' is missing (null).", target="commandId")
-        script = [str(line) for line in body.get("script") or []]
-        if command_id.lower() == "ipconfig":
-            script = ["ipconfig /all"]
-        elif command_id.lower() != "runpowershellscript":
-            raise ArmError(
-                "InvalidParameter",
-                f"Command '{command_id}' is not supported on this VM (supported: RunPowerShellScript, ipconfig).",
-                target="commandId",
-            )
-
-        # The agent runs the script `run_command` seconds after the request and reports its
-        # output `run_command_report` seconds later (default 0: at once). An agent that goes
-        # down with its VM before reporting (the script shut the VM down: sysprep /shutdown)
-        # never sends the terminal status, so the operation fails instead of returning output.
-        executed: list[ScriptResult] = []
-
-        def execute() -> None:
-            guest = self.guest_of(vm)
-            if guest is None or executed:
-                return
-            fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
-            executed.append(guest.run_script(script, self.ctx.now(), self.ctx.durations, fault))
-            self.schedule_guest(guest, vm)
-
-        def report() -> dict[str, Any]:
-            execute()
-            if not executed:
-                raise ArmError(
-                    "VMAgentStatusCommunicationError", "VM has reported a failure when processing extension."
-                )
-            if report_delay > 0 and vm.power_state != "running":  # it went down between running and reporting
-                raise ArmError(
-                    "VMAgentStatusCommunicationError",
-                    f"VM '{name}' stopped before its agent reported the result of the run command.",
-                )
-            result = executed[0]
-            return {
-                "value": [
-                    {
-                        "code": "ComponentStatus/StdOut/succeeded",
-                        "level": "Info",
-                        "displayStatus": "Provisioning succeeded",
-                        "message": result.stdout,
-                    },
-                    {
-                        "code": "ComponentStatus/StdErr/succeeded",
-                        "level": "Info",
-                        "displayStatus": "Provisioning succeeded",
-                        "message": result.stderr,
-                    },
-                ]
-            }
-
-        report_delay = self.ctx.seconds("run_command_report")
-        if report_delay > 0:
-            self.ctx.clock.schedule_in(self.ctx.seconds("run_command"), execute)
-        op = self.ctx.start_operation(
-            "Microsoft.Compute/virtualMachines/runCommand/action",
-            vm.res.id,
-            vm.res.location,
-            self.ctx.seconds("run_command") + report_delay,
-            kind="Action",
-            http_method="POST",
-            on_success=report,
-        )
-        vm.run_command = op
-        return op
+        return run_commands.action_run_command(self, rg, name, body)
 
     # serialization
     def vm_body(

@@ -11,18 +11,17 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from simulator.backends import catalog
+from simulator.backends import catalog, guest_bitlocker
+from simulator.backends.guest_registry import Registry
 
 IMAGE_STATE_COMPLETE = "IMAGE_STATE_COMPLETE"
 IMAGE_STATE_UNDEPLOYABLE = "IMAGE_STATE_UNDEPLOYABLE"
 IMAGE_STATE_RESEAL = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 PREVENT_DEVICE_ENCRYPTION = "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\BitLocker\\PreventDeviceEncryption"
-_RUNCOMMAND_SCRIPT = "C:\\Packages\\Plugins\\Microsoft.CPlat.Core.RunCommandWindows\\1.1.18\\Downloads\\script0.ps1"
 
 BITLOCKER_SYSPREP_ERRORS = (
     "Error                 SYSPRP BitLocker-Sysprep: BitLocker is on for the OS volume. "
@@ -36,6 +35,14 @@ BITLOCKER_SYSPREP_ERRORS = (
     "Error      [0x0f0070] SYSPRP RunExternalDlls:An error occurred while running registry sysprep DLLs, "
     "halting sysprep execution. dwRet = 0x80310039",
 )
+# Sysprep refuses to run while installed updates wait for a restart.
+PENDING_REBOOT_SYSPREP_ERRORS = (
+    "Error                 SYSPRP Sysprep_Clean_Validate_Opk: There are one or more Windows updates that "
+    "require a reboot. To run Sysprep, reboot the computer and restart Sysprep.[gle=0x000036b7]",
+    "Error      [0x0f0082] SYSPRP ActionPlatform::LaunchModule: Failure occurred while executing "
+    "'Sysprep_Clean_Validate_Opk' from C:\\Windows\\System32\\spopk.dll; dwRet = 0x36b7",
+)
+MSRT_TITLE = "Windows Malicious Software Removal Tool x64 - v5.{n} (KB890830)"
 
 
 def _appx_errors(package_full_name: str) -> tuple[str, ...]:
@@ -83,9 +90,21 @@ class SysprepRun:
 
 @dataclass
 class ScriptResult:
+    """What a script printed, its exit code, and how long it ran inside the guest."""
+
     stdout: str
     stderr: str
+    exit_code: int = 0
+    seconds: float = 0.0
     sysprep_end: datetime | None = None
+
+
+@dataclass
+class PendingUpdate:
+    """An installed update that takes effect at the next boot."""
+
+    kb: str
+    ubr: int
 
 
 @dataclass
@@ -98,7 +117,7 @@ class GuestState:
     disk_size_gb: int = 128
     hotfixes: list[str] = field(default_factory=list)
     apps: list[App] = field(default_factory=list)
-    registry: dict[str, tuple[str, str]] = field(default_factory=dict)  # lower key -> (key, value)
+    reg: Registry = field(default_factory=Registry.stock)
     volume_status: str = "FullyDecrypted"
     encryption_percentage: float = 0.0
     protection_status: str = "Off"
@@ -108,6 +127,9 @@ class GuestState:
     setuperr: list[str] = field(default_factory=list)
     sysprep: SysprepRun | None = None
     sysprepped: bool = False
+    pending_reboot: list[PendingUpdate] = field(default_factory=list)
+    msrt_month: str = ""  # the month whose Malicious Software Removal Tool ran
+    boots: int = 0
     hyper_v_generation: str = "V2"
 
     # -- construction ----------------------------------------------------------------------
@@ -181,8 +203,23 @@ class GuestState:
                 self.image_state = IMAGE_STATE_UNDEPLOYABLE
 
     # -- boot ----------------------------------------------------------------------------------
+    def boot(self, now: datetime) -> None:
+        """A (re)start: updates installed before it take effect."""
+        self.refresh(now)
+        self.boots += 1
+        for update in self.pending_reboot:
+            self.ubr = max(self.ubr, update.ubr)
+            if update.kb not in self.hotfixes:
+                self.hotfixes.append(update.kb)
+        self.pending_reboot = []
+
+    @property
+    def reboot_required(self) -> bool:
+        return bool(self.pending_reboot)
+
     def first_boot_from_image(self, now: datetime, durations: dict[str, float]) -> None:
         """OOBE of a VM deployed from a generalized image: device encryption unless prevented."""
+        self.boot(now)
         self.image_state = IMAGE_STATE_COMPLETE
         self.sysprepped = False
         self.setuperr = []
@@ -197,12 +234,11 @@ class GuestState:
 
     # -- registry ----------------------------------------------------------------------------
     def registry_value(self, key: str) -> str | None:
-        entry = self.registry.get(_canonical_key(key).lower())
-        return entry[1] if entry else None
+        return self.reg.value(key)
 
     def set_registry(self, key: str, value: str) -> None:
-        canonical = _canonical_key(key)
-        self.registry[canonical.lower()] = (canonical, value)
+        parent, _, name = key.rpartition("\\")
+        self.reg.set_value(parent, name, value, create_key=True)
 
     # -- scripts ---------------------------------------------------------------------------------
     def run_script(
@@ -212,46 +248,17 @@ class GuestState:
         durations: dict[str, float],
         sysprep_fault: str | None = None,
     ) -> ScriptResult:
-        """Execute a RunPowerShellScript body and return its stdout/stderr."""
-        self.refresh(now)
-        script = "\n".join(lines)
-        out: list[str] = []
-        sysprep_end: datetime | None = None
-        flat = _logical_lines(script)
-        for lineno, line in flat:
-            stripped = line.strip()
-            low = stripped.lower()
-            if not stripped or stripped.startswith("#"):
-                continue
-            m = re.match(r"throw\s+(.*)$", stripped, re.IGNORECASE)
-            if m:
-                msg = _unquote(m.group(1).strip())
-                return ScriptResult("\n".join(out), _throw_text(msg, lineno, stripped), sysprep_end)
-            m = re.match(r"exit\s+(-?\d+)", stripped, re.IGNORECASE)
-            if m:
-                code = int(m.group(1))
-                err = "" if code == 0 else f"Script exited with code {code}."
-                return ScriptResult("\n".join(out), err, sysprep_end)
-            if low.startswith("winget ") and " install" in f" {low}":
-                out.append(self._winget(stripped))
-            elif low.startswith("install-windowsupdate"):
-                out.append(self._windows_update(now))
-            elif low.startswith("set-itemproperty") or low.startswith("new-itemproperty"):
-                self._set_item_property(stripped)
-            elif low.startswith("reg add") or low.startswith("reg.exe add"):
-                self._reg_add(stripped)
-            elif "disable-bitlocker" in low:
-                self._disable_bitlocker(now, durations)
-            elif "sysprep.exe" in low:
-                sysprep_end = self._start_sysprep(stripped, now, durations, sysprep_fault)
-            elif m := re.match(r"(?:write-output|write-host|echo)\s+(.*)$", stripped, re.IGNORECASE):
-                out.append(_unquote(m.group(1).strip()))
-        out.extend(self._query_output(script, now))
-        return ScriptResult("\n".join(o for o in out if o), "", sysprep_end)
+        """Execute a PowerShell script body as SYSTEM and return what it printed."""
+        from simulator.backends.guest_script import Interpreter
 
-    def _query_output(self, script: str, now: datetime) -> list[str]:
+        self.refresh(now)
+        return Interpreter(self, now, durations, sysprep_fault).run("\n".join(lines))
+
+    def query_output(self, script: str) -> list[str]:
+        """The product's JSON reports and admins' BitLocker checks, recognised by their cmdlets."""
         low = script.lower()
-        if "convertto-json" in low:
+        product = "[pscustomobject]" in low
+        if "convertto-json" in low and product:
             if "get-hotfix" in low:
                 document = self.inventory(script)
                 if "get-bitlockervolume" in low:
@@ -278,6 +285,14 @@ class GuestState:
                 return [_json({"started": True})]
             if "get-bitlockervolume" in low:
                 return [_json(self.bitlocker_status())]
+        if "get-hotfix" in low and "convertto-json" in low:
+            return [_json(self.inventory(script))]
+        if "get-bitlockervolume" in low:
+            if "convertto-json" in low:
+                return [guest_bitlocker.raw_json(self)]
+            if "format-list" in low or re.search(r"\|\s*fl\b", low):
+                return [guest_bitlocker.list_form(self)]
+            return [guest_bitlocker.table(self)]
         if "manage-bde" in low and "-status" in low:
             return [self.manage_bde()]
         return []
@@ -318,77 +333,50 @@ class GuestState:
         }
 
     def manage_bde(self) -> str:
-        conversion = {
-            "FullyDecrypted": "Fully Decrypted",
-            "FullyEncrypted": "Fully Encrypted",
-            "EncryptionInProgress": "Encryption in Progress",
-            "DecryptionInProgress": "Decryption in Progress",
-        }[self.volume_status]
-        method = "None" if self.volume_status == "FullyDecrypted" else "XTS-AES 128"
-        protectors = (
-            "    Key Protectors:\n" + "\n".join(f"        {p.upper()}" for p in self.key_protectors)
-            if self.key_protectors
-            else "    Key Protectors:       None Found"
-        )
-        return (
-            f"BitLocker Drive Encryption: Configuration Tool version 10.0.{self.build}\n"
-            "Copyright (C) 2013 Microsoft Corporation. All rights reserved.\n\n"
-            "Volume C: [Windows]\n[OS Volume]\n\n"
-            f"    Size:                 {self.disk_size_gb - 1.55:.2f} GB\n"
-            "    BitLocker Version:    2.0\n"
-            f"    Conversion Status:    {conversion}\n"
-            f"    Percentage Encrypted: {self.encryption_percentage:.1f}%\n"
-            f"    Encryption Method:    {method}\n"
-            f"    Protection Status:    Protection {self.protection_status}\n"
-            "    Lock Status:          Unlocked\n"
-            "    Identification Field: Unknown\n"
-            f"{protectors}\n"
-        )
+        return guest_bitlocker.manage_bde(self)
 
     # -- effects -------------------------------------------------------------------------------
-    def _winget(self, line: str) -> str:
-        args = _split(line)
-        opts = _options(args)
-        app_id = opts.get("id") or (args[2] if len(args) > 2 and not args[2].startswith("-") else "unknown")
-        version = opts.get("version", "1.0.0")
-        scope = opts.get("scope", "machine").lower()
-        if scope not in ("machine", "user"):
-            scope = "machine"
+    def install_app(self, app_id: str, version: str, scope: str) -> None:
         self.apps = [a for a in self.apps if a.name.lower() != app_id.lower()]
-        self.apps.append(App(app_id, version, scope))
-        return f"Found {app_id} [{app_id}] Version {version}\nSuccessfully installed"
+        self.apps.append(App(app_id, version, scope if scope in ("machine", "user") else "machine"))
 
-    def _windows_update(self, now: datetime) -> str:
+    def windows_update_pass(self, now: datetime, durations: dict[str, float]) -> tuple[dict[str, Any], float]:
+        """One search-download-install pass of the Windows Update Agent (Microsoft.Update.Session).
+
+        The month's cumulative update needs a restart and takes effect at the next boot; the
+        Malicious Software Removal Tool is offered once that update is in place. While a restart
+        is pending nothing more is installed.
+        """
         offering = next(o for o in catalog.OFFERINGS if o.sku == self.offering_sku)
         cu = catalog.current_update(offering, now)
-        if cu.ubr <= self.ubr:
-            return "No updates found."
-        self.ubr = cu.ubr
-        if cu.kb not in self.hotfixes:
-            self.hotfixes.append(cu.kb)
-        return f"Installed {cu.kb} {cu.title(offering)}"
+        month = f"{cu.year}-{cu.month:02d}"
+        found: list[tuple[str, str]] = []
+        if cu.ubr > self.ubr and all(p.kb != cu.kb for p in self.pending_reboot):
+            found.append((cu.kb, cu.title(offering)))
+        elif cu.ubr <= self.ubr and self.msrt_month != month:
+            found.append(("KB890830", MSRT_TITLE.format(n=100 + cu.month)))
+        seconds = durations["windows_update_scan"]
+        if self.reboot_required:
+            report = {"found": len(found), "installed": [], "rebootRequired": True, "resultCode": 0}
+            return report, seconds
+        installed = []
+        for kb, title in found:
+            if kb == cu.kb:
+                self.pending_reboot.append(PendingUpdate(kb, cu.ubr))
+                seconds += durations["windows_update_install"]
+            else:
+                self.msrt_month = month
+                seconds += durations["windows_update_install"] / 20
+            installed.append({"kb": kb, "title": title})
+        report = {
+            "found": len(found),
+            "installed": installed,
+            "rebootRequired": self.reboot_required,
+            "resultCode": 2 if installed else 0,
+        }
+        return report, seconds
 
-    def _set_item_property(self, line: str) -> None:
-        opts = _options(_split(line))
-        path, name, value = opts.get("path"), opts.get("name"), opts.get("value")
-        if path and name and value is not None:
-            self.set_registry(f"{path}\\{name}", value)
-
-    def _reg_add(self, line: str) -> None:
-        args = _split(line)
-        if len(args) < 3:
-            return
-        key = args[2]
-        name = value = None
-        for i, a in enumerate(args):
-            if a.lower() == "/v" and i + 1 < len(args):
-                name = args[i + 1]
-            if a.lower() == "/d" and i + 1 < len(args):
-                value = args[i + 1]
-        if name and value is not None:
-            self.set_registry(f"{key}\\{name}", value)
-
-    def _disable_bitlocker(self, now: datetime, durations: dict[str, float]) -> None:
+    def disable_bitlocker(self, now: datetime, durations: dict[str, float]) -> None:
         if self.volume_status in ("FullyDecrypted", "DecryptionInProgress"):
             return
         pct = self.encryption_percentage
@@ -397,7 +385,7 @@ class GuestState:
         self.protection_status = "Off"
         self.transition = Transition("decrypt", now, now + timedelta(seconds=seconds), pct, 0.0)
 
-    def _start_sysprep(
+    def start_sysprep(
         self, line: str, now: datetime, durations: dict[str, float], fault: str | None
     ) -> datetime | None:
         if self.sysprep is not None:
@@ -407,6 +395,8 @@ class GuestState:
         errors: tuple[str, ...] = ()
         if fault is not None:
             errors = (f"Error                 SYSPRP {fault}",)
+        elif self.reboot_required:
+            errors = PENDING_REBOOT_SYSPREP_ERRORS
         elif self.volume_status != "FullyDecrypted":
             errors = BITLOCKER_SYSPREP_ERRORS
         elif generalize:
@@ -422,78 +412,5 @@ class GuestState:
         return self.sysprep.end
 
 
-# -- parsing helpers --------------------------------------------------------------------------
-
-
 def _json(doc: Any) -> str:
     return json.dumps(doc, separators=(",", ":"))
-
-
-def _logical_lines(script: str) -> list[tuple[int, str]]:
-    """Split a script into statements (newlines and ``;`` outside quotes), with line numbers."""
-    result: list[tuple[int, str]] = []
-    for lineno, raw in enumerate(script.splitlines(), start=1):
-        parts: list[str] = []
-        buf: list[str] = []
-        quote: str | None = None
-        for ch in raw:
-            if quote:
-                buf.append(ch)
-                if ch == quote:
-                    quote = None
-            elif ch in "'\"":
-                quote = ch
-                buf.append(ch)
-            elif ch == ";":
-                parts.append("".join(buf))
-                buf = []
-            else:
-                buf.append(ch)
-        parts.append("".join(buf))
-        result.extend((lineno, p) for p in parts if p.strip())
-    return result
-
-
-def _split(line: str) -> list[str]:
-    try:
-        return shlex.split(line, posix=True)
-    except ValueError:
-        return line.split()
-
-
-def _options(args: list[str]) -> dict[str, str]:
-    opts: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("-") and len(a) > 1:
-            key = a.lstrip("-").lower()
-            if i + 1 < len(args) and not args[i + 1].startswith("-"):
-                opts[key] = args[i + 1]
-                i += 2
-                continue
-            opts[key] = "true"
-        i += 1
-    return opts
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
-
-
-def _canonical_key(key: str) -> str:
-    k = key.strip().strip("'\"")
-    for prefix in ("Registry::HKEY_LOCAL_MACHINE\\", "HKEY_LOCAL_MACHINE\\", "HKLM\\", "HKLM:\\"):
-        if k.upper().startswith(prefix.upper()):
-            return "HKLM:\\" + k[len(prefix) :]
-    return k
-
-
-def _throw_text(msg: str, lineno: int, line: str) -> str:
-    return (
-        f"{msg}\nAt {_RUNCOMMAND_SCRIPT}:{lineno} char:1\n+ {line}\n+ {'~' * min(len(line), 60)}\n"
-        f"    + CategoryInfo          : OperationStopped: ({msg}:String) [], RuntimeException\n"
-        f"    + FullyQualifiedErrorId : {msg}"
-    )

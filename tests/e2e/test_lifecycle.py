@@ -25,14 +25,14 @@ def leaked(runtime: LocalRuntime) -> list[str]:
 def test_full_lifecycle_of_an_encrypted_25h2_workload(
     catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]
 ) -> None:
-    """25H2 comes encrypted: BitLocker is handled and recorded; it reaches dr; a patch and a rollback follow."""
+    """25H2 comes encrypted: decrypted once on the source VM, recorded; it reaches dr; a patch and a rollback follow."""
     runtime = runtime_factory(catalog)
     marks = full_lifecycle(runtime, WORKLOAD)
     records = runtime.records
 
     first = records.get_version(WORKLOAD, V100)
     assert first.bitlocker is not None
-    assert first.bitlocker.state_before.startswith("FullyEncrypted")
+    assert first.bitlocker.state_before.startswith("FullyDecrypted"), "the clone arrives decrypted"
     assert first.bitlocker.state_after == "FullyDecrypted"
     assert first.bitlocker.prevent_device_encryption
     assert first.display_name == "Win11 | DataAnalyst | v1.0.0 | 2026-11"

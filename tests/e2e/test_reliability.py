@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from localrun.runtime import LocalRuntime
-from shared.domain.catalog import Catalog
+from shared.adapters.guest_scripts import WINGET_RESOLVE
+from shared.domain.catalog import Catalog, Customization
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Status, VersionNumber
 from tests.e2e.scenario import CrashingStore, build, full_lifecycle
@@ -103,13 +104,13 @@ def test_failures_end_the_run_with_a_reason_and_no_leftovers(
 
 def test_sysprep_failure_reports_the_log_lines(catalog: Catalog) -> None:
     """An app installed for one user breaks sysprep; the run records Azure's setuperr.log lines."""
-    user_app = "winget install --id Contoso.Notes --version 1.2.0 --scope user --silent"
+    user_app = f"{WINGET_RESOLVE}\n& $winget install --id Contoso.Notes --version 1.2.0 --scope user --silent"
     changed = [
         w.model_copy(
             update={
                 "customizations": (
                     *w.customizations,
-                    w.customizations[0].model_copy(update={"name": "notes", "script": user_app}),
+                    Customization(name="notes", script=user_app),
                 )
             }
         )

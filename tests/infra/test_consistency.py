@@ -42,6 +42,7 @@ HOST_OWNED = {
 NOT_DEPLOYED = {
     "arm_endpoint": "defaults to public Azure (https://management.azure.com); set only in sovereign clouds",
     "tables_connection_string": "local only (Azurite's development key); Azure uses AVD_TABLES_ENDPOINT",
+    "blobs_connection_string": "local only (Azurite's development key); Azure uses AVD_BLOBS_ENDPOINT",
     "temp_resource_ttl_hours": "tuning knob with a safe default (24); set as an app setting only to override",
     "bitlocker_timeout_minutes": "tuning knob with a safe default (180); set as an app setting only to override",
     "deprecation_grace_days": "tuning knob with a safe default (30); catalog retention usually sets grace_days",

@@ -21,6 +21,7 @@ BICEP = REPO / "infra" / "modules" / "eventgrid.bicep"
 LIST = re.compile(r"^var routedOperations = \[\n(?P<body>.*?)^\]", re.MULTILINE | re.DOTALL)
 URIS = {
     "microsoft.compute/virtualmachines": "virtualMachines/someone-elses-vm",
+    "microsoft.compute/virtualmachines/runcommands": "virtualMachines/someone-elses-vm/runCommands/avd-inventory",
     "microsoft.compute/disks": "disks/someone-elses-disk",
     "microsoft.compute/snapshots": "snapshots/someone-elses-snapshot",
     "microsoft.compute/galleries/images/versions": "galleries/other/images/other/versions/1.0.0",

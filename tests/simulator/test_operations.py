@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from shared.adapters import guest_scripts as gs
 from simulator import Simulator
 from tests.simulator.conftest import LOC, RG, SUB, Env, make_nic, make_vm, power_states, run
 
@@ -89,7 +91,7 @@ def test_nic_needs_an_existing_subnet(env: Env) -> None:
 def test_snapshot_disk_clone_carries_guest_state(env: Env) -> None:
     """Snapshot -> disk -> attached VM keeps the source guest's registry and apps."""
     vm = make_vm(env, "src")
-    run(env, "src", ["winget install --id Microsoft.Office --version 16.0.1 --scope machine"])
+    run(env, "src", [gs.WINGET_RESOLVE, "& $winget install --id Microsoft.Office --version 16.0.1 --scope machine"])
     disk_id = vm.storage_profile.os_disk.managed_disk.id
     snap = env.compute.snapshots.begin_create_or_update(
         RG,
@@ -141,27 +143,26 @@ def test_run_command_refused_when_not_running_or_busy(env: Env) -> None:
 
 
 def test_failing_scripts_report_stderr_but_succeed(env: Env) -> None:
-    """throw and exit 1 put text on StdErr while the Run Command itself succeeds, like Azure."""
+    """throw puts text on StdErr while the Run Command succeeds; exit 1 shows nothing (no exit code)."""
     make_vm(env)
     out, err = run(env, "vm1", ["Write-Output before", "throw 'install failed'", "Write-Output after"])
     assert out == "before"
     assert err.startswith("install failed")
-    _, err2 = run(env, "vm1", ["exit 1"])
-    assert err2
+    out2, err2 = run(env, "vm1", ["Write-Output ok", "exit 1"])
+    assert (out2, err2) == ("ok", "")
 
 
 def test_windows_update_installs_the_current_cumulative_update(env: Env, sim: Simulator) -> None:
-    """Install-WindowsUpdate after Patch Tuesday raises the UBR and adds that month's KB."""
+    """A WUA pass after Patch Tuesday installs that month's update, which takes effect at the restart."""
     make_vm(env)
-    before = __import__("json").loads(
-        run(env, "vm1", __import__("shared.adapters.guest_scripts").adapters.guest_scripts.INVENTORY)[0]
-    )
+    before = json.loads(run(env, "vm1", gs.INVENTORY)[0])
     sim.clock.advance(14 * 86400)  # past the November 2026 Patch Tuesday
-    out, _ = run(env, "vm1", ["Install-WindowsUpdate -AcceptAll -AutoReboot"])
-    assert out.startswith("Installed KB")
-    from shared.adapters.guest_scripts import INVENTORY
-
-    after = __import__("json").loads(run(env, "vm1", INVENTORY)[0])
+    report = json.loads(run(env, "vm1", gs.WINDOWS_UPDATE)[0])
+    assert report["rebootRequired"] is True
+    assert report["installed"][0]["kb"].startswith("KB")
+    assert json.loads(run(env, "vm1", gs.INVENTORY)[0])["osBuild"] == before["osBuild"]
+    env.compute.virtual_machines.begin_restart(RG, "vm1").result()
+    after = json.loads(run(env, "vm1", gs.INVENTORY)[0])
     assert int(after["osBuild"].split(".")[1]) > int(before["osBuild"].split(".")[1])
     assert len(after["hotfixes"]) == len(before["hotfixes"]) + 1
 

@@ -144,7 +144,7 @@ def test_protection_off_is_not_enough_for_sysprep(env: Env) -> None:
 def test_user_scoped_app_breaks_sysprep_with_appx_error(env: Env) -> None:
     """An app installed with --scope user makes sysprep fail with the 0x80073cf2 provisioning lines."""
     make_vm(env, trusted_launch=False)
-    run(env, "vm1", ["winget install --id Contoso.Notes --version 2.1.0 --scope user --silent"])
+    run(env, "vm1", [gs.WINGET_RESOLVE, "& $winget install --id Contoso.Notes --version 2.1.0 --scope user --silent"])
     status = _sysprep(env, "vm1")
     errors = "\n".join(status["errors"])  # type: ignore[arg-type]
     assert "Package Contoso.Notes_2.1.0.0_x64__8wekyb3d8bbwe was installed for a user, but not provisioned" in errors
