@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from simulator import routes
+from simulator import routes, schemas
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
 from simulator.backends.gallery import GalleryBackend
@@ -174,6 +174,9 @@ class Simulator:
                             "The request content was invalid and could not be deserialized.",
                             400,
                         ) from exc
+                model = schemas.body_model(method, path) if raw else None
+                if model is not None:
+                    body = schemas.conform(body, model, raw or b"")
                 req = Request(method, path, query, headers, body, base_url)
                 response = route.handler(self, req, params)
         except ArmError as err:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simulator.backends import catalog
+from simulator.backends import catalog, policy
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
 from simulator.backends.guest import GuestState
 from simulator.errors import ArmError, not_found
@@ -67,6 +67,7 @@ class ComputeBackend:
         self.vms: dict[str, VirtualMachine] = {}
         self.disks: dict[str, Disk] = {}
         self.snapshots: dict[str, Disk] = {}
+        self.quotas = policy.Quotas()
 
     # ------------------------------------------------------------------------------------------
     # helpers
@@ -213,7 +214,8 @@ class ComputeBackend:
         storage = props.get("storageProfile") or {}
         os_disk = dict(storage.get("osDisk") or {})
         security = props.get("securityProfile")
-        trusted_launch = (security or {}).get("securityType", "").lower() == "trustedlaunch"
+        security_given = bool((security or {}).get("securityType"))
+        security_kind = policy.security_type(security)
         create_option = (os_disk.get("createOption") or "FromImage").lower()
         nic_refs: list[tuple[str, str]] = []
         for ref in (props.get("networkProfile") or {}).get("networkInterfaces") or []:
@@ -234,6 +236,11 @@ class ComputeBackend:
                 "At least one network interface is required to create a virtual machine.",
                 target="networkProfile",
             )
+        self.quotas.check(
+            location,
+            props["hardwareProfile"]["vmSize"],
+            ((v.res.location, v.body["hardwareProfile"]["vmSize"]) for v in self.vms.values()),
+        )
         os_profile = props.get("osProfile")
         from_generalized = False
         if create_option == "attach":
@@ -252,6 +259,7 @@ class ComputeBackend:
                     target="osProfile",
                 )
             image_ref = None
+            security_kind = self._attach_security(disk, security_kind if security_given else None)
             if disk.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"Disk {disk.res.name} is not ready yet.")
         elif create_option == "fromimage":
@@ -272,6 +280,15 @@ class ComputeBackend:
                     "Required parameter 'adminPassword' is missing (null).",
                     target="adminPassword",
                 )
+            gallery_security = self.ctx.gallery.definition_security_type(ref.get("id") or "")
+            if gallery_security == "trustedlaunch" and security_kind != policy.TRUSTED_LAUNCH:
+                raise ArmError(
+                    "BadRequest",
+                    "The provided gallery image only supports creation of VMs and VM Scale Sets with "
+                    "'TrustedLaunch' security type.",
+                    400,
+                )
+            trusted_launch = security_kind == policy.TRUSTED_LAUNCH
             guest, image_ref, from_generalized, size = self._guest_from_image_ref(ref, location, trusted_launch)
             disk_name = os_disk.get("name") or f"{name}_OsDisk_1_{uuid.uuid4().hex}"
             disk_rid = self.ctx.resource_id(rg, f"Microsoft.Compute/disks/{disk_name}")
@@ -335,7 +352,7 @@ class ComputeBackend:
             "networkProfile": {
                 "networkInterfaces": [{"id": nid, "properties": {"deleteOption": opt}} for nid, opt in nic_refs]
             },
-            "securityProfile": security,
+            "securityProfile": policy.effective_profile(security, security_kind),
             "diagnosticsProfile": props.get("diagnosticsProfile"),
             "licenseType": props.get("licenseType"),
         }
@@ -383,6 +400,24 @@ class ComputeBackend:
             on_failure=failed,
         )
         return vm, op, True
+
+    @staticmethod
+    def _attach_security(disk: Disk, given: str | None) -> str:
+        """An attached OS disk keeps the security type it was made with; the VM cannot change it.
+
+        (Microsoft Learn, "Trusted launch for Azure virtual machines": Trusted Launch cannot be
+        turned on or off when creating a VM from a snapshot of another VM's OS disk.)
+        """
+        own = str((disk.security_profile or {}).get("securityType") or policy.STANDARD)
+        own = policy.TRUSTED_LAUNCH if own.lower() == "trustedlaunch" else own
+        if given is not None and given.lower() != own.lower():
+            raise ArmError(
+                "BadRequest",
+                f"Security type '{given}' of the virtual machine does not match security type '{own}' "
+                f"of the OS disk {disk.res.name}. The security type of an existing OS disk cannot be changed.",
+                400,
+            )
+        return own
 
     def _update_vm(self, vm: VirtualMachine, body: dict[str, Any]) -> tuple[VirtualMachine, AsyncOperation, bool]:
         self._busy(vm, "write")
@@ -731,7 +766,7 @@ class ComputeBackend:
             props.get("osType") or os_type,
             props.get("hyperVGeneration") or "V2",
             creation,
-            props.get("securityProfile"),
+            props.get("securityProfile") or self._copied_security(creation),
             guest,
             str(uuid.uuid4()),
             incremental=bool(props.get("incremental", False)),
@@ -758,6 +793,14 @@ class ComputeBackend:
             on_failure=failed,
         )
         return disk, op, True
+
+    def _copied_security(self, creation: dict[str, Any]) -> dict[str, Any] | None:
+        """A copy (snapshot of a disk, disk from a snapshot) carries its source's security type."""
+        if (creation.get("createOption") or "").lower() != "copy":
+            return None
+        src_id = str(creation.get("sourceResourceId") or "").lower()
+        src = self.disks.get(src_id) or self.snapshots.get(src_id)
+        return dict(src.security_profile) if src is not None and src.security_profile else None
 
     def get_disk(self, rg: str, name: str, *, snapshot: bool) -> Disk:
         kind = "snapshots" if snapshot else "disks"

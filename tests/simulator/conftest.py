@@ -113,11 +113,12 @@ def vm_body(
             "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"deleteOption": "Delete"}}]},
         },
     }
-    if trusted_launch:
-        body["properties"]["securityProfile"] = {
-            "securityType": "TrustedLaunch",
-            "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
-        }
+    # Always explicit: Trusted Launch is Azure's default for Gen2 VMs when securityType is omitted.
+    body["properties"]["securityProfile"] = (
+        {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
+        if trusted_launch
+        else {"securityType": "Standard"}
+    )
     return body
 
 
