@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from simulator import routes, schemas
+from simulator import routes, schemas, timing
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
 from simulator.backends.gallery import GalleryBackend
@@ -67,7 +67,11 @@ class Simulator:
         durations: dict[str, float] | None = None,
         auto_advance_on_poll: bool = True,
         advance_on_sleep: bool = True,
+        seed: int | None = None,
+        event_latency: tuple[float, float] | None = None,
     ) -> None:
+        self.seed = seed if seed is not None else timing.seed_from_env()
+        self.event_latency = event_latency if event_latency is not None else timing.latency_from_env()
         self.subscription_id = subscription_id
         self.start = start
         self._duration_overrides = dict(durations or {})
@@ -75,13 +79,17 @@ class Simulator:
         self.advance_on_sleep = advance_on_sleep
         self.clock = VirtualClock(start)
         self.faults = Faults()
-        self.events = EventBus()
+        self.events = EventBus(self.clock)
         self.request_log = RequestLog()
         self.lock = threading.RLock()
         self._build()
 
     def _build(self) -> None:
-        self.ctx = Context(self.subscription_id, self.clock, merged(self._duration_overrides), self.faults, self.events)
+        # Fresh generators on every reset: the same seed replays the same durations and latencies.
+        self.events.latency = timing.Latency(self.event_latency, self.seed)
+        variance = timing.Variance(self.seed)
+        durations = merged(self._duration_overrides)
+        self.ctx = Context(self.subscription_id, self.clock, durations, self.faults, self.events, variance)
         self.compute = ComputeBackend(self.ctx)
         self.network = NetworkBackend(self.ctx)
         self.gallery = GalleryBackend(self.ctx)

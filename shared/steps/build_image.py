@@ -130,8 +130,12 @@ def _start_version(ctx: StepContext, version: ImageVersion) -> None:
         target_regions=replication.target_regions(workload, Stage.TEST),
         tags=replication.version_tags(version, Stage.TEST),
     )
+
+    def made() -> bool:
+        return compute.get_gallery_version(gallery.name, gallery.definition, spec.version) is not None
+
     try:
-        start_once(compute.start_create_version, spec)
+        start_once(compute.start_create_version, spec, exists=made)
     except AzureOperationError as error:
         if error.code not in DEFINITION_NOT_READY:  # a brand-new definition may still be provisioning
             raise
@@ -224,7 +228,7 @@ def step_replicate(ctx: StepContext) -> Outcome:
     if verdict.failed:
         return Outcome(fail=verdict.failed)
     if verdict.retry_region:
-        retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region)
+        retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region, state)
         return Outcome(
             wait=timedelta(minutes=5),
             pending=ctx.pending("replication", version.gallery_version_id),

@@ -123,7 +123,7 @@ def ensure_resource(
     resource_id = compute.id_of(resource_type, name)
     pending = ctx.run.pending
     if pending is None or pending.kind != kind:
-        start_once(start)
+        start_once(start, exists=lambda: compute.resource_state(resource_id) is not OperationState.MISSING)
         return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
     state = compute.resource_state(resource_id)
     if state is OperationState.SUCCEEDED:

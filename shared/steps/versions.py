@@ -7,7 +7,7 @@ from typing import Literal
 
 from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
-from shared.domain.catalog import Workload
+from shared.domain.catalog import SecurityType, Workload
 from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Rollback
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult, VmSpec
 from shared.domain.errors import AzureOperationError, RequestRefused, TransitionRefused
@@ -186,7 +186,7 @@ def _replicate(
         deps.records.commit(Changes(workload=workload.name, versions=[failed], audit=[entry]))
         return []
     if verdict.retry_region:
-        retried, detail = replication.retry_region(deps.compute, workload, version, wanted, verdict.retry_region)
+        retried, detail = replication.retry_region(deps.compute, workload, version, wanted, verdict.retry_region, state)
         retried = retried.evolve(**moved)
         entry = AuditEntry(
             at=now, kind="replication-retried", actor="step:replicate", detail=detail, version=version.version
@@ -274,7 +274,8 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
                 size=workload.vm_size,
                 tags={RUN_TAG: f"validate-{slug}", WORKLOAD_TAG: workload.name, EXPIRES_TAG: expires.isoformat()},
                 gallery_version_id=version.gallery_version_id,
-                trusted_launch=True,
+                # Hosts run Trusted Launch (Azure's default for Gen2); a Standard definition cannot.
+                trusted_launch=workload.security_type is not SecurityType.STANDARD,
                 subnet_id=compute.ensure_network(region),
                 disposable=True,
             )

@@ -381,7 +381,7 @@ class ComputeBackend:
             vm.power_state = "running"
             disk.res.provisioning_state = "Succeeded"
             if vm.from_generalized_image and disk.guest is not None:
-                disk.guest.first_boot_from_image(self.ctx.now(), self.ctx.durations)
+                disk.guest.first_boot_from_image(self.ctx.now(), self.ctx.guest_durations())
                 self.schedule_guest(disk.guest, vm)
 
         def failed(_: ArmError) -> None:
@@ -584,7 +584,7 @@ class ComputeBackend:
                     "VMAgentStatusCommunicationError", "VM has reported a failure when processing extension."
                 )
             fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
-            result = guest.run_script(script, self.ctx.now(), self.ctx.durations, fault)
+            result = guest.run_script(script, self.ctx.now(), self.ctx.guest_durations(), fault)
             self.schedule_guest(guest, vm)
             return {
                 "value": [
