@@ -30,4 +30,7 @@ class Settings(BaseSettings):
     gallery_name: str = Field(default="gal_avd_images")
     temp_resource_ttl_hours: int = Field(default=24, ge=1)
     bitlocker_timeout_minutes: int = Field(default=180, ge=5)
+    event_grid: bool = Field(
+        default=True, description="ARM events reach the app (infra subscribes them); re-checks are then a safety net"
+    )
     deprecation_grace_days: int = Field(default=30, ge=0)

@@ -13,7 +13,7 @@ from shared.domain.model import (
     BitLockerEvidence,
     PendingOperation,
 )
-from shared.steps import guest
+from shared.steps import guest, waits
 from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext, ensure_resource, trusted_launch
 
@@ -32,7 +32,7 @@ def step_snapshot(ctx: StepContext) -> Outcome:
             disk = source.os_disk_id
         return compute.start_snapshot(name, ctx.workload.location, disk, ctx.tags("snapshot"))
 
-    waiting = ensure_resource(ctx, "Microsoft.Compute/snapshots", name, "snapshot", start, timedelta(minutes=1))
+    waiting = ensure_resource(ctx, "Microsoft.Compute/snapshots", name, "snapshot", start, waits.FIRST_LOOK_SHORT)
     return waiting or Outcome(next_step="disk")
 
 
@@ -44,7 +44,7 @@ def step_disk(ctx: StepContext) -> Outcome:
     def start() -> str:
         return compute.start_disk_from_snapshot(name, ctx.workload.location, snapshot_id, ctx.tags("disk"))
 
-    waiting = ensure_resource(ctx, "Microsoft.Compute/disks", name, "disk", start, timedelta(minutes=1))
+    waiting = ensure_resource(ctx, "Microsoft.Compute/disks", name, "disk", start, waits.FIRST_LOOK_SHORT)
     return waiting or Outcome(next_step="temp-vm")
 
 
@@ -69,7 +69,7 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
         )
         return compute.start_create_vm(spec)
 
-    waiting = ensure_resource(ctx, "Microsoft.Compute/virtualMachines", name, "temp-vm", start, timedelta(minutes=3))
+    waiting = ensure_resource(ctx, "Microsoft.Compute/virtualMachines", name, "temp-vm", start, waits.FIRST_LOOK_VM)
     return waiting or Outcome(next_step="clone-check")
 
 
@@ -136,5 +136,6 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     # Predict the end from the progress since decryption started; the next status script is
     # started one Run Command earlier, so that its answer arrives just after the end.
     elapsed = ctx.now - ctx.run.marks.get("decrypt-started", evidence.started_at)
-    until_done = recheck_delay(elapsed, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
-    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, timedelta(minutes=1)), pending=waiting)
+    floor = waits.FIRST_LOOK_SHORT
+    until_done = recheck_delay(elapsed, float(100 - percent), floor, timedelta(minutes=30))
+    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, floor), pending=waiting)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from shared.adapters import guest_scripts
 from shared.domain import naming
 from shared.domain.catalog import Workload
@@ -21,7 +19,7 @@ from shared.domain.model import (
     next_version,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import guest
+from shared.steps import guest, waits
 from shared.steps.outcome import Outcome, start_once
 from shared.steps.step_context import StepContext, trusted_launch
 
@@ -49,16 +47,30 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         )
         resource_id = compute.start_create_vm(spec)
         return Outcome(
-            wait=timedelta(minutes=3), pending=ctx.pending("vm-create", resource_id), run_updates={"source_image": urn}
+            wait=waits.first_look(waits.FIRST_LOOK_VM, ctx.deps.settings.event_grid),
+            pending=ctx.pending("vm-create", resource_id),
+            run_updates={"source_image": urn},
         )
     if vm.provisioning is OperationState.FAILED:
         return Outcome(fail=f"source VM {vm.name} failed to provision")
     if vm.provisioning is OperationState.IN_PROGRESS:
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-create", vm.id))
+        creating = ctx.pending("vm-create", vm.id)
+        return Outcome(
+            wait=waits.backoff(
+                creating.started_at, ctx.now, waits.FIRST_LOOK_VM, event_grid=ctx.deps.settings.event_grid
+            ),
+            pending=creating,
+        )
     if vm.power != "running":
         if ctx.run.pending is None or ctx.run.pending.kind != "vm-start":
             start_once(lambda: compute.start_vm(vm.name))
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-start", vm.id))
+        starting = ctx.pending("vm-start", vm.id)
+        return Outcome(
+            wait=waits.backoff(
+                starting.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
+            ),
+            pending=starting,
+        )
     updates = {"source_image": ctx.run.source_image or vm.image_reference, "source_os_disk_id": vm.os_disk_id}
     return Outcome(next_step="customize", run_updates=updates)
 

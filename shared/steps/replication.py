@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from shared.domain.catalog import StorageAccountType, Workload, stricter
 from shared.domain.compute import WORKLOAD_TAG, Compute, GalleryVersionState, TargetRegion
 from shared.domain.model import ImageVersion, Stage
+from shared.steps import waits
 from shared.steps.outcome import recheck_delay, start_once
 
 MAX_REGION_RETRIES = 2
-FLOOR = timedelta(minutes=1)
-CEILING = timedelta(minutes=15)
+FLOOR = waits.SHORTEST
+CEILING = waits.LONGEST
 
 
 def version_tags(version: ImageVersion, stage: Stage) -> dict[str, str]:
@@ -77,6 +78,8 @@ def judge(
     wanted: tuple[TargetRegion, ...],
     since: datetime,
     now: datetime,
+    *,
+    event_grid: bool = False,
 ) -> Verdict:
     if state is None:
         return Verdict(failed=f"gallery version {version.version} no longer exists")
@@ -95,6 +98,8 @@ def judge(
         return Verdict(done=True)
     progress = [by_region[n].progress if n in by_region else 0 for n in wanted_names]
     least = min(progress) if progress else 0
+    if least <= 0:  # nothing to predict from yet: back off
+        return Verdict(wait=waits.backoff(since, now, waits.FIRST_LOOK_GALLERY, event_grid=event_grid))
     return Verdict(wait=recheck_delay(now - since, float(least), FLOOR, CEILING))
 
 

@@ -22,12 +22,10 @@ from shared.domain.model import (
     VersionNumber,
 )
 from shared.domain.records import AuditEntry, Changes
-from shared.steps import guest, replication
+from shared.steps import guest, replication, waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import SCRIPT_TYPICAL, start_once
 
-VM_CREATE = timedelta(minutes=3)
-REPLICATION_TYPICAL = timedelta(minutes=15)  # one region; progress-based predictions take over after
 AZURE_BUSY_LIMIT = 30
 OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
     "validate-script": "validate",
@@ -122,7 +120,8 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         stage=target,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    return [_message(promoted, "replicate", deps, None if unchanged else REPLICATION_TYPICAL)]
+    first = waits.first_look(waits.FIRST_LOOK_GALLERY, deps.settings.event_grid)
+    return [_message(promoted, "replicate", deps, None if unchanged else first)]
 
 
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
@@ -169,7 +168,7 @@ def _replicate(
     gallery = workload.gallery
     state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
     since = version.pending.started_at if version.pending else now
-    verdict = replication.judge(state, version, wanted, since, now)
+    verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
     moved = {"op_attempt": version.op_attempt + 1}
     if verdict.failed:
         failed = lifecycle.fail(version, verdict.failed).evolve(pending=None, **moved)
@@ -292,13 +291,21 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
                 stage=stage,
             )
             deps.records.commit(Changes(workload=workload.name, versions=[started], audit=[entry]))
-            return [_message(started, "validate", deps, VM_CREATE)]
+            return [
+                _message(started, "validate", deps, waits.first_look(waits.FIRST_LOOK_VM, deps.settings.event_grid))
+            ]
         if vm.provisioning is OperationState.IN_PROGRESS:
             waiting = version.evolve(**moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
             since = pending.started_at if pending is not None else now
-            remaining = max(VM_CREATE - (now - since), timedelta(seconds=30))
-            return [_message(waiting, "validate", deps, remaining)]
+            return [
+                _message(
+                    waiting,
+                    "validate",
+                    deps,
+                    waits.backoff(since, now, waits.FIRST_LOOK_VM, event_grid=deps.settings.event_grid),
+                )
+            ]
         if vm.provisioning is not OperationState.SUCCEEDED:
             return _judge(workload, version, vm_name, {"deployment": "failed"}, deps, moved)
         try:
@@ -330,7 +337,14 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             start_once(compute.start_delete, compute.id_of("Microsoft.Compute/virtualMachines", vm_name))
         waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
         deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
-        return [_message(waiting, "validate", deps, timedelta(minutes=1))]
+        return [
+            _message(
+                waiting,
+                "validate",
+                deps,
+                waits.backoff(pending.started_at, now, waits.FIRST_LOOK_SHORT, event_grid=deps.settings.event_grid),
+            )
+        ]
     done = version.evolve(pending=None, **moved)
     deps.records.commit(Changes(workload=workload.name, versions=[done]))
     return []
