@@ -9,6 +9,7 @@ from localrun.runtime import LocalRuntime
 from shared.domain.catalog import Catalog
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
+from simulator.backends.policy import vcpus
 from tests.e2e.scenario import build, promote
 
 
@@ -17,7 +18,8 @@ def test_quota_refused_temp_vm_fails_the_run_quoting_azure_and_removes_disk_and_
 ) -> None:
     """A vCPU quota that fits the source VM but not the temp VM: the run fails with the quota message, no leak."""
     runtime = runtime_factory(catalog)
-    runtime.sim.compute.quotas.set("westeurope", 4)  # the source VM (D4s_v5) uses all of it
+    cores, _ = vcpus(catalog.get("data-analyst").vm_size)
+    runtime.sim.compute.quotas.set("westeurope", cores)  # the source VM uses all of it
     build(runtime, "data-analyst", "quota-run", BuildReason.FIRST)
     [run] = runtime.records.list_runs("data-analyst")
     assert run.state is RunState.FAILED
