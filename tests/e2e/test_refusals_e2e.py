@@ -9,6 +9,7 @@ from localrun.runtime import LocalRuntime
 from shared.domain.catalog import Catalog
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
+from shared.domain.naming import source_vm_name
 from simulator.backends.policy import vcpus
 from tests.e2e.scenario import build, promote
 
@@ -36,7 +37,8 @@ def test_quota_refused_temp_vm_fails_the_run_quoting_azure_and_removes_disk_and_
 def test_office_reaches_production_without_changing_a_region_storage_type(
     catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]
 ) -> None:
-    """westeurope is replicated ZRS from the test build on, so the production promotion is accepted."""
+    """westeurope is replicated ZRS from the test build on, so the production promotion is accepted;
+    the source VM of a TrustedLaunchSupported workload is explicitly Standard, so its capture is too."""
     runtime, office, v100 = runtime_factory(catalog), catalog.get("office"), VersionNumber.parse("1.0.0")
     build(runtime, "office", "office-first", BuildReason.FIRST)
     for stage in (Stage.VALIDATION, Stage.PRODUCTION):
@@ -49,5 +51,7 @@ def test_office_reaches_production_without_changing_a_region_storage_type(
     gallery = office.gallery
     state = runtime.compute.get_gallery_version(gallery.name, gallery.definition, "1.0.0")
     assert state is not None
+    source = runtime.compute.compute.virtual_machines.get(runtime.compute.resource_group, source_vm_name("office"))
+    assert source.security_profile.security_type == "Standard"
     kinds = {t.name.replace(" ", "").lower(): (t.storage_account_type, t.replica_count) for t in state.targets}
     assert kinds == {"westeurope": ("Standard_ZRS", 2), "northeurope": ("Standard_ZRS", 2)}

@@ -45,6 +45,7 @@ NOT_DEPLOYED = {
     "temp_resource_ttl_hours": "tuning knob with a safe default (24); set as an app setting only to override",
     "bitlocker_timeout_minutes": "tuning knob with a safe default (180); set as an app setting only to override",
     "deprecation_grace_days": "tuning knob with a safe default (30); catalog retention usually sets grace_days",
+    "event_grid": "defaults to true: infra always subscribes the app to ARM events; false only in local runs",
 }
 
 # In local.settings.sample.json but not in Azure: Flex Consumption takes the worker runtime from
