@@ -259,7 +259,9 @@ class ComputeBackend:
                     target="osProfile",
                 )
             image_ref = None
-            security_kind = self._attach_security(disk, security_kind if security_given else None)
+            security_kind = policy.attached_security(
+                disk.security_profile, disk.res.name, security_kind if security_given else None
+            )
             if disk.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"Disk {disk.res.name} is not ready yet.")
         elif create_option == "fromimage":
@@ -400,24 +402,6 @@ class ComputeBackend:
             on_failure=failed,
         )
         return vm, op, True
-
-    @staticmethod
-    def _attach_security(disk: Disk, given: str | None) -> str:
-        """An attached OS disk keeps the security type it was made with; the VM cannot change it.
-
-        (Microsoft Learn, "Trusted launch for Azure virtual machines": Trusted Launch cannot be
-        turned on or off when creating a VM from a snapshot of another VM's OS disk.)
-        """
-        own = str((disk.security_profile or {}).get("securityType") or policy.STANDARD)
-        own = policy.TRUSTED_LAUNCH if own.lower() == "trustedlaunch" else own
-        if given is not None and given.lower() != own.lower():
-            raise ArmError(
-                "BadRequest",
-                f"Security type '{given}' of the virtual machine does not match security type '{own}' "
-                f"of the OS disk {disk.res.name}. The security type of an existing OS disk cannot be changed.",
-                400,
-            )
-        return own
 
     def _update_vm(self, vm: VirtualMachine, body: dict[str, Any]) -> tuple[VirtualMachine, AsyncOperation, bool]:
         self._busy(vm, "write")

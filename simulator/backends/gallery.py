@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from simulator.backends import policy
 from simulator.backends.base import AsyncOperation, Context, Resource, iso, parse_time, region_display, region_key
 from simulator.backends.guest import GuestState
 from simulator.errors import ArmError, not_found
@@ -297,7 +298,7 @@ class GalleryBackend:
         if patch:
             raise not_found("Microsoft.Compute/galleries/images/versions", f"{g}/{image_name}/{name}", rg)
         props = body.get("properties") or {}
-        _require_storage_profile(props)
+        policy.require_storage_profile(props)
         location = body.get("location") or ""
         if region_key(location) != region_key(gallery.res.location):
             raise ArmError(
@@ -369,7 +370,7 @@ class GalleryBackend:
             if vm is None:
                 raise ArmError("NotFound", f"The source virtual machine '{vm_id}' was not found.", 404)
             vm_security = str((vm.body.get("securityProfile") or {}).get("securityType", "")).lower()
-            _refuse_security_data(vm_id, vm_security, security)
+            policy.refuse_security_data(vm_id, vm_security, security)
             if vm_security == "trustedlaunch" and security not in _TRUSTED_LAUNCH_OK:
                 raise ArmError(
                     "InvalidParameter",
@@ -396,7 +397,9 @@ class GalleryBackend:
                 raise ArmError("NotFound", f"The source resource '{src_id}' was not found.", 404)
             if disk.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"The source '{src_id}' is not ready.")
-            _refuse_security_data(src_id, str((disk.security_profile or {}).get("securityType", "")).lower(), security)
+            policy.refuse_security_data(
+                src_id, str((disk.security_profile or {}).get("securityType", "")).lower(), security
+            )
             guest = disk.guest.copy(self.ctx.now()) if disk.guest else None
             generalized = want_generalized and bool(guest and guest.sysprepped)
             return guest, generalized or want_generalized, disk.size_gb
@@ -496,7 +499,7 @@ class GalleryBackend:
         if version.res.provisioning_state == "Deleting":
             raise ArmError("OperationNotAllowed", "The gallery image version is being deleted.")
         props = body.get("properties") or {}
-        _require_storage_profile(props)
+        policy.require_storage_profile(props)
         storage = props.get("storageProfile")
         new_source = dict(
             (storage or {}).get("source") or ((storage or {}).get("osDiskImage") or {}).get("source") or {}
@@ -572,7 +575,8 @@ class GalleryBackend:
                 version.publishing.pop("endOfLifeDate", None)
         changed: list[RegionReplication] = []
         if new_pub.get("targetRegions"):
-            new_pub["targetRegions"] = _keep_storage_types(version, new_pub["targetRegions"])
+            existing = {k: (r.name, r.storage_account_type) for k, r in version.regions.items()}
+            new_pub["targetRegions"] = policy.keep_storage_types(existing, new_pub["targetRegions"])
         if "targetRegions" in new_pub or "replicaCount" in new_pub:
             merged = dict(version.publishing)
             merged["targetRegions"] = new_pub.get("targetRegions") or version.publishing["targetRegions"]
@@ -735,65 +739,6 @@ class GalleryBackend:
             props["replicationStatus"] = {"aggregatedState": aggregated, "summary": summary}
         body["properties"] = props
         return body
-
-
-def _require_storage_profile(props: dict[str, Any]) -> None:
-    """``storageProfile`` is required in GalleryImageVersionProperties, for PUT and PATCH alike.
-
-    (specification/compute/.../GalleryRP/stable/2024-03-03/GalleryRP.json; azure-mgmt-compute
-    docstring "storage_profile ... Required."; both update examples send it, empty at least.)
-    """
-    if not isinstance(props.get("storageProfile"), dict):
-        raise ArmError(
-            "InvalidParameter",
-            "Required parameter 'storageProfile' is missing (null).",
-            target="galleryImageVersion.properties.storageProfile",
-        )
-
-
-def _refuse_security_data(source_id: str, source_security: str, definition_security: str) -> None:
-    """A Trusted Launch source carries its VM guest state (VMGS); a TrustedLaunchSupported image has none.
-
-    (Azure/azure-cli#26632: "TrustedLaunchSupported is a generic Gen2 image that does not contain
-    the VMGS blob"; the message is the one public runbooks quote, see docs/simulator.md.)
-    """
-    if source_security == "trustedlaunch" and definition_security in (
-        "trustedlaunchsupported",
-        "trustedlaunchandconfidentialvmsupported",
-    ):
-        kind = (
-            "TrustedLaunchSupported"
-            if definition_security == "trustedlaunchsupported"
-            else ("TrustedLaunchAndConfidentialVmSupported")
-        )
-        raise ArmError(
-            "Conflict",
-            f"The source '{source_id}' contains TrustedLaunch or ConfidentialVM security data that cannot be "
-            f"used in image with '{kind}' security type.",
-            409,
-        )
-
-
-def _keep_storage_types(version: ImageVersion, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A region keeps the storage type it was replicated with: omitted means unchanged, a change is refused.
-
-    (azure-mgmt-compute TargetRegion: storage_account_type "This property is not updatable.";
-    GalleryImageVersion_Update_WithoutSourceId.json omits it for an existing region.)
-    """
-    kept = []
-    for target in targets:
-        old = version.regions.get(region_key(str(target.get("name") or "")))
-        given = target.get("storageAccountType")
-        if old is not None and given and str(given).lower() != old.storage_account_type.lower():
-            raise ArmError(
-                "PropertyChangeNotAllowed",
-                f"Changing property 'targetRegions.storageAccountType' of region '{old.name}' from "
-                f"'{old.storage_account_type}' to '{given}' is not allowed.",
-                409,
-                target="galleryImageVersion.properties.publishingProfile.targetRegions.storageAccountType",
-            )
-        kept.append({**target, "storageAccountType": given or old.storage_account_type} if old else dict(target))
-    return kept
 
 
 def _version_key(name: str) -> tuple[int, int, int]:

@@ -43,6 +43,24 @@ def effective_profile(security_profile: dict[str, Any] | None, kind: str) -> dic
     return profile
 
 
+def attached_security(disk_profile: dict[str, Any] | None, disk_name: str, given: str | None) -> str:
+    """An attached OS disk keeps the security type it was made with; the VM cannot change it.
+
+    (MicrosoftDocs/azure-docs#112364: Trusted Launch cannot be turned on or off when creating a
+    VM from a snapshot of another VM's OS disk; the 400 and its words are an assumption.)
+    """
+    own = str((disk_profile or {}).get("securityType") or STANDARD)
+    own = TRUSTED_LAUNCH if own.lower() == "trustedlaunch" else own
+    if given is not None and given.lower() != own.lower():
+        raise ArmError(
+            "BadRequest",
+            f"Security type '{given}' of the virtual machine does not match security type '{own}' "
+            f"of the OS disk {disk_name}. The security type of an existing OS disk cannot be changed.",
+            400,
+        )
+    return own
+
+
 def vcpus(size: str) -> tuple[int, str]:
     """(vCPUs, quota family name) of a VM size, e.g. Standard_D4s_v5 -> (4, standardDSv5Family)."""
     m = _SIZE.match(size)
@@ -94,6 +112,65 @@ class Quotas:
                     "by specifying parameters listed in the 'Details' section for deployment to succeed.",
                     409,
                 )
+
+
+def require_storage_profile(props: dict[str, Any]) -> None:
+    """``storageProfile`` is required in GalleryImageVersionProperties, for PUT and PATCH alike.
+
+    (specification/compute/.../GalleryRP/stable/2024-03-03/GalleryRP.json; azure-mgmt-compute
+    docstring "storage_profile ... Required."; both update examples send it, empty at least.)
+    """
+    if not isinstance(props.get("storageProfile"), dict):
+        raise ArmError(
+            "InvalidParameter",
+            "Required parameter 'storageProfile' is missing (null).",
+            target="galleryImageVersion.properties.storageProfile",
+        )
+
+
+def refuse_security_data(source_id: str, source_security: str, definition_security: str) -> None:
+    """A Trusted Launch source carries its VM guest state (VMGS); a TrustedLaunchSupported image has none.
+
+    (Azure/azure-cli#26632: "TrustedLaunchSupported is a generic Gen2 image that does not contain
+    the VMGS blob"; the message is the one public runbooks quote, see docs/simulator.md.)
+    """
+    if source_security == "trustedlaunch" and definition_security in (
+        "trustedlaunchsupported",
+        "trustedlaunchandconfidentialvmsupported",
+    ):
+        kind = (
+            "TrustedLaunchSupported"
+            if definition_security == "trustedlaunchsupported"
+            else ("TrustedLaunchAndConfidentialVmSupported")
+        )
+        raise ArmError(
+            "Conflict",
+            f"The source '{source_id}' contains TrustedLaunch or ConfidentialVM security data that cannot be "
+            f"used in image with '{kind}' security type.",
+            409,
+        )
+
+
+def keep_storage_types(existing: dict[str, tuple[str, str]], targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A region keeps the storage type it was replicated with: omitted means unchanged, a change is refused.
+
+    (azure-mgmt-compute TargetRegion: storage_account_type "This property is not updatable.";
+    GalleryImageVersion_Update_WithoutSourceId.json omits it for an existing region.)
+    """
+    kept = []
+    for target in targets:
+        old = existing.get(_region(str(target.get("name") or "")))
+        given = target.get("storageAccountType")
+        if old is not None and given and str(given).lower() != old[1].lower():
+            raise ArmError(
+                "PropertyChangeNotAllowed",
+                f"Changing property 'targetRegions.storageAccountType' of region '{old[0]}' from "
+                f"'{old[1]}' to '{given}' is not allowed.",
+                409,
+                target="galleryImageVersion.properties.publishingProfile.targetRegions.storageAccountType",
+            )
+        kept.append({**target, "storageAccountType": given or old[1]} if old else dict(target))
+    return kept
 
 
 def _region(name: str) -> str:
