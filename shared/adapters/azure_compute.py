@@ -238,10 +238,16 @@ class AzureCompute:
             else {"securityType": "Standard"}
         )
         body = {"location": spec.location, "tags": spec.tags, "properties": properties}
-        with _azure(f"create VM {spec.name}"):
-            self.compute.virtual_machines.begin_create_or_update(
-                self.resource_group, spec.name, compute_models.VirtualMachine(body), polling=False
-            )
+        try:
+            with _azure(f"create VM {spec.name}"):
+                self.compute.virtual_machines.begin_create_or_update(
+                    self.resource_group, spec.name, compute_models.VirtualMachine(body), polling=False
+                )
+        except AzureOperationError as error:
+            if not error.transient and self.get_vm(spec.name) is None:
+                # Refused (a quota, a bad request): the NIC made for it would be left behind.
+                self.start_delete(nic_id)
+            raise
         return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
 
     def start_script(self, vm_name: str, script: str) -> str:

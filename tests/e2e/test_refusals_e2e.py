@@ -55,3 +55,18 @@ def test_office_reaches_production_without_changing_a_region_storage_type(
     assert source.security_profile.security_type == "Standard"
     kinds = {t.name.replace(" ", "").lower(): (t.storage_account_type, t.replica_count) for t in state.targets}
     assert kinds == {"westeurope": ("Standard_ZRS", 2), "northeurope": ("Standard_ZRS", 2)}
+
+
+def test_quota_refused_source_vm_fails_the_run_and_leaves_no_nic(
+    catalog: Catalog, runtime_factory: Callable[..., LocalRuntime]
+) -> None:
+    """No room even for the source VM: the run fails quoting Azure, and the NIC made for the VM is removed."""
+    runtime = runtime_factory(catalog)
+    runtime.sim.compute.quotas.set("westeurope", 2)
+    build(runtime, "data-analyst", "no-room", BuildReason.FIRST)
+    [run] = runtime.records.list_runs("data-analyst")
+    assert run.state is RunState.FAILED
+    assert "exceeding approved Total Regional Cores quota" in (run.failure_reason or "")
+    runtime.sim.clock.run_until_idle()
+    names = {r["name"] for r in runtime.sim.live_resources() if r["type"] == "Microsoft.Network/networkInterfaces"}
+    assert names == set()
