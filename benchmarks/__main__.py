@@ -400,12 +400,10 @@ def scale_section(result: dict[str, Any] | None, reason: str = "") -> list[str]:
         f"Catalog listing: one partition query per workload (target met). Retention sweep: **{per_sweep:.0f} "
         "round trips per workload** (target: one partition query): `plan_prune` "
         "(shared/steps/versions.py) calls `list_versions` (a range query) and then `get_pointers` (a point "
-        "read); `load_workload` returns both in one query. It also calls `compute.images_in_use()` once per "
-        "workload that has anything to retire - "
-        f"{result['sweep_arm_requests']} ARM list requests ({', '.join(result['sweep_arm_actions'])}) for one "
-        "sweep, each listing every VM and scale set in the subscription; one call per sweep, shared by all "
-        "workloads, would do (the timer sends one Prune message per workload, so the product would need the "
-        "usage cached per sweep or passed in the message).",
+        "read); `load_workload` returns both in one query. Compute is listed once per sweep (the timer's "
+        "inventory, each workload's share passed in its Prune message): "
+        f"{result['sweep_arm_requests']} ARM list requests ({', '.join(result['sweep_arm_actions'])}) for "
+        f"{result['workloads']} workloads.",
         "",
         "Azurite in-memory on loopback has no network latency; against Azure Table Storage expect ~5-20 ms "
         "per query from a Function in the same region, i.e. roughly 3-10 s for the listing's 500 queries if "

@@ -28,6 +28,7 @@ from shared.domain.model import (
     VersionNumber,
 )
 from shared.domain.records import Changes
+from shared.domain.retention import in_use_of
 from shared.steps.versions import plan_prune
 from shared.views import catalog_view
 
@@ -98,6 +99,12 @@ def versions_of(workload: Workload, count: int, runtime: LocalRuntime) -> tuple[
     return records, pointers
 
 
+def share(inventory: dict[str, int], workload: Workload, runtime: LocalRuntime) -> dict[str, int]:
+    """What Entrypoints.retention_and_sweep puts into one workload's Prune."""
+    path = f"{workload.gallery.name}/images/{workload.gallery.definition}"
+    return in_use_of(inventory, runtime.compute.id_of("Microsoft.Compute/galleries", path))
+
+
 def run(connection_string: str, workloads: int = 500, versions: int = 40, threads: int = 16) -> dict[str, Any]:
     catalog = cloned_catalog(workloads)
     table = f"bench{uuid.uuid4().hex[:16]}"
@@ -128,7 +135,9 @@ def run(connection_string: str, workloads: int = 500, versions: int = 40, thread
         trips = store.round_trips
         arm_before = len(runtime.sim.request_log)
         started = time.perf_counter()
-        decisions = {w.name: plan_prune(w.name, runtime.deps) for w in catalog.workloads}
+        # The sweep timer's path: one compute inventory, each workload's share in its Prune.
+        inventory = runtime.deps.compute.images_in_use()
+        decisions = {w.name: plan_prune(w.name, runtime.deps, share(inventory, w, runtime)) for w in catalog.workloads}
         sweep_seconds = time.perf_counter() - started
         sweep_trips = store.round_trips - trips
         sweep_arm = runtime.sim.request_log[arm_before:]

@@ -1,8 +1,15 @@
-"""Event Grid: ARM events for VMs and gallery image versions continue waiting steps and retention."""
+"""Event Grid: ARM events for VMs, disks, snapshots and gallery image versions continue waiting
+steps and retention.
+
+The worker hands this trigger a `func.EventGridEvent` for the Event Grid schema and a
+`func.CloudEvent` for the CloudEvents v1.0 schema (azure.functions decodes by the payload's
+`specversion`, whatever the annotation says); both become the same dict for the router.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import azure.functions as func
 
@@ -12,10 +19,19 @@ bp = func.Blueprint()
 log = logging.getLogger("avdimage.events")
 
 
-@bp.function_name("arm_events")
-@bp.event_grid_trigger(arg_name="event")
-def arm_events(event: func.EventGridEvent) -> None:
-    raw = {
+def as_dict(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
+    """The event in the schema it was delivered in (the router reads both)."""
+    if isinstance(event, func.CloudEvent):
+        return {
+            "id": event.id,
+            "source": event.source,
+            "subject": event.subject,
+            "type": event.type,
+            "time": event.time.isoformat() if event.time else None,
+            "specversion": event.specversion,
+            "data": event.get_json(),
+        }
+    return {
         "id": event.id,
         "topic": event.topic,
         "subject": event.subject,
@@ -24,5 +40,11 @@ def arm_events(event: func.EventGridEvent) -> None:
         "dataVersion": event.data_version,
         "data": event.get_json(),
     }
+
+
+@bp.function_name("arm_events")
+@bp.event_grid_trigger(arg_name="event")
+def arm_events(event: func.EventGridEvent) -> None:
+    raw = as_dict(event)
     handled = bootstrap.entrypoints().arm_event(raw)
-    log.info("event %s %s: %s", event.event_type, event.subject, handled.rejected or handled.note)
+    log.info("event %s %s: %s", raw.get("eventType", raw.get("type")), raw["subject"], handled.rejected or handled.note)

@@ -64,7 +64,7 @@ class LocalRuntime:
         self.sim = simulator or Simulator(
             subscription_id=self.settings.subscription_id, start=start, auto_advance_on_poll=False
         )
-        self.catalog = load_catalog(catalog) if isinstance(catalog, Path) else catalog
+        self.catalog = load_catalog(catalog, self.settings.deployed_gallery) if isinstance(catalog, Path) else catalog
         kwargs = client_kwargs(self.sim)
         self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
         self.records: RecordStore = records or MemoryRecordStore()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
@@ -16,7 +17,9 @@ from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from shared.adapters.servicebus_bus import ServiceBusBus
     from shared.config import Settings
+    from shared.domain.commands import Envelope
     from shared.entrypoints import Entrypoints
     from shared.steps.deps import Deps
 
@@ -65,17 +68,36 @@ def build_deps(settings: Settings) -> Deps:
     return Deps(
         records=records,
         compute=compute,
-        catalog=load_catalog(settings.catalog_path),
+        catalog=load_catalog(settings.catalog_path, settings.deployed_gallery),
         clock=SystemClock(),
         settings=settings,
     )
 
 
+class LazyServiceBus:
+    """A Service Bus queue whose client library is imported on the first send: the read-only
+    functions (HTTP API, status page) never load azure-servicebus."""
+
+    def __init__(self, namespace: str, queue_name: str) -> None:
+        self.namespace = namespace
+        self.queue_name = queue_name
+        self._bus: ServiceBusBus | None = None
+
+    def send(self, envelopes: Iterable[Envelope]) -> None:
+        batch = list(envelopes)
+        if not batch:
+            return
+        if self._bus is None:
+            from azure.servicebus import ServiceBusClient
+
+            from shared.adapters.servicebus_bus import ServiceBusBus
+
+            self._bus = ServiceBusBus(lambda: ServiceBusClient(self.namespace, _credential()), self.queue_name)
+        self._bus.send(batch)
+
+
 @functools.cache
 def _production() -> Entrypoints:
-    from azure.servicebus import ServiceBusClient
-
-    from shared.adapters.servicebus_bus import ServiceBusBus
     from shared.config import Settings
     from shared.entrypoints import Entrypoints
 
@@ -83,9 +105,5 @@ def _production() -> Entrypoints:
     namespace = os.environ.get(f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace", "")
     if not namespace:
         raise RuntimeError(f"set {SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace to send step messages")
-
-    def client() -> ServiceBusClient:
-        return ServiceBusClient(namespace, _credential())
-
-    steps, approvals = ServiceBusBus(client, STEP_QUEUE), ServiceBusBus(client, APPROVAL_QUEUE)
+    steps, approvals = LazyServiceBus(namespace, STEP_QUEUE), LazyServiceBus(namespace, APPROVAL_QUEUE)
     return Entrypoints(build_deps(settings), steps, approvals)

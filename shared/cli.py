@@ -360,11 +360,13 @@ def validate_catalog(
     from shared.domain.catalog import load_catalog
 
     with _outcome():
-        folder = path or Settings().catalog_path
-        loaded = load_catalog(folder)
+        settings = Settings()
+        folder = path or settings.catalog_path
+        loaded = load_catalog(folder, settings.deployed_gallery)
         for workload in loaded.workloads:
             typer.echo(f"ok: {workload.name} ({workload.gallery.name}/{workload.gallery.definition})")
         typer.echo(f"{folder}: {len(loaded.workloads)} workload(s), no errors")
+        typer.echo(f"gallery: {settings.gallery_name} in {settings.image_resource_group} (AVD_GALLERY_NAME)")
 
 
 def _schema_text(schema: dict[str, object]) -> str:

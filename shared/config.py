@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.domain.catalog import DeployedGallery
 from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 
 __all__ = ["APPROVAL_QUEUE", "SERVICE_BUS_CONNECTION", "STEP_QUEUE", "Settings"]
@@ -26,11 +27,17 @@ class Settings(BaseSettings):
     tables_endpoint: str | None = None
     # ... or a connection string locally (Azurite's published development key).
     tables_connection_string: str | None = None
-    image_resource_group: str = Field(default="rg-avd-images")
-    gallery_name: str = Field(default="gal_avd_images")
+    # The deployed gallery (infra's rg-<env>-images and its gallery): where every workload's
+    # image definition lives. Catalog files name only the definition (see DeployedGallery).
+    image_resource_group: str = Field(default=DeployedGallery().resource_group)
+    gallery_name: str = Field(default=DeployedGallery().name)
     temp_resource_ttl_hours: int = Field(default=24, ge=1)
     bitlocker_timeout_minutes: int = Field(default=180, ge=5)
     event_grid: bool = Field(
         default=True, description="ARM events reach the app (infra subscribes them); re-checks are then a safety net"
     )
     deprecation_grace_days: int = Field(default=30, ge=0)
+
+    @property
+    def deployed_gallery(self) -> DeployedGallery:
+        return DeployedGallery(resource_group=self.image_resource_group, name=self.gallery_name)

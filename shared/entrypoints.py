@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.adapters.messaging import Bus
-from shared.domain import lifecycle
+from shared.domain import lifecycle, retention
 from shared.domain.approvals import ApprovalRequest
+from shared.domain.catalog import Workload
 from shared.domain.commands import Envelope, Prune, Rollback
-from shared.domain.errors import InvalidInput, RequestRefused, TransitionRefused
+from shared.domain.errors import AzureOperationError, InvalidInput, RequestRefused, TransitionRefused
 from shared.domain.model import Approval, RejectedMessage, VersionNumber
 from shared.messagebus import MessageBus, decode
 from shared.steps.deps import Deps
@@ -111,9 +112,29 @@ class Entrypoints:
         """Retention per workload (as messages, so they serialize with each workload's steps) and the sweeper."""
         now = self.deps.clock.now()
         removed = sweep(self.deps, now)
-        sent = [Envelope.wrap(Prune(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        inventory = self._compute_inventory()
+        sent = [
+            Envelope.wrap(Prune(workload=w.name, requested_at=now, in_use=self._share(inventory, w)))
+            for w in self.deps.catalog.workloads
+        ]
         self.bus.send(sent)
         return Handled(sent=sent, note="; ".join(removed) or "no abandoned temp resources")
+
+    def _compute_inventory(self) -> dict[str, int] | None:
+        """One subscription-wide VM and scale set listing per sweep, shared by every workload's
+        retention (two ARM reads per sweep, not per workload). None: each prune lists itself."""
+        try:
+            return self.deps.compute.images_in_use()
+        except AzureOperationError as error:
+            log.warning("compute inventory failed (%s); each retention check lists on its own", error)
+            return None
+
+    def _share(self, inventory: dict[str, int] | None, workload: Workload) -> dict[str, int] | None:
+        if inventory is None:
+            return None
+        gallery = workload.gallery
+        path = f"{gallery.name}/images/{gallery.definition}"
+        return retention.in_use_of(inventory, self.deps.compute.id_of("Microsoft.Compute/galleries", path))
 
     def _reject(self, source: str, message_id: str, subject: str, body: str | bytes, reason: str) -> Handled:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)

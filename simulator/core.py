@@ -12,9 +12,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from simulator import routes, schemas, timing
+from simulator.app import DEFAULT_SUBSCRIPTION
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
 from simulator.backends.gallery import GalleryBackend
+from simulator.backends.images import ImagesBackend
 from simulator.backends.network import NetworkBackend
 from simulator.clock import VirtualClock
 from simulator.durations import merged
@@ -22,8 +24,8 @@ from simulator.errors import ArmError
 from simulator.events import EventBus
 from simulator.faults import Faults
 from simulator.responses import Request, Response
+from simulator.transport import InProcessTransport
 
-DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -93,7 +95,9 @@ class Simulator:
         self.compute = ComputeBackend(self.ctx)
         self.network = NetworkBackend(self.ctx)
         self.gallery = GalleryBackend(self.ctx)
+        self.images = ImagesBackend(self.ctx)
         self.ctx.compute = self.compute
+        self.ctx.images = self.images
         self.ctx.network = self.network
         self.ctx.gallery = self.gallery
 
@@ -113,8 +117,6 @@ class Simulator:
     # -- in-process access ---------------------------------------------------------------------
     def transport(self) -> Any:
         """An azure-core sync ``HttpTransport`` that serves requests in-process."""
-        from simulator.transport import InProcessTransport
-
         return InProcessTransport(self)
 
     def live_resources(self, tag: str | None = None, value: str | None = None) -> list[dict[str, Any]]:
@@ -123,6 +125,7 @@ class Simulator:
             *(v.res for v in self.compute.vms.values()),
             *(d.res for d in self.compute.disks.values()),
             *(s.res for s in self.compute.snapshots.values()),
+            *(i.res for i in self.images.images.values()),
             *(n.res for n in self.network.nics.values()),
             *(v.res for v in self.network.vnets.values()),
             *(g.res for g in self.gallery.galleries.values()),

@@ -13,6 +13,7 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "vm_generalize": 5,
     "vm_delete": 60,
     "run_command": 40,
+    "run_command_report": 0,  # agent's delay between running a script and reporting it
     "disk_create": 60,
     "disk_delete": 10,
     "snapshot_create": 60,

@@ -9,7 +9,7 @@ from simulator.backends.base import AsyncOperation, Resource
 from simulator.errors import ArmError
 
 if TYPE_CHECKING:
-    from simulator.core import Simulator
+    from simulator.app import SimulatorApp as Simulator
 
 LRO_RETRY_AFTER = "10"
 
@@ -39,9 +39,11 @@ Params = dict[str, str]
 
 
 def _lro(req: Request, op: AsyncOperation, status: int, body: Any = None) -> Response:
+    # Compute Gallery operations are monitored under capsOperations (the GalleryRP examples' headers).
+    kind = "capsOperations" if "/galleries" in op.operation_name.lower() else "operations"
     url = (
         f"{req.base_url}/subscriptions/{req.path.split('/')[2]}/providers/{op.provider}/locations/"
-        f"{op.location.replace(' ', '').lower()}/operations/{op.id}?api-version={req.api_version}"
+        f"{op.location.replace(' ', '').lower()}/{kind}/{op.id}?api-version={req.api_version}"
     )
     return Response(
         status,
@@ -124,7 +126,11 @@ def put_vm(sim: Simulator, req: Request, p: Params) -> Response:
 
 def get_vm(sim: Simulator, req: Request, p: Params) -> Response:
     vm = sim.compute.get_vm(p["rg"], p["name"])
-    return Response(200, sim.compute.vm_body(vm, expand_instance_view="instanceview" in _expand(req)))
+    expand = _expand(req)
+    return Response(
+        200,
+        sim.compute.vm_body(vm, expand_instance_view="instanceview" in expand, expand_user_data="userdata" in expand),
+    )
 
 
 def list_vms(sim: Simulator, req: Request, p: Params) -> Response:
@@ -189,6 +195,21 @@ def delete_disk(sim: Simulator, req: Request, p: Params) -> Response:
     return Response(204) if op is None else _lro(req, op, 202)
 
 
+# -- managed images ---------------------------------------------------------------------------------------------
+def put_managed_image(sim: Simulator, req: Request, p: Params) -> Response:
+    image, op, created = sim.images.put(p["rg"], p["name"], _body(req))
+    return _lro(req, op, 201 if created else 200, sim.images.body(image))
+
+
+def get_managed_image(sim: Simulator, req: Request, p: Params) -> Response:
+    return Response(200, sim.images.body(sim.images.get(p["rg"], p["name"])))
+
+
+def delete_managed_image(sim: Simulator, req: Request, p: Params) -> Response:
+    op = sim.images.delete(p["rg"], p["name"])
+    return Response(204) if op is None else _lro(req, op, 202)
+
+
 # -- marketplace ------------------------------------------------------------------------------------------------
 def list_image_versions(sim: Simulator, req: Request, p: Params) -> Response:
     return Response(200, sim.compute.marketplace_versions(p["loc"], p["pub"], p["offer"], p["sku"]))
@@ -219,15 +240,15 @@ def delete_vnet(sim: Simulator, req: Request, p: Params) -> Response:
 
 def put_subnet(sim: Simulator, req: Request, p: Params) -> Response:
     subnet, op, created = sim.network.put_subnet(p["rg"], p["vnet"], p["name"], _body(req))
-    return _lro(req, op, 201 if created else 200, subnet.body())
+    return _lro(req, op, 201 if created else 200, sim.network.subnet_body(subnet))
 
 
 def get_subnet(sim: Simulator, req: Request, p: Params) -> Response:
-    return Response(200, sim.network.get_subnet(p["rg"], p["vnet"], p["name"]).body())
+    return Response(200, sim.network.subnet_body(sim.network.get_subnet(p["rg"], p["vnet"], p["name"])))
 
 
 def list_subnets(sim: Simulator, req: Request, p: Params) -> Response:
-    return _list([s.body() for s in sim.network.get_vnet(p["rg"], p["vnet"]).subnets.values()])
+    return _list([sim.network.subnet_body(s) for s in sim.network.get_vnet(p["rg"], p["vnet"]).subnets.values()])
 
 
 def put_nic(sim: Simulator, req: Request, p: Params) -> Response:

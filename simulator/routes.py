@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from simulator import responses as r
 
 if TYPE_CHECKING:
-    from simulator.core import Simulator
+    from simulator.app import SimulatorApp as Simulator
 
 Handler = Callable[["Simulator", r.Request, dict[str, str]], r.Response]
 
@@ -59,7 +59,7 @@ ROUTES: list[Route] = [
     # async operation monitors
     _route(
         "GET",
-        rf"{SUB}/providers/(?P<provider>Microsoft\.(?:Compute|Network))/locations/(?P<loc>{_N})/operations/(?P<opid>{_N})",
+        rf"{SUB}/providers/(?P<provider>Microsoft\.(?:Compute|Network))/locations/(?P<loc>{_N})/(?:operations|capsOperations)/(?P<opid>{_N})",
         "{provider}/locations/operations/read",
         r.get_operation,
     ),
@@ -92,6 +92,10 @@ ROUTES: list[Route] = [
     _route("PUT", rf"{CP}/(?P<kind>disks|snapshots)/(?P<name>{_N})", f"{C}/{{kind}}/write", r.put_disk),
     _route("GET", rf"{CP}/(?P<kind>disks|snapshots)/(?P<name>{_N})", f"{C}/{{kind}}/read", r.get_disk),
     _route("DELETE", rf"{CP}/(?P<kind>disks|snapshots)/(?P<name>{_N})", f"{C}/{{kind}}/delete", r.delete_disk),
+    # managed images (a source of gallery image versions)
+    _route("PUT", rf"{CP}/images/(?P<name>{_N})", f"{C}/images/write", r.put_managed_image),
+    _route("GET", rf"{CP}/images/(?P<name>{_N})", f"{C}/images/read", r.get_managed_image),
+    _route("DELETE", rf"{CP}/images/(?P<name>{_N})", f"{C}/images/delete", r.delete_managed_image),
     # marketplace
     _route("GET", MKT, f"{C}/locations/publishers/artifacttypes/offers/skus/versions/read", r.list_image_versions),
     _route(

@@ -12,8 +12,10 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import case_insensitive_dict
 
+from simulator.app import DEFAULT_SUBSCRIPTION
+
 if TYPE_CHECKING:
-    from simulator.core import Simulator
+    from simulator.app import SimulatorApp as Simulator
 
 IN_PROCESS_BASE_URL = "https://management.simulator.local"
 FAKE_TOKEN = "simulator-token"  # noqa: S105 - not a secret: the simulator ignores tokens
@@ -101,14 +103,12 @@ def client_kwargs(sim_or_url: Simulator | str, *, transport: Any = None) -> dict
     Pass a ``Simulator`` for the in-process transport, or a server URL
     (``http://127.0.0.1:PORT``) for a running ``python -m simulator serve``.
     """
-    from simulator.core import DEFAULT_SUBSCRIPTION, Simulator
-
     kwargs: dict[str, Any] = {
         "credential": FakeCredential(),
         "authentication_policy": HeaderAuthPolicy(),
         "polling_interval": 0,
     }
-    if isinstance(sim_or_url, Simulator):
+    if not isinstance(sim_or_url, str):
         kwargs["subscription_id"] = sim_or_url.subscription_id
         kwargs["base_url"] = IN_PROCESS_BASE_URL
         kwargs["transport"] = transport or sim_or_url.transport()

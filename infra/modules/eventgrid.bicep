@@ -1,5 +1,5 @@
 // Event Grid system topic on the image resource group and the subscription that delivers
-// ARM events for VMs and gallery image versions to the app's `arm_events` function.
+// ARM events for VMs, disks, snapshots and gallery image versions to the app's `arm_events` function.
 // ARM has no dedicated compute or gallery event types: the generic Resource*Success and
 // Resource*Failure events are filtered on data.operationName.
 
@@ -46,11 +46,23 @@ var includedEventTypes = [
   'Microsoft.Resources.ResourceDeleteFailure'
 ]
 
-// Trailing slashes keep Microsoft.Compute/virtualMachineScaleSets/... out. Event Grid
-// compares strings case-insensitively, matching ARM's mixed-case operation names.
-var operationNamePrefixes = [
-  'Microsoft.Compute/virtualMachines/'
-  'Microsoft.Compute/galleries/images/versions/'
+// Exactly the operations shared/steps/events.py routes (ROUTED_OPERATIONS); the test
+// tests/infra/test_event_filter.py fails when the two differ. Event Grid compares strings
+// case-insensitively (Learn: "Understand event filtering for Event Grid subscriptions"), and
+// allows 25 values across advanced filters: 12 are used.
+var routedOperations = [
+  'Microsoft.Compute/virtualMachines/write'
+  'Microsoft.Compute/virtualMachines/delete'
+  'Microsoft.Compute/virtualMachines/deallocate/action'
+  'Microsoft.Compute/virtualMachines/start/action'
+  'Microsoft.Compute/virtualMachines/powerOff/action'
+  'Microsoft.Compute/virtualMachines/runCommand/action'
+  'Microsoft.Compute/disks/write'
+  'Microsoft.Compute/disks/delete'
+  'Microsoft.Compute/snapshots/write'
+  'Microsoft.Compute/snapshots/delete'
+  'Microsoft.Compute/galleries/images/versions/write'
+  'Microsoft.Compute/galleries/images/versions/delete'
 ]
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
@@ -87,9 +99,9 @@ resource armEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-
       enableAdvancedFilteringOnArrays: true
       advancedFilters: [
         {
-          operatorType: 'StringBeginsWith'
+          operatorType: 'StringIn'
           key: 'data.operationName'
-          values: operationNamePrefixes
+          values: routedOperations
         }
       ]
     }

@@ -24,7 +24,7 @@ param retentionInDays int = 30
 
 // Monitoring Metrics Publisher: lets an Entra ID identity send telemetry to a component
 // whose local authentication is disabled.
-var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
+var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName

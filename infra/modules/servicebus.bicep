@@ -30,8 +30,9 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
-var serviceBusDataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
-var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2c0a9c39'
+// Built-in role ids: tests/infra/test_role_guids.py checks each against Microsoft Learn.
+var serviceBusDataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
+var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   // Standard tier: sessions and duplicate detection at low cost. Premium-only features

@@ -12,14 +12,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest, HttpResponse
-from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.compute import models as compute_models
-from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.network import models as network_models
 
 from shared.domain.compute import (
     GalleryVersionState,
@@ -34,11 +30,28 @@ from shared.domain.compute import (
     VmState,
 )
 from shared.domain.errors import AzureOperationError
+from shared.domain.retention import in_use_key
+
+if TYPE_CHECKING:  # the SDKs are imported on first use: a function that never calls ARM never loads them
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
 
 VNET_NAME = "avd-lifecycle-vnet"
 SUBNET_NAME = "build"
 RUN_COMMAND = "RunPowerShellScript"
 RUN_COMMAND_API = "2026-04-01"  # the SDK's api-version for virtualMachines/runCommand
+
+
+def _compute_models() -> Any:
+    from azure.mgmt.compute import models
+
+    return models
+
+
+def _network_models() -> Any:
+    from azure.mgmt.network import models
+
+    return models
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -91,12 +104,16 @@ class AzureCompute:
     @property
     def compute(self) -> ComputeManagementClient:
         if self._compute is None:
+            from azure.mgmt.compute import ComputeManagementClient
+
             self._compute = ComputeManagementClient(**self._client_kwargs())
         return self._compute
 
     @property
     def network(self) -> NetworkManagementClient:
         if self._network is None:
+            from azure.mgmt.network import NetworkManagementClient
+
             self._network = NetworkManagementClient(**self._client_kwargs())
         return self._network
 
@@ -130,7 +147,7 @@ class AzureCompute:
                 }
                 # The first NIC waits for the VNet on Azure's side; no need to poll here.
                 self.network.virtual_networks.begin_create_or_update(
-                    self.resource_group, name, network_models.VirtualNetwork(body), polling=False
+                    self.resource_group, name, _network_models().VirtualNetwork(body), polling=False
                 )
                 vnet = {}
         subnet_id = f"{vnet.get('id') or self._network_id(name)}/subnets/{SUBNET_NAME}"
@@ -183,7 +200,7 @@ class AzureCompute:
             }
             # NICs provision in seconds and the VM create waits for it; no need to poll here.
             self.network.network_interfaces.begin_create_or_update(
-                self.resource_group, nic_name, network_models.NetworkInterface(nic_body), polling=False
+                self.resource_group, nic_name, _network_models().NetworkInterface(nic_body), polling=False
             )
         nic_id = self.id_of("Microsoft.Network/networkInterfaces", nic_name)
         delete_option = "Delete" if spec.disposable else "Detach"
@@ -241,7 +258,7 @@ class AzureCompute:
         try:
             with _azure(f"create VM {spec.name}"):
                 self.compute.virtual_machines.begin_create_or_update(
-                    self.resource_group, spec.name, compute_models.VirtualMachine(body), polling=False
+                    self.resource_group, spec.name, _compute_models().VirtualMachine(body), polling=False
                 )
         except AzureOperationError as error:
             if not error.transient and self.get_vm(spec.name) is None:
@@ -313,7 +330,7 @@ class AzureCompute:
         }
         with _azure(f"create snapshot {name}"):
             self.compute.snapshots.begin_create_or_update(
-                self.resource_group, name, compute_models.Snapshot(body), polling=False
+                self.resource_group, name, _compute_models().Snapshot(body), polling=False
             )
         return self.id_of("Microsoft.Compute/snapshots", name)
 
@@ -330,7 +347,7 @@ class AzureCompute:
         }
         with _azure(f"create disk {name}"):
             self.compute.disks.begin_create_or_update(
-                self.resource_group, name, compute_models.Disk(body), polling=False
+                self.resource_group, name, _compute_models().Disk(body), polling=False
             )
         return self.id_of("Microsoft.Compute/disks", name)
 
@@ -399,7 +416,7 @@ class AzureCompute:
             }
             # Definitions provision in seconds; a version PUT that comes too early gets 409 and is retried.
             images.begin_create_or_update(
-                spec.resource_group, spec.gallery, spec.name, compute_models.GalleryImage(body), polling=False
+                spec.resource_group, spec.gallery, spec.name, _compute_models().GalleryImage(body), polling=False
             )
         group = f"/subscriptions/{self.subscription_id}/resourceGroups/{spec.resource_group}"
         return f"{group}/providers/Microsoft.Compute/galleries/{spec.gallery}/images/{spec.name}"
@@ -431,7 +448,7 @@ class AzureCompute:
                 spec.gallery,
                 spec.definition,
                 spec.version,
-                compute_models.GalleryImageVersion(body),
+                _compute_models().GalleryImageVersion(body),
                 polling=False,
             )
         return (
@@ -511,7 +528,7 @@ class AzureCompute:
                 gallery,
                 definition,
                 version,
-                compute_models.GalleryImageVersionUpdate(body),
+                _compute_models().GalleryImageVersionUpdate(body),
                 polling=False,
             )
 
@@ -545,17 +562,18 @@ class AzureCompute:
         return found
 
     def images_in_use(self) -> dict[str, int]:
+        """Gallery versions that VMs and scale sets run, by id; "latest" hosts by their exactVersion."""
         used: Counter[str] = Counter()
         with _azure("list VMs and scale sets using images"):
             for vm in self.compute.virtual_machines.list_all():
                 image = _json(vm).get("properties", {}).get("storageProfile", {}).get("imageReference", {})
-                if image.get("id"):
-                    used[str(image["id"]).lower()] += 1
+                if key := in_use_key(image.get("id"), image.get("exactVersion")):
+                    used[key] += 1
             for scale_set in self.compute.virtual_machine_scale_sets.list_all():
                 profile = _json(scale_set).get("properties", {}).get("virtualMachineProfile", {})
                 image = profile.get("storageProfile", {}).get("imageReference", {})
-                if image.get("id"):
-                    used[str(image["id"]).lower()] += 1
+                if key := in_use_key(image.get("id"), image.get("exactVersion")):
+                    used[key] += 1
         return dict(used)
 
 

@@ -174,7 +174,20 @@ class Schedule(Strict):
     offset_days: int = Field(default=7, ge=0, le=20)
 
 
+class DeployedGallery(BaseModel):
+    """The gallery the app was deployed with (AVD_IMAGE_RESOURCE_GROUP, AVD_GALLERY_NAME): the
+    one source of truth for where image definitions live. The catalog names only definitions."""
+
+    model_config = ConfigDict(frozen=True)
+    resource_group: str = "rg-avd-images"  # the local defaults (Settings, the demo, tests)
+    name: str = "gal_avd_images"
+
+
 class Gallery(Strict):
+    """A workload's image definition in the deployed gallery. `resource_group` and `name` are
+    filled from the deployed gallery when the file leaves them out; a file that states them
+    must state the deployed ones (checked by `load_catalog`)."""
+
     resource_group: ResourceGroupName
     name: GalleryName
     definition: DefinitionName
@@ -275,23 +288,57 @@ def _field_path(loc: Iterable[int | str]) -> str:
     return path or "(file)"
 
 
-def parse_workload(text: str, file: str) -> tuple[Workload | None, list[CatalogIssue]]:
+_DEPLOYED_FIELDS = (
+    ("resource_group", "resource group", "AVD_IMAGE_RESOURCE_GROUP"),
+    ("name", "name", "AVD_GALLERY_NAME"),
+)
+
+
+def _bind_gallery(data: dict[str, Any], file: str, deployed: DeployedGallery) -> list[CatalogIssue]:
+    """Fill the deployed gallery into `[gallery]`; a stated resource group or name must be it."""
+    section = data.get("gallery")
+    if not isinstance(section, dict):
+        return []  # missing or malformed: the model reports it
+    issues: list[CatalogIssue] = []
+    for field, what, setting in _DEPLOYED_FIELDS:
+        expected: str = getattr(deployed, field)
+        stated = section.get(field)
+        if stated is None:
+            section[field] = expected
+        elif not isinstance(stated, str) or stated.casefold() != expected.casefold():
+            issues.append(
+                CatalogIssue(
+                    file=file,
+                    field=f"gallery.{field}",
+                    reason=f"{stated!r} is not the deployed gallery's {what} {expected!r} ({setting}); "
+                    "leave it out: the app's settings name the gallery",
+                )
+            )
+    return issues
+
+
+def parse_workload(
+    text: str, file: str, deployed: DeployedGallery | None = None
+) -> tuple[Workload | None, list[CatalogIssue]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         return None, [CatalogIssue(file=file, field="(syntax)", reason=str(error))]
+    bound = _bind_gallery(data, file, deployed or DeployedGallery())
     try:
-        return Workload.model_validate(data), []
+        workload = Workload.model_validate(data)
     except ValidationError as error:
         issues = [
             CatalogIssue(file=file, field=_field_path(e["loc"]), reason=e["msg"].removeprefix("Value error, "))
             for e in error.errors()
         ]
-        return None, issues
+        return None, bound + issues
+    return (None, bound) if bound else (workload, [])
 
 
-def load_catalog(folder: Path) -> Catalog:
-    """Load every `*.toml` in the folder; report all errors at once or return the catalog."""
+def load_catalog(folder: Path, deployed: DeployedGallery | None = None) -> Catalog:
+    """Load every `*.toml` in the folder for the deployed gallery (default: the local one);
+    report all errors at once or return the catalog."""
     if not folder.is_dir():
         raise CatalogError([CatalogIssue(file=str(folder), field="(folder)", reason="catalog folder not found")])
     workloads: list[tuple[str, Workload]] = []
@@ -300,7 +347,7 @@ def load_catalog(folder: Path) -> Catalog:
     if not files:
         issues.append(CatalogIssue(file=str(folder), field="(folder)", reason="no *.toml workload files"))
     for path in files:
-        workload, found = parse_workload(path.read_text(encoding="utf-8"), path.name)
+        workload, found = parse_workload(path.read_text(encoding="utf-8"), path.name, deployed)
         issues.extend(found)
         if workload is not None:
             workloads.append((path.name, workload))

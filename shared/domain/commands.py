@@ -116,6 +116,9 @@ class Prune(Command):
     kind: Literal["prune"] = "prune"
     dry_run: bool = False
     requested_at: datetime
+    # The hourly sweep lists compute once for every workload and passes each its share
+    # (gallery version or definition id -> VMs and scale sets); None: list when applied.
+    in_use: dict[str, int] | None = None
 
     @property
     def message_id(self) -> str:

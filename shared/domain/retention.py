@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,27 @@ from shared.domain.catalog import Retention
 from shared.domain.model import ImageVersion, Pointers, Status, VersionNumber
 
 IN_FLIGHT = frozenset({Status.BUILDING, Status.CAPTURING, Status.REPLICATING})
+_GALLERY_IMAGE = re.compile(
+    r"^(?P<definition>/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute"
+    r"/galleries/[^/]+/images/[^/]+)(?:/versions/(?P<version>[^/]+))?/?$",
+    re.IGNORECASE,
+)
+
+
+def in_use_key(image_id: str | None, exact_version: str | None) -> str | None:
+    """The lower-case gallery version id a VM or scale set runs, as `images_in_use` counts it.
+
+    A host deployed from the definition ("latest") references the definition id, and ARM puts
+    the version it got into `storageProfile.imageReference.exactVersion`. A definition without
+    `exactVersion` (a scale set model) is counted as the definition id: some version of it runs.
+    Anything that is not a gallery image (marketplace, managed image) is None.
+    """
+    match = _GALLERY_IMAGE.match(image_id or "")
+    if match is None:
+        return None
+    definition = match["definition"].lower()
+    version = match["version"] or (exact_version or "").strip()
+    return f"{definition}/versions/{version.lower()}" if version else definition
 
 
 class Action(StrEnum):
@@ -26,6 +48,13 @@ class Decision:
     action: Action
     reason: str
     end_of_life: datetime | None = None
+
+
+def in_use_of(inventory: Mapping[str, int], definition_id: str) -> dict[str, int]:
+    """The part of a compute inventory (`images_in_use`) about one image definition: its
+    versions and the definition itself ("latest" without exactVersion)."""
+    definition = definition_id.lower()
+    return {k: n for k, n in inventory.items() if k == definition or k.startswith(definition + "/versions/")}
 
 
 def plan(
@@ -90,8 +119,12 @@ def _protection(
         return roles[version.version]
     if version.version in pinned:
         return "pinned in the catalog"
-    if version.gallery_version_id and version.gallery_version_id.lower() in images_in_use:
-        return "used by a VM or scale set"
+    if version.gallery_version_id:
+        key = version.gallery_version_id.lower()
+        if key in images_in_use:
+            return "used by a VM or scale set"
+        if key.rsplit("/versions/", 1)[0] in images_in_use:
+            return "a scale set deploys its definition ('latest') without saying which version runs"
     if version.status in IN_FLIGHT:
         return f"{version.status.value} (in progress)"
     if version.status is Status.WITHDRAWN and (production is None or version.version > production):

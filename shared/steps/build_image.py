@@ -23,7 +23,7 @@ from shared.domain.model import (
 )
 from shared.domain.records import AuditEntry
 from shared.steps import guest, replication, waits
-from shared.steps.outcome import Outcome, recheck_delay, start_once
+from shared.steps.outcome import SCRIPT_RECHECK, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext
 
 SYSPREP_TIMEOUT = timedelta(minutes=90)
@@ -37,15 +37,7 @@ def step_sysprep(ctx: StepContext) -> Outcome:
     compute, name = ctx.deps.compute, ctx.temp("vm")
     started = ctx.run.marks.get("sysprep-started")
     if started is None:
-        result = ctx.script("sysprep-start", name, guest_scripts.SYSPREP_START)
-        if isinstance(result, Outcome):
-            return result
-        guest.parse(result, f"sysprep on {name}")
-        return Outcome(
-            wait=waits.FIRST_LOOK_SYSPREP,
-            pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
-            run_updates={"marks": ctx.mark("sysprep-started")},
-        )
+        return _start_sysprep(ctx, name)
     pending = ctx.run.pending
     if pending is not None and pending.kind == "script:sysprep-status":
         result = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
@@ -75,6 +67,51 @@ def step_sysprep(ctx: StepContext) -> Outcome:
             outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
             return outcome
     return Outcome(wait=waits.backoff(started, ctx.now, waits.FIRST_LOOK_SYSPREP), pending=ctx.pending("sysprep", name))
+
+
+def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
+    """Send sysprep /shutdown. The VM may stop before Run Command reports: the agent goes down
+    with it, so the result never comes or the command fails. Once the command was sent, a VM
+    that stopped has resealed: sysprep powers off only after a successful reseal, a failed one
+    leaves the VM running with its log (read by the status checks)."""
+    sent = ctx.run.pending is not None and ctx.run.pending.kind == "script:sysprep-start"
+    try:
+        result = ctx.script("sysprep-start", name, guest_scripts.SYSPREP_START)
+    except AzureOperationError as error:
+        if not sent:
+            raise
+        stopped = _stopped_by_sysprep(ctx, name, f"Run Command failed: {error.code}")
+        if stopped is None:
+            raise
+        return stopped
+    if isinstance(result, Outcome):
+        if sent and (stopped := _stopped_by_sysprep(ctx, name, "Run Command has not reported")) is not None:
+            return stopped
+        return result
+    guest.parse(result, f"sysprep on {name}")
+    return Outcome(
+        wait=waits.FIRST_LOOK_SYSPREP,
+        pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
+        run_updates={"marks": ctx.mark("sysprep-started")},
+    )
+
+
+def _stopped_by_sysprep(ctx: StepContext, name: str, why: str) -> Outcome | None:
+    """Deallocate next if the VM stopped after sysprep was sent; wait if it is stopping; else None."""
+    vm = ctx.deps.compute.get_vm(name)
+    if vm is None or vm.power not in ("stopped", "deallocated", "stopping", "deallocating"):
+        return None
+    if vm.power in ("stopping", "deallocating"):
+        return Outcome(wait=SCRIPT_RECHECK, pending=ctx.pending("script:sysprep-start"))
+    detail = (
+        f"{name}: stopped ({vm.power}) after sysprep /generalize /oobe /shutdown was sent, before "
+        f"Run Command reported ({why}); sysprep powers off only once resealed"
+    )
+    return Outcome(
+        next_step="deallocate",
+        run_updates={"marks": ctx.mark("sysprep-started")},
+        audit=[ctx.audit("sysprep-done", detail)],
+    )
 
 
 def step_deallocate(ctx: StepContext) -> Outcome:

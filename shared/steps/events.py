@@ -27,11 +27,29 @@ ARM_EVENT_TYPES = frozenset(
     for kind in ("write", "action", "delete")
     for result in ("success", "failure", "cancel")
 )
-COMPLETIONS = ("/write", "/delete", "/deallocate/action", "/start/action", "/poweroff/action", "/runcommand/action")
+# The ARM operations whose completion continues a waiting step or triggers retention, per
+# resource type. infra/modules/eventgrid.bicep subscribes to exactly these operation names
+# (tests/infra/test_event_filter.py compares them), so Event Grid delivers nothing the router
+# drops and drops nothing the router handles. NICs are absent: nothing waits on them.
+ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "Microsoft.Compute/virtualMachines": (
+        "write",
+        "delete",
+        "deallocate/action",
+        "start/action",
+        "powerOff/action",
+        "runCommand/action",
+    ),
+    "Microsoft.Compute/disks": ("write", "delete"),
+    "Microsoft.Compute/snapshots": ("write", "delete"),
+    "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
+}
+OPERATION_NAMES = tuple(f"{kind}/{op}" for kind, operations in ROUTED_OPERATIONS.items() for op in operations)
+_ROUTED = frozenset(name.lower() for name in OPERATION_NAMES)
 RESOURCE = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
-    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots"
-    r"|microsoft\.network/networkinterfaces)/(?P<name>[^/]+)$",
+    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots)"
+    r"/(?P<name>[^/]+)$",
     re.IGNORECASE,
 )
 GALLERY_VERSION = re.compile(
@@ -84,8 +102,8 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
     event = ArmEvent.parse(raw)
     operation = event.data.operation_name.lower()
     uri = event.data.resource_uri
-    if not operation.endswith(COMPLETIONS):
-        return [], f"ignored: {operation} completes nothing the pipeline waits for"
+    if operation not in _ROUTED:
+        return [], f"ignored: {operation[:200]} completes nothing the pipeline waits for"
     if match := GALLERY_VERSION.match(uri):
         return _gallery_version(event, match, deps)
     if match := RESOURCE.match(uri):
@@ -94,8 +112,6 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
 
 
 def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
-    if "/networkinterfaces/" in uri.lower():
-        return [], f"ignored: nothing waits on NIC {name[:80]} (VMs create and delete their NICs)"
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
         return [], f"ignored: {name[:80]} is not a resource the product created"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -493,7 +494,11 @@ def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
     return []
 
 
-def plan_prune(workload_name: str, deps: Deps) -> list[retention.Decision]:
+INVENTORY_FRESH = timedelta(minutes=30)  # a sweep's inventory older than this is listed again
+
+
+def plan_prune(workload_name: str, deps: Deps, in_use: Mapping[str, int] | None = None) -> list[retention.Decision]:
+    """The retention plan; `in_use` is a sweep's compute inventory, else compute is listed if needed."""
     workload = deps.workload(workload_name)
     everything = deps.records.load_workload(workload.name)
     versions, pointers = everything.versions, everything.pointers
@@ -501,13 +506,15 @@ def plan_prune(workload_name: str, deps: Deps) -> list[retention.Decision]:
     decisions = retention.plan(versions, pointers, workload.retention, {}, now)
     if all(d.action is retention.Action.KEEP for d in decisions):
         return decisions  # nothing to retire: no need to list every VM and scale set
-    in_use = deps.compute.images_in_use()
+    if in_use is None:
+        in_use = deps.compute.images_in_use()
     return retention.plan(versions, pointers, workload.retention, in_use, now)
 
 
 def prune(command: Prune, deps: Deps) -> list[Envelope]:
     """Apply the retention plan; each version changes in its own transaction with its audit entry."""
-    decisions = plan_prune(command.workload, deps)
+    fresh = command.in_use is not None and deps.clock.now() - command.requested_at <= INVENTORY_FRESH
+    decisions = plan_prune(command.workload, deps, command.in_use if fresh else None)
     if command.dry_run:
         return []
     workload = deps.workload(command.workload)

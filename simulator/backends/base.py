@@ -7,15 +7,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from simulator.errors import ArmError
 from simulator.timing import Variance
 
 if TYPE_CHECKING:
-    from simulator.backends.compute import ComputeBackend
-    from simulator.backends.gallery import GalleryBackend
-    from simulator.backends.network import NetworkBackend
     from simulator.clock import VirtualClock
     from simulator.events import EventBus
     from simulator.faults import Faults
@@ -138,12 +135,36 @@ class AsyncOperation:
         return body
 
 
+# What a backend may ask of the others (through the Context). Protocols, so that this module
+# imports no backend and the backends import only this one.
+class ComputePeer(Protocol):
+    def find_vm(self, vm_id: str) -> Any: ...
+    def guest_of(self, vm: Any) -> Any: ...
+    def find_disk_or_snapshot(self, resource_id: str) -> Any: ...
+
+
+class NetworkPeer(Protocol):
+    nics: dict[str, Any]
+
+    def find_nic(self, nic_id: str) -> Any: ...
+
+
+class GalleryPeer(Protocol):
+    def resolve_for_deployment(self, ref_id: str, location: str) -> Any: ...
+    def definition_for(self, ref_id: str) -> Any: ...
+
+
+class ImagesPeer(Protocol):
+    def find(self, image_id: str) -> Any: ...
+
+
 class Context:
     """What backends share: the clock, durations, faults, events, LROs and each other."""
 
-    compute: ComputeBackend
-    network: NetworkBackend
-    gallery: GalleryBackend
+    compute: ComputePeer
+    network: NetworkPeer
+    gallery: GalleryPeer
+    images: ImagesPeer
 
     def __init__(
         self,

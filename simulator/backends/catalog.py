@@ -19,6 +19,7 @@ class Offering:
     ubr_anchor: int  # UBR of the November 2025 update
     ubr_step: int
     default_encrypted: bool
+    hyper_v_generation: str = "V2"
 
 
 OFFERINGS: tuple[Offering, ...] = (
@@ -57,6 +58,20 @@ OFFERINGS: tuple[Offering, ...] = (
         4405,
         60,
         False,
+    ),
+    # A Generation 1 image: the REST examples' VMs are created from it.
+    Offering(
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2016-Datacenter",
+        14393,
+        "1607",
+        "Windows Server 2016 Datacenter",
+        (2024, 1),
+        8594,
+        30,
+        False,
+        "V1",
     ),
 )
 

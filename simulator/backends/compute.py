@@ -11,7 +11,7 @@ from typing import Any
 
 from simulator.backends import catalog, policy
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
-from simulator.backends.guest import GuestState
+from simulator.backends.guest import GuestState, ScriptResult
 from simulator.errors import ArmError, not_found
 
 _POWER_DISPLAY = {
@@ -22,6 +22,39 @@ _POWER_DISPLAY = {
     "stopping": "VM stopping",
     "deallocating": "VM deallocating",
 }
+
+# Disk properties the backend computes; everything else in a PUT is echoed.
+_DISK_COMPUTED = frozenset(
+    {
+        "osType",
+        "hyperVGeneration",
+        "creationData",
+        "diskSizeGB",
+        "diskSizeBytes",
+        "uniqueId",
+        "timeCreated",
+        "provisioningState",
+        "diskState",
+        "incremental",
+        "securityProfile",
+        "incrementalSnapshotFamilyId",
+        "LastOwnershipUpdateTime",
+    }
+)
+
+# VM properties the backend computes or keeps elsewhere; everything else in a PUT is echoed.
+_VM_COMPUTED = frozenset(
+    {
+        "storageProfile",
+        "osProfile",
+        "networkProfile",
+        "userData",
+        "provisioningState",
+        "vmId",
+        "instanceView",
+        "timeCreated",
+    }
+)
 
 _MARKETPLACE_ID = re.compile(
     r"/Subscriptions/[^/]+/Providers/Microsoft\.Compute/Locations/(?P<loc>[^/]+)/Publishers/(?P<pub>[^/]+)"
@@ -44,6 +77,9 @@ class Disk:
     managed_by: str | None = None
     incremental: bool = False
     source_generalized: bool = False  # created from a generalized (sysprepped) image
+    extras: dict[str, Any] = field(default_factory=dict)  # sent properties the backend does not act on (echoed)
+    family_id: str | None = None  # incrementalSnapshotFamilyId of an incremental snapshot
+    ownership_changed: datetime | None = None  # LastOwnershipUpdateTime: last attach or detach
 
 
 @dataclass
@@ -59,6 +95,8 @@ class VirtualMachine:
     run_command: AsyncOperation | None = None
     from_generalized_image: bool = False
     extra_statuses: list[dict[str, Any]] = field(default_factory=list)
+    user_data: str | None = None
+    etag: int = 1  # Azure's VM etag ("\"1\"") changes with every write to the model
 
 
 class ComputeBackend:
@@ -196,6 +234,47 @@ class ComputeBackend:
         }
         return guest, normalized, True, guest.disk_size_gb
 
+    def _image_os_type(self, ref: dict[str, Any]) -> str:
+        """A gallery image's definition says its OS type; the simulated marketplace is Windows."""
+        definition = self.ctx.gallery.definition_for(ref.get("id") or "")
+        return str(definition.props.get("osType", "Windows")) if definition else "Windows"
+
+    def _image_capabilities(self, ref: dict[str, Any]) -> dict[str, Any]:
+        """supportedCapabilities of a disk made from an image: from the image's features."""
+        definition = self.ctx.gallery.definition_for(ref.get("id") or "")
+        features = (
+            {str(f.get("name", "")).lower(): str(f.get("value", "")) for f in definition.props.get("features") or []}
+            if definition
+            else {"isacceleratednetworksupported": "True", "securitytype": "TrustedLaunchSupported"}
+        )
+        caps: dict[str, Any] = {
+            "acceleratedNetwork": features.get("isacceleratednetworksupported", "").lower() == "true",
+            "architecture": str(definition.props.get("architecture", "x64")) if definition else "x64",
+        }
+        if features.get("securitytype"):
+            caps["supportedSecurityOption"] = features["securitytype"]
+        return caps
+
+    def _image_generation(self, ref: dict[str, Any], guest: GuestState) -> str:
+        definition = self.ctx.gallery.definition_for(ref.get("id") or "")
+        return str(definition.props.get("hyperVGeneration", "V1")) if definition else guest.hyper_v_generation
+
+    @staticmethod
+    def _check_os_profile(os_profile: dict[str, Any] | None, *, generalized: bool) -> None:
+        """A generalized image needs an osProfile (with a password or SSH); a specialized one refuses it."""
+        if not generalized:
+            if os_profile:
+                raise ArmError("InvalidParameter", "Parameter 'osProfile' is not allowed.", target="osProfile")
+            return
+        if not os_profile:
+            raise ArmError("InvalidParameter", "Required parameter 'osProfile' is missing (null).", target="osProfile")
+        if not os_profile.get("adminPassword") and not os_profile.get("linuxConfiguration"):
+            raise ArmError(
+                "InvalidParameter",
+                "Required parameter 'adminPassword' is missing (null).",
+                target="adminPassword",
+            )
+
     # ------------------------------------------------------------------------------------------
     # virtual machines
     def put_vm(self, rg: str, name: str, body: dict[str, Any]) -> tuple[VirtualMachine, AsyncOperation, bool]:
@@ -218,6 +297,7 @@ class ComputeBackend:
         security_kind = policy.security_type(security)
         create_option = (os_disk.get("createOption") or "FromImage").lower()
         nic_refs: list[tuple[str, str]] = []
+        nic_props: dict[str, dict[str, Any]] = {}
         for ref in (props.get("networkProfile") or {}).get("networkInterfaces") or []:
             nic = self.ctx.network.find_nic(ref.get("id", ""))
             if nic is None:
@@ -230,6 +310,7 @@ class ComputeBackend:
                 )
             delete_option = (ref.get("properties") or {}).get("deleteOption", "Detach")
             nic_refs.append((nic.res.id, delete_option))
+            nic_props[nic.res.id.lower()] = dict(ref.get("properties") or {})
         if not nic_refs:
             raise ArmError(
                 "InvalidParameter",
@@ -243,6 +324,7 @@ class ComputeBackend:
         )
         os_profile = props.get("osProfile")
         from_generalized = False
+        os_type = "Windows"
         if create_option == "attach":
             disk_id = (os_disk.get("managedDisk") or {}).get("id", "")
             disk = self.disks.get(disk_id.lower())
@@ -262,6 +344,7 @@ class ComputeBackend:
             security_kind = policy.attached_security(
                 disk.security_profile, disk.res.name, security_kind if security_given else None
             )
+            os_type = disk.os_type or os_disk.get("osType") or "Windows"
             if disk.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"Disk {disk.res.name} is not ready yet.")
         elif create_option == "fromimage":
@@ -271,16 +354,6 @@ class ComputeBackend:
                     "InvalidParameter",
                     "Required parameter 'imageReference' is missing (null).",
                     target="imageReference",
-                )
-            if not os_profile:
-                raise ArmError(
-                    "InvalidParameter", "Required parameter 'osProfile' is missing (null).", target="osProfile"
-                )
-            if not os_profile.get("adminPassword") and not os_profile.get("linuxConfiguration"):
-                raise ArmError(
-                    "InvalidParameter",
-                    "Required parameter 'adminPassword' is missing (null).",
-                    target="adminPassword",
                 )
             gallery_security = self.ctx.gallery.definition_security_type(ref.get("id") or "")
             if gallery_security == "trustedlaunch" and security_kind != policy.TRUSTED_LAUNCH:
@@ -292,6 +365,8 @@ class ComputeBackend:
                 )
             trusted_launch = security_kind == policy.TRUSTED_LAUNCH
             guest, image_ref, from_generalized, size = self._guest_from_image_ref(ref, location, trusted_launch)
+            os_type = self._image_os_type(ref)
+            self._check_os_profile(os_profile, generalized=from_generalized)
             disk_name = os_disk.get("name") or f"{name}_OsDisk_1_{uuid.uuid4().hex}"
             disk_rid = self.ctx.resource_id(rg, f"Microsoft.Compute/disks/{disk_name}")
             sku = (os_disk.get("managedDisk") or {}).get("storageAccountType", "Premium_LRS")
@@ -299,8 +374,8 @@ class ComputeBackend:
                 Resource(disk_rid, disk_name, "Microsoft.Compute/disks", location, rg, created=self.ctx.now()),
                 int(os_disk.get("diskSizeGB") or size),
                 sku,
-                "Windows",
-                "V2",
+                os_type,
+                self._image_generation(ref, guest),
                 {"createOption": "FromImage", "imageReference": image_ref},
                 {"securityType": "TrustedLaunch"} if trusted_launch else None,
                 guest,
@@ -316,27 +391,37 @@ class ComputeBackend:
                 target="createOption",
             )
         disk.managed_by = rid
+        disk.ownership_changed = self.ctx.now()
         clean_profile = None
         if os_profile:
-            clean_profile = {k: v for k, v in os_profile.items() if k != "adminPassword"}
+            clean_profile = {k: v for k, v in os_profile.items() if k not in ("adminPassword", "customData")}
             clean_profile.setdefault("computerName", name[:15])
-            clean_profile.setdefault(
-                "windowsConfiguration",
-                {
-                    "provisionVMAgent": True,
-                    "enableAutomaticUpdates": True,
-                    "patchSettings": {"patchMode": "AutomaticByOS", "assessmentMode": "ImageDefault"},
-                },
-            )
+            if os_type == "Linux":
+                clean_profile.setdefault(
+                    "linuxConfiguration", {"disablePasswordAuthentication": not os_profile.get("adminPassword")}
+                )
+            else:
+                clean_profile.setdefault(
+                    "windowsConfiguration",
+                    {
+                        "provisionVMAgent": True,
+                        "enableAutomaticUpdates": True,
+                        "patchSettings": {"patchMode": "AutomaticByOS", "assessmentMode": "ImageDefault"},
+                    },
+                )
             clean_profile.setdefault("secrets", [])
             clean_profile.setdefault("allowExtensionOperations", True)
             clean_profile.setdefault("requireGuestProvisionSignal", True)
+        # Properties the simulator does not act on are kept and echoed, as Azure echoes them;
+        # userData is returned only on GET with $expand=userData.
+        echoed = {k: v for k, v in props.items() if k not in _VM_COMPUTED}
         stored = {
+            **echoed,
             "hardwareProfile": dict(props["hardwareProfile"]),
             "storageProfile": {
                 **({"imageReference": image_ref} if image_ref else {}),
                 "osDisk": {
-                    "osType": "Windows",
+                    "osType": os_type,
                     "name": disk.res.name,
                     "createOption": "Attach" if create_option == "attach" else "FromImage",
                     "caching": os_disk.get("caching", "ReadWrite"),
@@ -352,11 +437,11 @@ class ComputeBackend:
             },
             "osProfile": clean_profile,
             "networkProfile": {
-                "networkInterfaces": [{"id": nid, "properties": {"deleteOption": opt}} for nid, opt in nic_refs]
+                "networkInterfaces": [
+                    {"id": nid, "properties": {**nic_props[nid.lower()], "deleteOption": opt}} for nid, opt in nic_refs
+                ]
             },
             "securityProfile": policy.effective_profile(security, security_kind),
-            "diagnosticsProfile": props.get("diagnosticsProfile"),
-            "licenseType": props.get("licenseType"),
         }
         vm = VirtualMachine(
             Resource(rid, name, "Microsoft.Compute/virtualMachines", location, rg, created=self.ctx.now()),
@@ -371,6 +456,7 @@ class ComputeBackend:
         )
         vm.res.tags = dict(body.get("tags") or {})
         vm.res.provisioning_state = "Creating"
+        vm.user_data = props.get("userData")
         self.vms[rid.lower()] = vm
         for nid, _ in nic_refs:
             nic = self.ctx.network.find_nic(nid)
@@ -410,6 +496,9 @@ class ComputeBackend:
         size = ((body.get("properties") or {}).get("hardwareProfile") or {}).get("vmSize")
         if size:
             vm.body["hardwareProfile"]["vmSize"] = size
+        if "userData" in (body.get("properties") or {}):
+            vm.user_data = body["properties"]["userData"]
+        vm.etag += 1
         vm.res.provisioning_state = "Updating"
 
         def done() -> None:
@@ -483,16 +572,8 @@ class ComputeBackend:
                 f"Operation 'generalize' is not allowed on VM '{name}' since the VM is running. "
                 "Please stop or deallocate the VM and run Sysprep (Windows) before generalizing it.",
             )
-        guest = self.guest_of(vm)
-        if guest is not None:
-            guest.refresh(self.ctx.now())
-        if guest is None or not guest.sysprepped:
-            state = guest.image_state if guest else "unknown"
-            raise ArmError(
-                "OperationNotAllowed",
-                f"Operation 'generalize' is not allowed on VM '{name}' since the guest OS has not been "
-                f"generalized with Sysprep (ImageState is {state}).",
-            )
+        # Azure only marks the VM generalized; it does not look inside the guest (Sysprep is the
+        # caller's job, and a VM made from an image that was never sysprepped fails to provision).
         vm.generalized = True
         self.ctx.emit("Microsoft.Compute/virtualMachines/generalize/action", vm.res.id, "Action", True, "POST")
 
@@ -510,6 +591,7 @@ class ComputeBackend:
             disk = self.disks.get(vm.os_disk_id.lower())
             if disk is not None:
                 disk.managed_by = None
+                disk.ownership_changed = self.ctx.now()
                 if vm.os_disk_delete_option.lower() == "delete":
                     self.disks.pop(disk.res.id.lower(), None)
             for nid, opt in vm.nic_refs:
@@ -561,15 +643,32 @@ class ComputeBackend:
                 target="commandId",
             )
 
-        def execute() -> dict[str, Any]:
+        # The agent runs the script `run_command` seconds after the request and reports its
+        # output `run_command_report` seconds later (default 0: at once). An agent that goes
+        # down with its VM before reporting (the script shut the VM down: sysprep /shutdown)
+        # never sends the terminal status, so the operation fails instead of returning output.
+        executed: list[ScriptResult] = []
+
+        def execute() -> None:
             guest = self.guest_of(vm)
-            if guest is None:
+            if guest is None or executed:
+                return
+            fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
+            executed.append(guest.run_script(script, self.ctx.now(), self.ctx.guest_durations(), fault))
+            self.schedule_guest(guest, vm)
+
+        def report() -> dict[str, Any]:
+            execute()
+            if not executed:
                 raise ArmError(
                     "VMAgentStatusCommunicationError", "VM has reported a failure when processing extension."
                 )
-            fault = self.ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
-            result = guest.run_script(script, self.ctx.now(), self.ctx.guest_durations(), fault)
-            self.schedule_guest(guest, vm)
+            if report_delay > 0 and vm.power_state != "running":  # it went down between running and reporting
+                raise ArmError(
+                    "VMAgentStatusCommunicationError",
+                    f"VM '{name}' stopped before its agent reported the result of the run command.",
+                )
+            result = executed[0]
             return {
                 "value": [
                     {
@@ -587,21 +686,27 @@ class ComputeBackend:
                 ]
             }
 
+        report_delay = self.ctx.seconds("run_command_report")
+        if report_delay > 0:
+            self.ctx.clock.schedule_in(self.ctx.seconds("run_command"), execute)
         op = self.ctx.start_operation(
             "Microsoft.Compute/virtualMachines/runCommand/action",
             vm.res.id,
             vm.res.location,
-            self.ctx.seconds("run_command"),
+            self.ctx.seconds("run_command") + report_delay,
             kind="Action",
             http_method="POST",
-            on_success=execute,
+            on_success=report,
         )
         vm.run_command = op
         return op
 
     # serialization
-    def vm_body(self, vm: VirtualMachine, expand_instance_view: bool = False) -> dict[str, Any]:
+    def vm_body(
+        self, vm: VirtualMachine, expand_instance_view: bool = False, expand_user_data: bool = False
+    ) -> dict[str, Any]:
         body = vm.res.envelope()
+        body["etag"] = f'"{vm.etag}"'
         props: dict[str, Any] = {"vmId": vm.vm_id}
         for key, value in vm.body.items():
             if value is not None:
@@ -610,6 +715,8 @@ class ComputeBackend:
         props["timeCreated"] = iso(vm.res.created) if vm.res.created else None
         if expand_instance_view:
             props["instanceView"] = self.instance_view(vm)
+        if expand_user_data and vm.user_data is not None:
+            props["userData"] = vm.user_data
         body["properties"] = props
         return body
 
@@ -636,9 +743,14 @@ class ComputeBackend:
                 "displayStatus": _POWER_DISPLAY[vm.power_state],
             }
         )
+        os_disk = self.disks.get(vm.os_disk_id.lower())
         view: dict[str, Any] = {
+            # a VM outside an availability set or scale set is in update and fault domain 0
+            "platformUpdateDomain": 0,
+            "platformFaultDomain": 0,
             "computerName": (vm.body.get("osProfile") or {}).get("computerName", vm.res.name[:15]),
-            "hyperVGeneration": "V2",
+            "hyperVGeneration": os_disk.hyperv_generation if os_disk else "V2",
+            "isVMInStandbyPool": False,
             "disks": [
                 {
                     "name": self.disks[vm.os_disk_id.lower()].res.name if vm.os_disk_id.lower() in self.disks else "",
@@ -654,6 +766,14 @@ class ComputeBackend:
             ],
             "statuses": statuses,
         }
+        boot = (vm.body.get("diagnosticsProfile") or {}).get("bootDiagnostics") or {}
+        if boot.get("enabled"):
+            store = str(boot.get("storageUri") or f"https://md-{vm.vm_id[:12]}.blob.core.windows.net/").rstrip("/")
+            folder = f"{store}/bootdiagnostics-{vm.res.name[:9].lower()}-{vm.vm_id}"
+            view["bootDiagnostics"] = {
+                "consoleScreenshotBlobUri": f"{folder}/{vm.res.name}.{vm.vm_id}.screenshot.bmp",
+                "serialConsoleLogBlobUri": f"{folder}/{vm.res.name}.{vm.vm_id}.serialconsole.log",
+            }
         if vm.power_state == "running" and guest is not None:
             view["osName"] = guest.product_name
             view["osVersion"] = f"10.0.{guest.build}.{guest.ubr}"
@@ -673,25 +793,37 @@ class ComputeBackend:
 
     # ------------------------------------------------------------------------------------------
     # disks and snapshots
+    def find_disk_or_snapshot(self, resource_id: str) -> Disk | None:
+        """A disk or snapshot by id; the spec's own examples write ids without the leading slash."""
+        key = "/" + resource_id.strip().lstrip("/").lower()
+        return self.disks.get(key) or self.snapshots.get(key)
+
     def _disk_source(
-        self, creation: dict[str, Any], location: str
+        self, creation: dict[str, Any], location: str, derived: dict[str, Any]
     ) -> tuple[GuestState | None, int | None, bool, str | None]:
+        """Guest, size, generalized, OS type of a disk's source; ``derived`` gets what Azure derives from it."""
         option = (creation.get("createOption") or "").lower()
         if option == "empty":
             return None, None, False, None
         if option == "copy":
             src_id = creation.get("sourceResourceId") or ""
-            src = self.disks.get(src_id.lower()) or self.snapshots.get(src_id.lower())
+            src = self.find_disk_or_snapshot(src_id)
             if src is None:
                 raise ArmError("NotFound", f"Resource {src_id} is not found.", 404)
             if src.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"Source {src.res.name} is not ready.")
             guest = src.guest.copy(self.ctx.now()) if src.guest else None
+            derived["sourceUniqueId"] = src.unique_id
+            derived["hyperVGeneration"] = src.hyperv_generation
+            if src.family_id:
+                derived["family"] = src.family_id
             return guest, src.size_gb, src.source_generalized, src.os_type
         if option == "fromimage":
             ref = creation.get("galleryImageReference") or creation.get("imageReference") or {}
             guest, _, generalized, size = self._guest_from_image_ref(ref, location, trusted_launch=False)
-            return guest, size, generalized, "Windows"
+            derived["hyperVGeneration"] = self._image_generation(ref, guest)
+            derived["supportedCapabilities"] = self._image_capabilities(ref)
+            return guest, size, generalized, self._image_os_type(ref)
         raise ArmError(
             "InvalidParameter",
             f"The value '{creation.get('createOption')}' of parameter 'creationData.createOption' is not supported.",
@@ -716,6 +848,7 @@ class ComputeBackend:
                 )
             if new_size:
                 existing.size_gb = int(new_size)
+            existing.extras.update({k: v for k, v in props.items() if k not in _DISK_COMPUTED})
             op = self.ctx.start_operation(
                 f"Microsoft.Compute/{kind}/write", rid, existing.res.location, 1, kind="Write", http_method="PUT"
             )
@@ -736,7 +869,10 @@ class ComputeBackend:
                 "Snapshots can only be created with createOption 'Copy' in this simulator.",
                 target="createOption",
             )
-        guest, size, generalized, os_type = self._disk_source(creation, location)
+        derived: dict[str, Any] = {}
+        guest, size, generalized, os_type = self._disk_source(creation, location, derived)
+        if "sourceUniqueId" in derived:
+            creation["sourceUniqueId"] = derived["sourceUniqueId"]
         size_gb = int(props.get("diskSizeGB") or size or 0)
         if not size_gb:
             raise ArmError(
@@ -748,14 +884,22 @@ class ComputeBackend:
             size_gb,
             sku_name,
             props.get("osType") or os_type,
-            props.get("hyperVGeneration") or "V2",
+            props.get("hyperVGeneration") or derived.get("hyperVGeneration") or "V2",
             creation,
             props.get("securityProfile") or self._copied_security(creation),
             guest,
             str(uuid.uuid4()),
             incremental=bool(props.get("incremental", False)),
             source_generalized=generalized,
+            extras={k: v for k, v in props.items() if k not in _DISK_COMPUTED},
         )
+        if "supportedCapabilities" in derived:
+            disk.extras.setdefault("supportedCapabilities", derived["supportedCapabilities"])
+        if snapshot and disk.incremental:
+            # one family per source disk: every incremental snapshot of it shares the id
+            disk.family_id = derived.get("family") or str(
+                uuid.uuid5(uuid.NAMESPACE_OID, derived.get("sourceUniqueId", rid))
+            )
         disk.res.tags = dict(body.get("tags") or {})
         disk.res.provisioning_state = "Creating" if snapshot else "Updating"
         store[rid.lower()] = disk
@@ -837,6 +981,7 @@ class ComputeBackend:
         tier = disk.sku.split("_")[0]
         body["sku"] = {"name": disk.sku, "tier": tier}
         props: dict[str, Any] = {
+            **disk.extras,
             "osType": disk.os_type,
             "hyperVGeneration": disk.hyperv_generation,
             "creationData": disk.creation_data,
@@ -852,6 +997,10 @@ class ComputeBackend:
         }
         if disk.security_profile:
             props["securityProfile"] = disk.security_profile
+        if disk.ownership_changed is not None:
+            props["LastOwnershipUpdateTime"] = iso(disk.ownership_changed)
+        if disk.family_id:
+            props["incrementalSnapshotFamilyId"] = disk.family_id
         if snapshot:
             props["incremental"] = disk.incremental
         else:

@@ -38,6 +38,7 @@ class RegionReplication:
     storage_account_type: str
     start: datetime
     end: datetime
+    extras: dict[str, Any] = field(default_factory=dict)  # per-region encryption and excludeFromLatest
     failed: bool = False
     settled: bool = False  # end reached and failure decided
 
@@ -68,7 +69,20 @@ class ImageVersion:
     published: datetime
     operation: AsyncOperation | None = None
     key: tuple[int, int, int] = (0, 0, 0)
-    extra_storage: dict[str, Any] = field(default_factory=dict)
+    storage: dict[str, Any] = field(default_factory=dict)  # the storageProfile as sent (echoed)
+    os_caching: str = "ReadWrite"
+    data_disks: list[dict[str, Any]] = field(default_factory=list)  # lun, sizeInGB, hostCaching
+
+
+@dataclass
+class Capture:
+    """What a version takes from its source."""
+
+    guest: GuestState | None
+    generalized: bool
+    size_gb: int
+    os_caching: str = "ReadWrite"
+    data_disks: list[dict[str, Any]] = field(default_factory=list)
 
 
 class GalleryBackend:
@@ -308,10 +322,9 @@ class GalleryBackend:
                 target="location",
             )
         storage = props.get("storageProfile") or {}
-        source = dict(storage.get("source") or {})
-        if not source and (storage.get("osDiskImage") or {}).get("source"):
-            source = dict(storage["osDiskImage"]["source"])
-        guest, generalized, size = self._capture(source, image)
+        source = _source_of(storage)
+        captured = self._capture(source, image)
+        data_disks = self._data_disk_images(storage, captured)
         publishing = dict(props.get("publishingProfile") or {})
         safety = dict(props.get("safetyProfile") or {})
         safety.setdefault("allowDeletionOfReplicatedLocations", True)
@@ -336,6 +349,7 @@ class GalleryBackend:
                 t["storageAccountType"],
                 now if home else create_end,
                 create_end if home else create_end + per_region,
+                _region_extras(t),
             )
         version = ImageVersion(
             Resource(rid, name, "Microsoft.Compute/galleries/images/versions", gallery.res.location, rg, created=now),
@@ -343,11 +357,14 @@ class GalleryBackend:
             publishing,
             safety,
             regions,
-            guest,
-            generalized,
-            size,
+            captured.guest,
+            captured.generalized,
+            captured.size_gb,
             now,
             key=key,
+            storage=_echoed_storage(storage),
+            os_caching=str((storage.get("osDiskImage") or {}).get("hostCaching") or captured.os_caching),
+            data_disks=data_disks,
         )
         version.res.tags = dict(body.get("tags") or {})
         version.res.provisioning_state = "Creating"
@@ -355,7 +372,7 @@ class GalleryBackend:
         op = self._replicate(version, list(regions.values()), "Creating")
         return version, op, True
 
-    def _capture(self, source: dict[str, Any], image: ImageDefinition) -> tuple[GuestState | None, bool, int]:
+    def _capture(self, source: dict[str, Any], image: ImageDefinition) -> Capture:
         vm_id = source.get("virtualMachineId")
         src_id = source.get("id") or ""
         if not vm_id and "/virtualmachines/" in src_id.lower():
@@ -389,10 +406,28 @@ class GalleryBackend:
             if vm.power_state not in ("stopped", "deallocated"):
                 raise ArmError("OperationNotAllowed", f"The source virtual machine '{vm_id}' must be stopped.")
             guest = self.ctx.compute.guest_of(vm)
-            return (guest.copy(self.ctx.now()) if guest else None), vm.generalized, guest.disk_size_gb if guest else 128
+            return Capture(
+                guest.copy(self.ctx.now()) if guest else None,
+                vm.generalized,
+                guest.disk_size_gb if guest else 128,
+                str(vm.body["storageProfile"]["osDisk"].get("caching") or "ReadWrite"),
+            )
+        low = src_id.lower()
+        if "/galleries/" in low and "/versions/" in low:
+            other = self.versions.get(low.rstrip("/"))
+            if other is None:
+                raise ArmError("NotFound", f"The source gallery image version '{src_id}' was not found.", 404)
+            guest = other.guest.copy(self.ctx.now()) if other.guest else None
+            return Capture(guest, other.generalized, other.disk_size_gb, other.os_caching, list(other.data_disks))
+        if "/providers/microsoft.compute/images/" in low:
+            managed = self.ctx.images.find(src_id)
+            if managed is None:
+                raise ArmError("NotFound", f"The source image '{src_id}' was not found.", 404)
+            guest = managed.guest.copy(self.ctx.now()) if managed.guest else None
+            return Capture(guest, want_generalized, managed.os_size_gb, managed.os_caching, list(managed.data_disks))
         if src_id:
             compute = self.ctx.compute
-            disk = compute.disks.get(src_id.lower()) or compute.snapshots.get(src_id.lower())
+            disk = compute.find_disk_or_snapshot(src_id)
             if disk is None:
                 raise ArmError("NotFound", f"The source resource '{src_id}' was not found.", 404)
             if disk.res.provisioning_state != "Succeeded":
@@ -401,13 +436,37 @@ class GalleryBackend:
                 src_id, str((disk.security_profile or {}).get("securityType", "")).lower(), security
             )
             guest = disk.guest.copy(self.ctx.now()) if disk.guest else None
-            generalized = want_generalized and bool(guest and guest.sysprepped)
-            return guest, generalized or want_generalized, disk.size_gb
+            return Capture(guest, want_generalized, disk.size_gb)
         raise ArmError(
             "InvalidParameter",
             "Required parameter 'storageProfile.source' is missing (null).",
             target="storageProfile.source",
         )
+
+    def _data_disk_images(self, storage: dict[str, Any], captured: Capture) -> list[dict[str, Any]]:
+        """The data disk images a version keeps: those sent (sized from their sources) or the source's."""
+        sent = storage.get("dataDiskImages")
+        if not sent:
+            return list(captured.data_disks)
+        compute = self.ctx.compute
+        result = []
+        for item in sent:
+            src_id = str((item.get("source") or {}).get("id") or "")
+            src = compute.find_disk_or_snapshot(src_id)
+            if src is None:
+                raise ArmError(
+                    "NotFound",
+                    f"The source resource '{src_id}' of data disk image lun {item.get('lun')} was not found.",
+                    404,
+                )
+            result.append(
+                {
+                    "lun": int(item.get("lun", 0)),
+                    "sizeInGB": src.size_gb,
+                    "hostCaching": str(item.get("hostCaching") or "None"),
+                }
+            )
+        return result
 
     def _targets(self, publishing: dict[str, Any], gallery: Gallery) -> list[dict[str, Any]]:
         default_count = int(publishing.get("replicaCount") or 1)
@@ -432,6 +491,7 @@ class GalleryBackend:
                     "name": region_display(name),
                     "regionalReplicaCount": count,
                     "storageAccountType": t.get("storageAccountType") or default_sku,
+                    **{k: t[k] for k in _REGION_EXTRAS if k in t},
                 }
             )
         if region_key(gallery.res.location) not in seen:
@@ -501,11 +561,10 @@ class GalleryBackend:
         props = body.get("properties") or {}
         policy.require_storage_profile(props)
         storage = props.get("storageProfile")
-        new_source = dict(
-            (storage or {}).get("source") or ((storage or {}).get("osDiskImage") or {}).get("source") or {}
-        )
-        if new_source:  # an empty storageProfile keeps the source (GalleryImageVersion_Update_WithoutSourceId.json)
-            for k in set(new_source) | set(version.source):
+        if storage is not None or not patch:
+            # a source left out (GalleryImageVersion_Update_WithoutSourceId) is unchanged, not removed
+            new_source = _source_of(storage or {})
+            for k in new_source:
                 if _norm(new_source.get(k)) != _norm(version.source.get(k)):
                     raise ArmError(
                         "PropertyChangeNotAllowed",
@@ -600,11 +659,15 @@ class GalleryBackend:
             regions: dict[str, RegionReplication] = {}
             for k, t in wanted.items():
                 old = version.regions.get(k)
+                # a region's encryption and excludeFromLatest stay as they were unless sent again
+                extras = {**(old.extras if old else {}), **_region_extras(t)}
+                t.update(extras)
                 if old and not old.failed and old.replica_count == t["regionalReplicaCount"]:
+                    old.extras = extras
                     regions[k] = old
                     continue
                 rep = RegionReplication(
-                    t["name"], t["regionalReplicaCount"], t["storageAccountType"], now, now + per_region
+                    t["name"], t["regionalReplicaCount"], t["storageAccountType"], now, now + per_region, extras
                 )
                 regions[k] = rep
                 changed.append(rep)
@@ -655,12 +718,16 @@ class GalleryBackend:
             on_success=done,
         )
 
-    def definition_security_type(self, ref_id: str) -> str:
-        """The SecurityType feature (lower case, "" if none) of the definition behind an image id."""
+    def definition_for(self, ref_id: str) -> ImageDefinition | None:
+        """The image definition of a definition or version id (None for other ids)."""
         low = ref_id.lower().rstrip("/")
         if "/galleries/" not in low:
-            return ""
-        image = self.images.get(low.split("/versions/", 1)[0])
+            return None
+        return self.images.get(low.split("/versions/")[0])
+
+    def definition_security_type(self, ref_id: str) -> str:
+        """The SecurityType feature (lower case, "" if none) of the definition behind an image id."""
+        image = self.definition_for(ref_id)
         for f in (image.props.get("features") or []) if image else []:
             if str(f.get("name", "")).lower() == "securitytype":
                 return str(f.get("value", "")).lower()
@@ -694,24 +761,32 @@ class GalleryBackend:
         candidates = [
             v
             for k, v in self.versions.items()
-            if k.startswith(low + "/versions/") and not v.publishing.get("excludeFromLatest") and usable(v)
+            if k.startswith(low + "/versions/")
+            and not v.publishing.get("excludeFromLatest")
+            and not _excluded_in(v, location)
+            and usable(v)
         ]
         if not candidates:
             raise ArmError("GalleryImageNotFound", f"The gallery image {ref_id} has no version available.", 404)
         return max(candidates, key=lambda v: v.key)
 
+    @staticmethod
+    def _data_disk_body(version: ImageVersion) -> list[dict[str, Any]]:
+        sent = {int(d.get("lun", 0)): d for d in version.storage.get("dataDiskImages") or []}
+        return [{**sent.get(d["lun"], {}), **d} for d in version.data_disks]
+
     def version_body(self, version: ImageVersion, expand_replication: bool = False) -> dict[str, Any]:
         body = version.res.envelope()
         pub = {k: v for k, v in version.publishing.items() if v is not None}
+        pub["targetRegions"] = [{"excludeFromLatest": False, **t} for t in pub.get("targetRegions") or []]
         pub["publishedDate"] = iso(version.published)
-        storage: dict[str, Any] = {
-            "source": dict(version.source),
-            "osDiskImage": {
-                "sizeInGB": version.disk_size_gb,
-                "hostCaching": "ReadWrite",
-                "source": dict(version.source),
-            },
+        storage: dict[str, Any] = {k: v for k, v in version.storage.items() if k == "source"}
+        storage["osDiskImage"] = {
+            **(version.storage.get("osDiskImage") or {}),
+            "sizeInGB": version.disk_size_gb,
+            "hostCaching": version.os_caching,
         }
+        storage["dataDiskImages"] = self._data_disk_body(version)
         props: dict[str, Any] = {
             "publishingProfile": pub,
             "storageProfile": storage,
@@ -739,6 +814,36 @@ class GalleryBackend:
             props["replicationStatus"] = {"aggregatedState": aggregated, "summary": summary}
         body["properties"] = props
         return body
+
+
+_REGION_EXTRAS = ("encryption", "excludeFromLatest")
+
+
+def _excluded_in(version: ImageVersion, location: str) -> bool:
+    """A region's own excludeFromLatest hides the version from 'latest' there (TargetRegion docstring)."""
+    rep = version.regions.get(region_key(location))
+    return bool(rep and rep.extras.get("excludeFromLatest"))
+
+
+def _region_extras(target: dict[str, Any]) -> dict[str, Any]:
+    return {k: target[k] for k in _REGION_EXTRAS if k in target}
+
+
+def _source_of(storage: dict[str, Any]) -> dict[str, Any]:
+    """The version's source: storageProfile.source, or the OS disk image's source (snapshots as source)."""
+    return dict(storage.get("source") or (storage.get("osDiskImage") or {}).get("source") or {})
+
+
+def _echoed_storage(storage: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a storageProfile Azure returns as sent: the source and the disk images' sources."""
+    echoed: dict[str, Any] = {}
+    if storage.get("source"):
+        echoed["source"] = dict(storage["source"])
+    if storage.get("osDiskImage"):
+        echoed["osDiskImage"] = dict(storage["osDiskImage"])
+    if storage.get("dataDiskImages"):
+        echoed["dataDiskImages"] = [dict(d) for d in storage["dataDiskImages"]]
+    return echoed
 
 
 def _version_key(name: str) -> tuple[int, int, int]:

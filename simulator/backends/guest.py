@@ -108,6 +108,7 @@ class GuestState:
     setuperr: list[str] = field(default_factory=list)
     sysprep: SysprepRun | None = None
     sysprepped: bool = False
+    hyper_v_generation: str = "V2"
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -122,6 +123,7 @@ class GuestState:
             disk_size_gb=127 if offering.build < 26000 else 128,
             hotfixes=[image.update.kb],
             apps=[App("Microsoft Edge", f"{130 + image.update.ubr % 17}.0.2849.56", "machine")],
+            hyper_v_generation=offering.hyper_v_generation,
         )
         if trusted_launch or offering.default_encrypted:
             guest.set_encrypted()

@@ -18,18 +18,22 @@ class Subnet:
     address_prefix: str
     provisioning_state: str = "Succeeded"
 
-    def body(self) -> dict[str, Any]:
+    def body(self, ip_configurations: list[str] | None = None) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "provisioningState": self.provisioning_state,
+            "addressPrefix": self.address_prefix,
+            "privateEndpointNetworkPolicies": "Disabled",
+            "privateLinkServiceNetworkPolicies": "Enabled",
+        }
+        if ip_configurations:
+            # the IP configurations (of NICs) that use the subnet: read-only, as in VirtualNetworkGet
+            props["ipConfigurations"] = [{"id": i} for i in ip_configurations]
         return {
             "name": self.name,
             "id": self.id,
             "etag": f'W/"{uuid.uuid5(uuid.NAMESPACE_URL, self.id)}"',
             "type": "Microsoft.Network/virtualNetworks/subnets",
-            "properties": {
-                "provisioningState": self.provisioning_state,
-                "addressPrefix": self.address_prefix,
-                "privateEndpointNetworkPolicies": "Disabled",
-                "privateLinkServiceNetworkPolicies": "Enabled",
-            },
+            "properties": props,
         }
 
 
@@ -38,6 +42,7 @@ class VirtualNetwork:
     res: Resource
     address_prefixes: list[str]
     subnets: dict[str, Subnet] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # sent properties not acted on (echoed)
 
 
 @dataclass
@@ -46,6 +51,7 @@ class NetworkInterface:
     ip_configurations: list[dict[str, Any]]
     virtual_machine_id: str | None = None
     mac_address: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)  # sent properties not acted on (echoed)
 
 
 class NetworkBackend:
@@ -73,6 +79,7 @@ class NetworkBackend:
             prefixes,
         )
         vnet.address_prefixes = prefixes
+        vnet.extras = {k: v for k, v in props.items() if k not in ("addressSpace", "subnets", "provisioningState")}
         vnet.res.tags = dict(body.get("tags") or {})
         if "subnets" in props:
             wanted: dict[str, Subnet] = {}
@@ -181,6 +188,15 @@ class NetworkBackend:
         vnet = self.vnets.get(vnet_id.lower())
         return vnet.subnets.get(name.lower()) if vnet else None
 
+    def subnet_body(self, subnet: Subnet) -> dict[str, Any]:
+        users = [
+            c["id"]
+            for nic in self.nics.values()
+            for c in nic.ip_configurations
+            if ((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower() == subnet.id.lower()
+        ]
+        return subnet.body(users)
+
     def _subnet_in_use(self, subnet_id: str) -> bool:
         return any(
             ((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower() == subnet_id.lower()
@@ -204,9 +220,11 @@ class NetworkBackend:
                 400,
             )
         stored: list[dict[str, Any]] = []
+        first_subnet = ((configs[0].get("properties") or {}).get("subnet") or {}).get("id")
         for i, cfg in enumerate(configs):
             cprops = dict(cfg.get("properties") or {})
-            subnet_id = (cprops.get("subnet") or {}).get("id")
+            # a secondary IP configuration without a subnet is in the primary's (NetworkInterfaceCreate example)
+            subnet_id = (cprops.get("subnet") or {}).get("id") or (first_subnet if i else None)
             subnet = self.find_subnet(subnet_id) if subnet_id else None
             if subnet is None:
                 raise ArmError(
@@ -219,12 +237,16 @@ class NetworkBackend:
             self._ip_counter += 1
             ip = str(net.network_address + (self._ip_counter % max(2, net.num_addresses - 5)) + 4)
             cname = cfg.get("name") or f"ipconfig{i + 1}"
+            if cprops.get("privateIPAddressPrefixLength"):
+                ip = f"{ip}/{cprops['privateIPAddressPrefixLength']}"
+            echoed = {k: v for k, v in cprops.items() if k not in ("subnet", "provisioningState", "primary")}
             stored.append(
                 {
                     "name": cname,
                     "id": f"{rid}/ipConfigurations/{cname}",
                     "type": "Microsoft.Network/networkInterfaces/ipConfigurations",
                     "properties": {
+                        **echoed,
                         "provisioningState": "Succeeded",
                         "privateIPAddress": cprops.get("privateIPAddress") or ip,
                         "privateIPAllocationMethod": cprops.get("privateIPAllocationMethod") or "Dynamic",
@@ -238,6 +260,7 @@ class NetworkBackend:
             Resource(rid, name, "Microsoft.Network/networkInterfaces", location, rg, created=self.ctx.now()), stored
         )
         nic.ip_configurations = stored
+        nic.extras = {k: v for k, v in props.items() if k not in ("ipConfigurations", "provisioningState")}
         nic.res.tags = dict(body.get("tags") or {})
         nic.res.provisioning_state = "Updating" if existing else "Creating"
         self.nics[rid.lower()] = nic
@@ -305,9 +328,10 @@ class NetworkBackend:
             "provisioningState": vnet.res.provisioning_state,
             "resourceGuid": str(uuid.uuid5(uuid.NAMESPACE_OID, vnet.res.id)),
             "addressSpace": {"addressPrefixes": list(vnet.address_prefixes)},
-            "subnets": [s.body() for s in vnet.subnets.values()],
+            "subnets": [self.subnet_body(s) for s in vnet.subnets.values()],
             "virtualNetworkPeerings": [],
             "enableDdosProtection": False,
+            **vnet.extras,
         }
         return body
 
@@ -318,11 +342,19 @@ class NetworkBackend:
             "provisioningState": nic.res.provisioning_state,
             "resourceGuid": str(uuid.uuid5(uuid.NAMESPACE_OID, nic.res.id)),
             "ipConfigurations": nic.ip_configurations,
-            "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
             "enableAcceleratedNetworking": False,
             "enableIPForwarding": False,
             "primary": bool(nic.virtual_machine_id),
             "nicType": "Standard",
+            "vnetEncryptionSupported": False,
+            **nic.extras,
+        }
+        props["dnsSettings"] = {
+            "dnsServers": [],
+            "appliedDnsServers": [],
+            **(nic.extras.get("dnsSettings") or {}),
+            "internalDomainNameSuffix": f"{uuid.uuid5(uuid.NAMESPACE_DNS, nic.res.id).hex[:26]}"
+            ".ax.internal.cloudapp.net",
         }
         if nic.virtual_machine_id:
             props["virtualMachine"] = {"id": nic.virtual_machine_id}

@@ -226,7 +226,7 @@ def test_service_bus_queues(parsed: dict[str, dict[str, Any]]) -> None:
 
 
 def test_event_grid_subscription_targets_arm_events(parsed: dict[str, dict[str, Any]]) -> None:
-    """ARM write/action/delete events for VMs and gallery versions go to arm_events, with retries and dead letters."""
+    """ARM write/action/delete events go to arm_events, filtered on data.operationName, with retries and dead letters."""
     relative = "modules/eventgrid.bicep"
     eventgrid = tree(parsed, relative)
     topic = eventgrid["resources"]["systemTopic"]["config"]["properties"]
@@ -244,9 +244,8 @@ def test_event_grid_subscription_targets_arm_events(parsed: dict[str, dict[str, 
     )
     (advanced,) = subscription["filter"]["advancedFilters"]
     assert advanced["key"] == "data.operationName"
-    assert advanced["operatorType"] in {"StringBeginsWith", "StringIn"}
-    prefixes = eventgrid["variables"]["operationNamePrefixes"]["value"]
-    assert prefixes == ["Microsoft.Compute/virtualMachines/", "Microsoft.Compute/galleries/images/versions/"]
+    assert advanced["operatorType"] == "StringIn"
+    assert advanced["values"] == "routedOperations"  # compared with the router in test_event_filter.py
     assert subscription["retryPolicy"]["maxDeliveryAttempts"] == "maxDeliveryAttempts"
     assert subscription["deadLetterWithResourceIdentity"]["deadLetterDestination"]["endpointType"] == "StorageBlob"
 
