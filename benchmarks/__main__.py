@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks import scale
+from benchmarks import rollout, scale
 from benchmarks.common import DOCS, ROOT, Op, Phase, Probe, critical_path, quiet_logs, repo_catalog
 from localrun.runtime import LocalRuntime
 from shared.domain.commands import StartBuild
@@ -483,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         scaled = scale.run(connection, args.workloads, args.versions)
     print(f"{args.concurrent} concurrent lifecycles ...", flush=True)
     concurrent = concurrency(args.concurrent)
+    print("host pool rollout ...", flush=True)
+    rolled = rollout.measure(repo_catalog())
 
     headline = [
         ("critical-path ratio, Event Grid on", f"{summary['ratio_eg']:.4f}", f"<= {RATIO_TARGET}"),
@@ -491,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         ("ARM requests, patch lifecycle", str(arm["arm_patch"]["total"]), f"<= {ARM_TARGET}"),
         ("Table round trips per transition", f"{trips['trips_per_transition']:.2f}", f"<= {TRIPS_TARGET:g}"),
         ("cold start ratio", f"{cold['ratio']:.2f}", f"<= {COLD_TARGET}"),
+        ("critical-path ratio, host pool rollout", f"{rolled['ratio']:.3f}", f"<= {RATIO_TARGET}"),
     ]
     if scaled:
         headline += [
@@ -518,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         *cold_section(cold),
         *scale_section(scaled, "AVD_TABLES_CONNECTION_STRING is not set (run `make bench`, which starts Azurite)"),
         *concurrency_section(concurrent),
+        *rollout.section(rolled),
     ]
     with open(args.output, "w", encoding="utf-8") as out:
         out.write("\n".join(lines).rstrip() + "\n")
