@@ -121,7 +121,7 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     if first:
         detail = f"OS volume is {evidence.state_before}: decryption started, PreventDeviceEncryption=1 set"
         return Outcome(
-            wait=timedelta(minutes=5),
+            wait=timedelta(minutes=4),
             pending=waiting,
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-decrypting", detail)],

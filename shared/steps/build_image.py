@@ -59,9 +59,9 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         return Outcome(
             fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
         )
-    # Sysprep failures leave the VM running; once it is overdue, read the log every 5 minutes.
+    # Sysprep failures leave the VM running; once it is overdue, read the log every 4 minutes.
     last_read = ctx.run.marks.get("sysprep-log-read", started)
-    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=5):
+    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=4):
         outcome = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
         if isinstance(outcome, Outcome):
             outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
@@ -295,7 +295,7 @@ def step_replicate(ctx: StepContext) -> Outcome:
     if verdict.retry_region:
         retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region, state)
         return Outcome(
-            wait=timedelta(minutes=5),
+            wait=timedelta(minutes=4),
             pending=ctx.pending("replication", version.gallery_version_id),
             version=retried,
             audit=[ctx.audit("replication-retried", detail)],

@@ -171,7 +171,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
     if outcome.fail and run.step == ABORT:
         checks = (run.pending.checks + 1) if run.pending else 1
         if checks < ABORT_MAX_CHECKS:  # cleanup hiccup: try again later, the sweeper is the backstop
-            outcome = Outcome(wait=timedelta(minutes=5), pending=ctx.pending("abort-retry"))
+            outcome = Outcome(wait=timedelta(minutes=4), pending=ctx.pending("abort-retry"))
         else:
             outcome = Outcome(finish=True)
     if outcome.fail:

@@ -116,7 +116,7 @@ def _replicate(
             at=now, kind="replication-retried", actor="step:replicate", detail=detail, version=version.version
         )
         deps.records.commit(Changes(workload=workload.name, versions=[retried], audit=[entry]))
-        return [_message(retried, "replicate", deps, timedelta(minutes=5))]
+        return [_message(retried, "replicate", deps, timedelta(minutes=4))]
     if not verdict.done:
         waiting = version.evolve(**moved)
         deps.records.commit(Changes(workload=workload.name, versions=[waiting]))

@@ -42,9 +42,7 @@ def test_office_reaches_production_without_changing_a_region_storage_type(
     runtime, office, v100 = runtime_factory(catalog), catalog.get("office"), VersionNumber.parse("1.0.0")
     build(runtime, "office", "office-first", BuildReason.FIRST)
     for stage in (Stage.VALIDATION, Stage.PRODUCTION):
-        policy = office.stages.policy(stage)
-        assert policy is not None
-        promote(runtime, "office", "1.0.0", stage, policy.approvers[0])
+        promote(runtime, "office", "1.0.0", stage)  # signed by every approver the stage needs
     history = [f"{e.kind}: {e.detail}" for e in runtime.records.list_events("office", v100)]
     version = runtime.records.get_version("office", v100)
     assert (version.status, version.stage) == (Status.READY, Stage.PRODUCTION), history
