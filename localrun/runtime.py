@@ -67,6 +67,8 @@ class LocalRuntime:
         deliver_twice: bool = False,
     ) -> None:
         self.settings = settings or Settings()
+        if not event_grid:  # re-checks are all the product has: it must not count on events
+            self.settings = self.settings.model_copy(update={"event_grid": False})
         # Nothing in the product waits on an operation, so polling never needs to move the clock.
         self.sim = simulator or Simulator(
             subscription_id=self.settings.subscription_id, start=start, auto_advance_on_poll=False

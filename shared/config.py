@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     gallery_name: str = Field(default=DeployedGallery().name)
     temp_resource_ttl_hours: int = Field(default=24, ge=1)
     bitlocker_timeout_minutes: int = Field(default=180, ge=5)
+    event_grid: bool = Field(
+        default=True, description="ARM events reach the app (infra subscribes them); re-checks are then a safety net"
+    )
     deprecation_grace_days: int = Field(default=30, ge=0)
     # Approvals (docs/deploy.md, "Approvals: the app registration"): tokens Entra ID signed.
     entra_tenant_id: str = Field(default="", description="Tenant whose tokens are accepted")

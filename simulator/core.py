@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from simulator import routes
+from simulator import routes, schemas, timing
 from simulator.app import DEFAULT_SUBSCRIPTION
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
@@ -70,7 +70,11 @@ class Simulator:
         durations: dict[str, float] | None = None,
         auto_advance_on_poll: bool = True,
         advance_on_sleep: bool = True,
+        seed: int | None = None,
+        event_latency: tuple[float, float] | None = None,
     ) -> None:
+        self.seed = seed if seed is not None else timing.seed_from_env()
+        self.event_latency = event_latency if event_latency is not None else timing.latency_from_env()
         self.subscription_id = subscription_id
         self.start = start
         self._duration_overrides = dict(durations or {})
@@ -78,13 +82,17 @@ class Simulator:
         self.advance_on_sleep = advance_on_sleep
         self.clock = VirtualClock(start)
         self.faults = Faults()
-        self.events = EventBus()
+        self.events = EventBus(self.clock)
         self.request_log = RequestLog()
         self.lock = threading.RLock()
         self._build()
 
     def _build(self) -> None:
-        self.ctx = Context(self.subscription_id, self.clock, merged(self._duration_overrides), self.faults, self.events)
+        # Fresh generators on every reset: the same seed replays the same durations and latencies.
+        self.events.latency = timing.Latency(self.event_latency, self.seed)
+        variance = timing.Variance(self.seed)
+        durations = merged(self._duration_overrides)
+        self.ctx = Context(self.subscription_id, self.clock, durations, self.faults, self.events, variance)
         self.compute = ComputeBackend(self.ctx)
         self.network = NetworkBackend(self.ctx)
         self.gallery = GalleryBackend(self.ctx)
@@ -179,6 +187,9 @@ class Simulator:
                             "The request content was invalid and could not be deserialized.",
                             400,
                         ) from exc
+                model = schemas.body_model(method, path) if raw else None
+                if model is not None:
+                    body = schemas.conform(body, model, raw or b"")
                 req = Request(method, path, query, headers, body, base_url)
                 response = route.handler(self, req, params)
         except ArmError as err:

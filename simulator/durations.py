@@ -13,10 +13,10 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "vm_generalize": 5,
     "vm_delete": 60,
     "run_command": 40,
-    "run_command_start": 20,
-    "app_install": 120,
+    "run_command_start": 12,
+    "app_install": 100,
     "windows_update_scan": 180,
-    "windows_update_install": 1800,
+    "windows_update_install": 1680,
     "run_command_report": 0,  # agent's delay between running a script and reporting it
     "disk_create": 60,
     "disk_delete": 10,

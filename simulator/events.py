@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from simulator.clock import VirtualClock
+    from simulator.timing import Latency
 
 Schema = Literal["eventgrid", "cloudevents"]
 EventCallback = Callable[[list[dict[str, Any]]], None]
@@ -35,11 +39,17 @@ def to_cloudevent(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class EventBus:
-    """Subscribers get each batch synchronously, in the order operations complete."""
+    """Subscribers get each batch after a delivery latency on the virtual clock (at once without one).
 
-    def __init__(self) -> None:
+    Each batch draws its own latency, so events can arrive out of order, as Event Grid allows.
+    ``history`` keeps every event when it is published (its ``eventTime``), delivered or not.
+    """
+
+    def __init__(self, clock: VirtualClock | None = None, latency: Latency | None = None) -> None:
         self._subscribers: list[_Subscription] = []
         self.history: list[dict[str, Any]] = []
+        self.clock = clock
+        self.latency = latency
 
     def subscribe(self, callback: EventCallback, schema: Schema = "eventgrid") -> Callable[[], None]:
         """Register ``callback``; returns a function that unsubscribes it."""
@@ -56,6 +66,13 @@ class EventBus:
 
     def publish(self, events: list[dict[str, Any]]) -> None:
         self.history.extend(events)
+        delay = self.latency.next() if self.latency is not None else 0.0
+        if delay > 0 and self.clock is not None:
+            self.clock.schedule_in(delay, lambda: self._deliver(events))
+        else:
+            self._deliver(events)
+
+    def _deliver(self, events: list[dict[str, Any]]) -> None:
         for sub in list(self._subscribers):
             batch = events if sub.schema == "eventgrid" else [to_cloudevent(e) for e in events]
             sub.callback(batch)

@@ -106,6 +106,14 @@ def _version_state(found: dict[str, Any], version: str) -> GalleryVersionState:
             for r in status.get("summary", [])
         ),
         target_regions=tuple(str(t.get("name", "")) for t in publishing.get("targetRegions", [])),
+        targets=tuple(
+            TargetRegion(
+                str(t.get("name", "")),
+                int(t.get("regionalReplicaCount") or publishing.get("replicaCount") or 1),
+                str(t.get("storageAccountType") or publishing.get("storageAccountType") or "Standard_LRS"),
+            )
+            for t in publishing.get("targetRegions", [])
+        ),
         exclude_from_latest=bool(publishing.get("excludeFromLatest", False)),
         end_of_life=datetime.fromisoformat(end_of_life.replace("Z", "+00:00")) if end_of_life else None,
         tags=dict(found.get("tags") or {}),
@@ -276,16 +284,24 @@ class AzureCompute:
                 # Never stored: admins reach build VMs through Run Command or a password reset.
                 "adminPassword": secrets.token_urlsafe(24) + "!Aa1",
             }
-        if spec.trusted_launch:
-            properties["securityProfile"] = {
-                "securityType": "TrustedLaunch",
-                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
-            }
+        # Always explicit: Azure makes a Gen2 VM Trusted Launch when securityType is omitted, and a
+        # Trusted Launch VM cannot be captured into a TrustedLaunchSupported definition.
+        properties["securityProfile"] = (
+            {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
+            if spec.trusted_launch
+            else {"securityType": "Standard"}
+        )
         body = {"location": spec.location, "tags": spec.tags, "properties": properties}
-        with _azure(f"create VM {spec.name}"):
-            self.compute.virtual_machines.begin_create_or_update(
-                self.resource_group, spec.name, _compute_models().VirtualMachine(body), polling=False
-            )
+        try:
+            with _azure(f"create VM {spec.name}"):
+                self.compute.virtual_machines.begin_create_or_update(
+                    self.resource_group, spec.name, _compute_models().VirtualMachine(body), polling=False
+                )
+        except AzureOperationError as error:
+            if not error.transient and self.get_vm(spec.name) is None:
+                # Refused (a quota, a bad request): the NIC made for it would be left behind.
+                self.start_delete(nic_id)
+            raise
         return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
 
     def start_script(self, vm_name: str, script: str) -> str:
@@ -529,7 +545,9 @@ class AzureCompute:
             publishing["excludeFromLatest"] = exclude_from_latest
         if end_of_life is not None:
             publishing["endOfLifeDate"] = end_of_life.isoformat()
-        body: dict[str, Any] = {"properties": {"publishingProfile": publishing}}
+        # storageProfile is required in the body; empty keeps the source
+        # (spec example GalleryImageVersion_Update_WithoutSourceId.json).
+        body: dict[str, Any] = {"properties": {"publishingProfile": publishing, "storageProfile": {}}}
         if tags is not None:
             body["tags"] = tags
         with _azure(f"update gallery version {definition}/{version}"):

@@ -75,6 +75,18 @@ class StorageAccountType(StrEnum):
     PREMIUM_LRS = "Premium_LRS"
 
 
+def stricter(a: StorageAccountType, b: StorageAccountType) -> StorageAccountType:
+    """The stricter of two storage types: ZRS (zone-redundant) and Premium both exceed LRS.
+
+    ZRS and Premium_LRS cannot be ordered (one is redundancy, the other speed): ValueError.
+    """
+    if a is b or b is StorageAccountType.STANDARD_LRS:
+        return a
+    if a is StorageAccountType.STANDARD_LRS:
+        return b
+    raise ValueError(f"{a.value} and {b.value} cannot be ordered")
+
+
 class MarketplaceImage(Strict):
     publisher: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
     offer: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
@@ -217,6 +229,28 @@ class Stages(Strict):
                 raise ValueError(
                     f"{name} needs {needed} distinct approvers but lists only {people} principal(s) and no group"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def storage_fixed_per_region(self) -> Self:
+        """A region's storage type is fixed at its first replication, so its stages must agree on one."""
+        seen: dict[str, tuple[str, StorageAccountType]] = {}
+        for name in ("test", "validation", "production", "dr"):
+            policy: StagePolicy | None = getattr(self, name)
+            for region in policy.regions if policy else ():
+                first = seen.get(region)
+                kind = policy.storage_account_type if policy else StorageAccountType.STANDARD_LRS
+                if first is None:
+                    seen[region] = (name, kind)
+                    continue
+                try:
+                    seen[region] = (first[0], stricter(first[1], kind))
+                except ValueError:
+                    raise ValueError(
+                        f"region {region}: stage {first[0]} asks for {first[1].value}, stage {name} for "
+                        f"{kind.value}; a region's storage type cannot change once it is replicated, "
+                        "so stages sharing a region need types that can be ordered (LRS < ZRS, LRS < Premium)"
+                    ) from None
         return self
 
 

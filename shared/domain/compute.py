@@ -95,6 +95,7 @@ class GalleryVersionState:
     exclude_from_latest: bool
     end_of_life: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
+    targets: tuple[TargetRegion, ...] = ()  # the target regions as Azure has them (count, storage type)
 
 
 @dataclass(frozen=True)

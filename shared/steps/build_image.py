@@ -22,14 +22,13 @@ from shared.domain.model import (
     Status,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import guest, replication
-from shared.steps.outcome import SCRIPT_RECHECK, Outcome, start_once
+from shared.steps import guest, replication, waits
+from shared.steps.outcome import SCRIPT_RECHECK, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext
 
 SYSPREP_TIMEOUT = timedelta(minutes=90)
 
 
-SYSPREP_TYPICAL = timedelta(minutes=9)
 SYSPREP_LOG_AFTER = timedelta(minutes=12)
 
 
@@ -48,7 +47,8 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         if not running and errors:
             return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
         return Outcome(
-            wait=timedelta(minutes=1), pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now)
+            wait=waits.backoff(started, ctx.now, waits.FIRST_LOOK_SYSPREP),
+            pending=PendingOperation(kind="sysprep", resource_id=name, started_at=started),
         )
     vm = compute.get_vm(name)
     if vm is None:
@@ -59,14 +59,14 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         return Outcome(
             fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
         )
-    # Sysprep failures leave the VM running; once it is overdue, read the log every 5 minutes.
+    # Sysprep failures leave the VM running; once it is overdue, read the log every 4 minutes.
     last_read = ctx.run.marks.get("sysprep-log-read", started)
-    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=5):
+    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=4):
         outcome = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
         if isinstance(outcome, Outcome):
             outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
             return outcome
-    return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("sysprep", name))
+    return Outcome(wait=waits.backoff(started, ctx.now, waits.FIRST_LOOK_SYSPREP), pending=ctx.pending("sysprep", name))
 
 
 def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
@@ -90,7 +90,7 @@ def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
         return result
     guest.parse(result, f"sysprep on {name}")
     return Outcome(
-        wait=SYSPREP_TYPICAL,
+        wait=waits.FIRST_LOOK_SYSPREP,
         pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
         run_updates={"marks": ctx.mark("sysprep-started")},
     )
@@ -121,7 +121,9 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
         start_once(compute.start_deallocate, name)
         return Outcome(
-            wait=timedelta(minutes=1),  # a deallocate typically takes a minute; its event usually comes first
+            wait=waits.first_look(
+                waits.FIRST_LOOK_SHORT, ctx.deps.settings.event_grid
+            ),  # its event usually comes first
             pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
         )
     vm = compute.get_vm(name)
@@ -134,7 +136,12 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     pending = ctx.pending("deallocate", vm.id)
     if vm.provisioning is OperationState.FAILED or pending.checks % 5 == 0:  # a failed or lost deallocate: ask again
         start_once(compute.start_deallocate, name)
-    return Outcome(wait=timedelta(minutes=1), pending=pending)
+    return Outcome(
+        wait=waits.backoff(
+            pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
+        ),
+        pending=pending,
+    )
 
 
 DEFINITION_NOT_READY = frozenset({"ParentResourceNotFound", "ResourceNotFound", "NotFound"})
@@ -167,8 +174,12 @@ def _start_version(ctx: StepContext, version: ImageVersion) -> None:
         target_regions=replication.target_regions(workload, Stage.TEST),
         tags=replication.version_tags(version, Stage.TEST),
     )
+
+    def made() -> bool:
+        return compute.get_gallery_version(gallery.name, gallery.definition, spec.version) is not None
+
     try:
-        start_once(compute.start_create_version, spec)
+        start_once(compute.start_create_version, spec, exists=made)
     except AzureOperationError as error:
         if error.code not in DEFINITION_NOT_READY:  # a brand-new definition may still be provisioning
             raise
@@ -185,21 +196,37 @@ def step_capture(ctx: StepContext) -> Outcome:
     pending = ctx.run.pending
     if pending is None or pending.kind != "version-create":
         _start_version(ctx, version)  # no read first: the PUT of a fixed name is idempotent
-        return Outcome(wait=timedelta(minutes=20), pending=ctx.pending("version-create"), version=version, audit=audit)
+        return Outcome(
+            wait=waits.first_look(waits.FIRST_LOOK_GALLERY, ctx.deps.settings.event_grid),
+            pending=ctx.pending("version-create"),
+            version=version,
+            audit=audit,
+        )
     gallery = workload.gallery
     state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
     if state is None:  # the PUT was refused (definition not ready yet) or lost: ask again
         if pending.checks >= 5:
             return Outcome(fail=f"gallery version {version.version} was never created", version=version, audit=audit)
         _start_version(ctx, version)
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("version-create"), version=version, audit=audit)
+        again = waits.backoff(
+            pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
+        )
+        return Outcome(wait=again, pending=ctx.pending("version-create"), version=version, audit=audit)
     replication_failed = any(r.state == "Failed" for r in state.regions)
     if state.provisioning is OperationState.FAILED and not replication_failed:
         return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
     if state.provisioning is OperationState.IN_PROGRESS:
-        return Outcome(
-            wait=timedelta(minutes=5), pending=ctx.pending("version-create", state.id), version=version, audit=audit
+        # Azure reports each region's progress while the version is created: predict its end from it.
+        least = min((r.progress for r in state.regions), default=0)
+        elapsed = ctx.now - pending.started_at
+        later = (
+            recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST)
+            if least > 0
+            else waits.backoff(
+                pending.started_at, ctx.now, waits.FIRST_LOOK_GALLERY, event_grid=ctx.deps.settings.event_grid
+            )
         )
+        return Outcome(wait=later, pending=ctx.pending("version-create", state.id), version=version, audit=audit)
     captured = lifecycle.captured(version, state.id)
     detail = f"gallery version {state.id} created (excludeFromLatest)"
     audit.append(ctx.audit("captured", detail, from_status=Status.CAPTURING, to_status=Status.REPLICATING))
@@ -228,17 +255,22 @@ def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outco
     pending = ctx.run.pending
     if pending is None or pending.kind != "delete-temp":
         start_once(compute.start_delete, vm_id)
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
+        first = waits.first_look(waits.FIRST_LOOK_SHORT, ctx.deps.settings.event_grid)
+        return Outcome(wait=first, pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
     if compute.resource_state(vm_id) is not OperationState.MISSING:
         if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
             start_once(compute.start_delete, vm_id)
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("delete-temp", pending.resource_id))
+        later = waits.backoff(
+            pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
+        )
+        return Outcome(wait=later, pending=ctx.pending("delete-temp", pending.resource_id))
     remaining = [r for r in leftovers if compute.resource_state(r) is not OperationState.MISSING]
     if not remaining:
         return None
     for resource_id in remaining:
         start_once(compute.start_delete, resource_id)
-    return Outcome(wait=timedelta(seconds=30), pending=ctx.pending("delete-temp", ",".join(remaining)))
+    later = waits.backoff(pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid)
+    return Outcome(wait=later, pending=ctx.pending("delete-temp", ",".join(remaining)))
 
 
 def step_cleanup(ctx: StepContext) -> Outcome:
@@ -257,13 +289,13 @@ def step_replicate(ctx: StepContext) -> Outcome:
     wanted = replication.target_regions(workload, Stage.TEST)
     state = compute.get_gallery_version(workload.gallery.name, workload.gallery.definition, str(version.version))
     since = ctx.run.pending.started_at if ctx.run.pending and ctx.run.pending.kind == "replication" else ctx.now
-    verdict = replication.judge(state, version, wanted, since, ctx.now)
+    verdict = replication.judge(state, version, wanted, since, ctx.now, event_grid=ctx.deps.settings.event_grid)
     if verdict.failed:
         return Outcome(fail=verdict.failed)
     if verdict.retry_region:
-        retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region)
+        retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region, state)
         return Outcome(
-            wait=timedelta(minutes=5),
+            wait=timedelta(minutes=4),
             pending=ctx.pending("replication", version.gallery_version_id),
             version=retried,
             audit=[ctx.audit("replication-retried", detail)],
@@ -310,5 +342,5 @@ def step_abort(ctx: StepContext) -> Outcome:
                 start_once(
                     lambda: compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
                 )
-            return Outcome(wait=timedelta(minutes=2), pending=ctx.pending("delete-version", state.id))
+            return Outcome(wait=waits.FIRST_LOOK_SHORT, pending=ctx.pending("delete-version", state.id))
     return Outcome(finish=True)

@@ -22,7 +22,7 @@ from shared.domain.model import (
     next_version,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import guest
+from shared.steps import guest, waits
 from shared.steps.managed_script import failure, managed_script, restarted
 from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext, trusted_launch
@@ -51,16 +51,30 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         )
         resource_id = compute.start_create_vm(spec)
         return Outcome(
-            wait=timedelta(minutes=3), pending=ctx.pending("vm-create", resource_id), run_updates={"source_image": urn}
+            wait=waits.first_look(waits.FIRST_LOOK_VM, ctx.deps.settings.event_grid),
+            pending=ctx.pending("vm-create", resource_id),
+            run_updates={"source_image": urn},
         )
     if vm.provisioning is OperationState.FAILED:
         return Outcome(fail=f"source VM {vm.name} failed to provision")
     if vm.provisioning is OperationState.IN_PROGRESS:
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-create", vm.id))
+        creating = ctx.pending("vm-create", vm.id)
+        return Outcome(
+            wait=waits.backoff(
+                creating.started_at, ctx.now, waits.FIRST_LOOK_VM, event_grid=ctx.deps.settings.event_grid
+            ),
+            pending=creating,
+        )
     if vm.power != "running":
         if ctx.run.pending is None or ctx.run.pending.kind != "vm-start":
             start_once(lambda: compute.start_vm(vm.name))
-        return Outcome(wait=timedelta(minutes=1), pending=ctx.pending("vm-start", vm.id))
+        starting = ctx.pending("vm-start", vm.id)
+        return Outcome(
+            wait=waits.backoff(
+                starting.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
+            ),
+            pending=starting,
+        )
     updates = {"source_image": ctx.run.source_image or vm.image_reference, "source_os_disk_id": vm.os_disk_id}
     return Outcome(next_step="customize", run_updates=updates)
 
@@ -174,9 +188,10 @@ def step_source_decrypted(ctx: StepContext) -> Outcome:
             fail=f"BitLocker decryption of the source VM {vm} did not finish within "
             f"{limit.total_seconds() / 60:.0f} minutes (still {status}, {percent}% encrypted)"
         )
-    until_done = recheck_delay(ctx.now - started, float(100 - percent), timedelta(minutes=1), timedelta(minutes=30))
+    floor = waits.FIRST_LOOK_SHORT
+    until_done = recheck_delay(ctx.now - started, float(100 - percent), floor, timedelta(minutes=30))
     waiting = PendingOperation(kind="source-decrypt", resource_id=vm, started_at=ctx.now)
-    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, timedelta(minutes=1)), pending=waiting)
+    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, floor), pending=waiting)
 
 
 def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.domain.compute import ManagedScriptResult, OperationState
+from shared.domain.errors import AzureOperationError
 from shared.domain.model import PendingOperation
-from shared.steps.outcome import Outcome, start_once
+from shared.steps import waits
+from shared.steps.outcome import ALREADY_STARTED, Outcome, refused, start_once
 from shared.steps.step_context import StepContext
 
-RECHECK_FLOOR = timedelta(seconds=30)
+RECHECK_FLOOR = waits.SHORTEST
 # The run command's completion event (its PUT ends with the script) continues the run; these
-# re-checks are the safety net: 5 min, then doubling up to 20 min.
-FIRST_RECHECK = timedelta(minutes=5)
-RECHECK_CEILING = timedelta(minutes=20)
-CLOCK_SKEW = timedelta(minutes=1)
+# re-checks are the safety net: 4 min, then doubling up to the longest wait.
+FIRST_RECHECK = timedelta(minutes=4)
+RECHECK_CEILING = waits.LONGEST
+CLOCK_SKEW = timedelta(seconds=90)
+START_ATTEMPTS = 30  # refused starts (VM restarting, another script running) before the run fails
 
 
 def command_name(purpose: str) -> str:
@@ -41,13 +44,42 @@ def managed_script(
         stale = result is not None and result.started is not None and result.started < current.started_at - CLOCK_SKEW
         if result is not None and not stale:
             return result
-        elapsed = ctx.now - current.started_at
-        wait = min(max(elapsed, FIRST_RECHECK), RECHECK_CEILING)
+        # the completion event usually continues the run first; these looks are the safety net
+        wait = waits.backoff(
+            current.started_at, ctx.now, FIRST_RECHECK, RECHECK_CEILING, event_grid=ctx.deps.settings.event_grid
+        )
         return Outcome(wait=wait, pending=ctx.pending(kind))
-    start_once(compute.start_managed_script, vm_name, name, text, timeout, ctx.workload.location)
     vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
+    waiting = f"managed-start:{purpose}"
+    if current is not None and current.kind == waiting and _ours_under_way(ctx, vm_name, name, current.started_at):
+        # the earlier PUT was ours after all (a redelivery): follow it instead of running it twice
+        followed = PendingOperation(kind=kind, resource_id=vm_id, started_at=current.started_at, operation=name)
+        return Outcome(wait=RECHECK_FLOOR, pending=followed)
+    try:
+        compute.start_managed_script(vm_name, name, text, timeout, ctx.workload.location)
+    except AzureOperationError as error:
+        # 409: the VM is restarting (OperationNotAllowed "not running") or another script is running
+        # on it (Conflict). Azure refused this start: try again shortly, never count it as started.
+        if error.code not in ALREADY_STARTED or refused(error):
+            raise
+        busy = ctx.pending(waiting)
+        if busy.checks >= START_ATTEMPTS:
+            return Outcome(fail=f"{vm_name} kept refusing Run Command {name}: {error}")
+        return Outcome(wait=waits.backoff(busy.started_at, ctx.now, waits.FIRST_LOOK_SHORT), pending=busy)
     pending = PendingOperation(kind=kind, resource_id=f"{vm_id}/runCommands/{name}", started_at=ctx.now, operation=name)
-    return Outcome(wait=FIRST_RECHECK, pending=pending)
+    return Outcome(wait=waits.first_look(FIRST_RECHECK, ctx.deps.settings.event_grid), pending=pending)
+
+
+def _ours_under_way(ctx: StepContext, vm_name: str, name: str, since: datetime) -> bool:
+    """Whether the command of this name is one we started (running, or started since `since`);
+    names are reused by every run, so an earlier run's finished command does not count."""
+    try:
+        result = ctx.deps.compute.managed_script_result(vm_name, name)
+    except AzureOperationError as error:
+        if error.code == "NotFound":
+            return False
+        raise
+    return result is None or (result.started is not None and result.started >= since - CLOCK_SKEW)
 
 
 def failure(what: str, vm_name: str, result: ManagedScriptResult) -> str:
@@ -68,7 +100,7 @@ def restarted(ctx: StepContext, vm_name: str, kind: str = "vm-restart") -> Outco
         start_once(compute.start_restart, vm_name)
         vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
         return Outcome(
-            wait=timedelta(minutes=1), pending=PendingOperation(kind=kind, resource_id=vm_id, started_at=ctx.now)
+            wait=waits.FIRST_LOOK_SHORT, pending=PendingOperation(kind=kind, resource_id=vm_id, started_at=ctx.now)
         )
     vm = compute.get_vm(vm_name)
     if vm is not None and vm.provisioning is OperationState.SUCCEEDED and vm.power == "running":

@@ -43,12 +43,30 @@ SCRIPT_TYPICAL = timedelta(seconds=45)  # Run Command's usual duration; its comp
 SCRIPT_RECHECK = timedelta(seconds=20)
 
 ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
+# Azure answers refusals with the same codes: a quota (409 OperationNotAllowed, "... exceeding approved
+# ... Cores quota ...") is never "already started", whatever else the 409 could mean.
+REFUSAL_WORDS = ("quota",)
 
 
-def start_once(start: Callable[..., object], *args: object, **kwargs: object) -> None:
-    """Start an Azure operation; a redelivery after a crash finds it under way (409) and goes on."""
+def refused(error: AzureOperationError) -> bool:
+    """A 409 that says no (a quota), as opposed to one that says "busy with it"."""
+    message = error.azure_message.lower()
+    return any(word in message for word in REFUSAL_WORDS)
+
+
+def start_once(
+    start: Callable[..., object], *args: object, exists: Callable[[], bool] | None = None, **kwargs: object
+) -> None:
+    """Start an Azure operation; a redelivery after a crash finds it under way (409) and goes on.
+
+    A 409 counts as "under way" only if it is not a refusal and, when `exists` is given, the
+    resource it would have made exists; otherwise Azure's error goes up and fails the run,
+    whose cleanup removes what was made before it.
+    """
     try:
         start(*args, **kwargs)
     except AzureOperationError as error:
-        if error.code not in ALREADY_STARTED:
+        if error.code not in ALREADY_STARTED or refused(error):
+            raise
+        if exists is not None and not exists():
             raise

@@ -17,10 +17,10 @@ from shared.domain.commands import Approved, Envelope, Promote, Rollback
 from shared.domain.errors import RequestRefused, TransitionRefused
 from shared.domain.model import ImageVersion, PendingOperation, Stage, Status, VersionNumber
 from shared.domain.records import AuditEntry, Changes, WorkloadRecords
-from shared.steps import replication
+from shared.steps import replication, waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import start_once
-from shared.steps.versions import REPLICATION_TYPICAL, _message, reconcile_after
+from shared.steps.versions import _message, reconcile_after
 
 # A version in one of these states is never promoted again.
 CLOSED = {
@@ -154,7 +154,8 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         stage=target,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    return [_message(promoted, "replicate", deps, None if unchanged else REPLICATION_TYPICAL)]
+    first = waits.first_look(waits.FIRST_LOOK_GALLERY, deps.settings.event_grid)
+    return [_message(promoted, "replicate", deps, None if unchanged else first)]
 
 
 @dataclass(frozen=True)

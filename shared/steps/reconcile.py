@@ -18,7 +18,7 @@ flags) is kept in the workload's health row, which the governance report and sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.domain import lifecycle
 from shared.domain.catalog import Workload
@@ -27,7 +27,7 @@ from shared.domain.compute import GalleryVersionState, OperationState
 from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, Pointers, Stage, Status, VersionNumber
 from shared.domain.records import AuditEntry, Changes
-from shared.steps import replication
+from shared.steps import replication, waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import start_once
 
@@ -71,8 +71,8 @@ class _Pass:
         )
 
 
-REQUEUE_AFTER = timedelta(minutes=15)  # a widened replication of one region typically takes this long
-REQUEUE_LIMIT = 12
+REQUEUE_AFTER = waits.FIRST_LOOK_GALLERY  # not tuned to one replication: looks again, up to the limit
+REQUEUE_LIMIT = 40  # about three hours of looks before the workload is flagged
 
 
 def reconcile(command: Reconcile, deps: Deps) -> list[Envelope]:

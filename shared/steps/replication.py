@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.domain.catalog import Workload
+from shared.domain.catalog import StorageAccountType, Workload, stricter
 from shared.domain.compute import WORKLOAD_TAG, Compute, GalleryVersionState, TargetRegion
 from shared.domain.model import ImageVersion, Stage
+from shared.steps import waits
 from shared.steps.outcome import recheck_delay, start_once
 
 MAX_REGION_RETRIES = 2
-FLOOR = timedelta(minutes=1)
-CEILING = timedelta(minutes=15)
+FLOOR = waits.SHORTEST
+CEILING = waits.LONGEST
 
 
 def version_tags(version: ImageVersion, stage: Stage) -> dict[str, str]:
@@ -31,8 +32,11 @@ def version_tags(version: ImageVersion, stage: Stage) -> dict[str, str]:
 def target_regions(workload: Workload, up_to: Stage) -> tuple[TargetRegion, ...]:
     """Every region of every stage up to `up_to`: a version keeps serving the earlier stages.
 
-    Where stages share a region, the later stage's replica count and storage type win.
+    Where stages share a region, the later stage's replica count wins. A region's storage type
+    cannot change once it is replicated (TargetRegion.storageAccountType is not updatable), so
+    it is planned from the first replication for the strictest stage that will ever use it.
     """
+    storage = storage_plan(workload)
     regions: dict[str, TargetRegion] = {}
     for stage in Stage:
         if stage.order > up_to.order:
@@ -41,8 +45,23 @@ def target_regions(workload: Workload, up_to: Stage) -> tuple[TargetRegion, ...]
         if policy is None:
             continue
         for name in policy.regions:
-            regions[name] = TargetRegion(name, policy.replica_count, policy.storage_account_type.value)
+            regions[name] = TargetRegion(name, policy.replica_count, storage[name])
     return tuple(regions.values())
+
+
+def storage_plan(workload: Workload) -> dict[str, str]:
+    """Each region's storage type: the strictest any stage asks for (the catalog refuses ties it cannot order)."""
+    plan: dict[str, StorageAccountType] = {}
+    for stage in Stage:
+        policy = workload.stages.policy(stage)
+        if policy is None:
+            continue
+        for name in policy.regions:
+            current = plan.get(name)
+            plan[name] = (
+                policy.storage_account_type if current is None else stricter(current, policy.storage_account_type)
+            )
+    return {name: kind.value for name, kind in plan.items()}
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,8 @@ def judge(
     wanted: tuple[TargetRegion, ...],
     since: datetime,
     now: datetime,
+    *,
+    event_grid: bool = False,
 ) -> Verdict:
     if state is None:
         return Verdict(failed=f"gallery version {version.version} no longer exists")
@@ -77,21 +98,31 @@ def judge(
         return Verdict(done=True)
     progress = [by_region[n].progress if n in by_region else 0 for n in wanted_names]
     least = min(progress) if progress else 0
+    if least <= 0:  # nothing to predict from yet: back off
+        return Verdict(wait=waits.backoff(since, now, waits.FIRST_LOOK_GALLERY, event_grid=event_grid))
     return Verdict(wait=recheck_delay(now - since, float(least), FLOOR, CEILING))
 
 
 def retry_region(
-    compute: Compute, workload: Workload, version: ImageVersion, wanted: tuple[TargetRegion, ...], region: str
+    compute: Compute,
+    workload: Workload,
+    version: ImageVersion,
+    wanted: tuple[TargetRegion, ...],
+    region: str,
+    state: GalleryVersionState | None = None,
 ) -> tuple[ImageVersion, str]:
     """Re-apply the target regions: Azure restarts replication of the regions that failed.
 
     (Removing and re-adding in two updates would need to wait for the first update in between;
-    one update with the full list re-replicates exactly the failed regions.)
+    one update with the full list re-replicates exactly the failed regions.) The list re-sent is
+    the one Azure has, replica counts and storage types included, so a retry never changes
+    them; `wanted` only when Azure's list is not known.
     Returns the version with the retry counted, and the audit detail.
     """
     gallery = workload.gallery
+    regions = state.targets if state is not None and state.targets else wanted
     start_once(
-        compute.update_gallery_version, gallery.name, gallery.definition, str(version.version), target_regions=wanted
+        compute.update_gallery_version, gallery.name, gallery.definition, str(version.version), target_regions=regions
     )
     retries = dict(version.replication_retries)
     retries[region] = retries.get(region, 0) + 1

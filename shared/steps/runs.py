@@ -24,6 +24,7 @@ from shared.domain.model import (
     VersionNumber,
 )
 from shared.domain.records import AuditEntry, Changes, Loaded
+from shared.steps import waits
 from shared.steps.build_clone import step_bitlocker, step_clone_check, step_disk, step_snapshot, step_temp_vm
 from shared.steps.build_image import (
     step_abort,
@@ -214,7 +215,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
     if outcome.fail and run.step == ABORT:
         checks = (run.pending.checks + 1) if run.pending else 1
         if checks < ABORT_MAX_CHECKS:  # cleanup hiccup: try again later, the sweeper is the backstop
-            outcome = Outcome(wait=timedelta(minutes=5), pending=ctx.pending("abort-retry"))
+            outcome = Outcome(wait=timedelta(minutes=4), pending=ctx.pending("abort-retry"))
         else:
             outcome = Outcome(finish=True)
     if outcome.fail:
@@ -247,7 +248,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         new_run = run.evolve(step=outcome.next_step, pending=None, **moved, **updates)
         messages.append(Envelope.wrap(position(new_run)))
     else:
-        wait = outcome.wait or timedelta(minutes=1)
+        wait = outcome.wait or waits.FIRST_LOOK_SHORT
         new_run = run.evolve(
             pending=outcome.pending,
             **{**moved, "step_started_at": run.step_started_at, "step_times": run.step_times},

@@ -25,6 +25,7 @@ from shared.domain.model import (
     Run,
 )
 from shared.domain.records import AuditEntry
+from shared.steps import waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import SCRIPT_RECHECK, SCRIPT_TYPICAL, Outcome, start_once
 
@@ -68,7 +69,10 @@ class StepContext:
             result = compute.script_result(current.operation)
             if result is not None:
                 return result
-            return Outcome(wait=SCRIPT_RECHECK, pending=self.pending(kind))
+            later = waits.backoff(
+                current.started_at, self.now, SCRIPT_TYPICAL, event_grid=self.deps.settings.event_grid
+            )
+            return Outcome(wait=max(later, SCRIPT_RECHECK), pending=self.pending(kind))
         try:
             operation = compute.start_script(vm_name, text)
         except AzureOperationError as error:
@@ -81,7 +85,7 @@ class StepContext:
             return Outcome(wait=SCRIPT_TYPICAL, pending=busy)
         vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
         pending = PendingOperation(kind=kind, resource_id=vm_id, started_at=self.now, operation=operation)
-        return Outcome(wait=SCRIPT_TYPICAL, pending=pending)
+        return Outcome(wait=waits.first_look(SCRIPT_TYPICAL, self.deps.settings.event_grid), pending=pending)
 
     def mark(self, name: str) -> dict[str, datetime]:
         return {**self.run.marks, name: self.now}
@@ -112,7 +116,7 @@ def trusted_launch(workload: Workload) -> bool:
 
 
 def ensure_resource(
-    ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], expected: timedelta
+    ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], first: timedelta
 ) -> Outcome | None:
     """Start a resource once; None when it exists and succeeded, else the wait or failure.
 
@@ -123,8 +127,10 @@ def ensure_resource(
     resource_id = compute.id_of(resource_type, name)
     pending = ctx.run.pending
     if pending is None or pending.kind != kind:
-        start_once(start)
-        return Outcome(wait=expected, pending=ctx.pending(kind, resource_id))
+        start_once(start, exists=lambda: compute.resource_state(resource_id) is not OperationState.MISSING)
+        return Outcome(
+            wait=waits.first_look(first, ctx.deps.settings.event_grid), pending=ctx.pending(kind, resource_id)
+        )
     state = compute.resource_state(resource_id)
     if state is OperationState.SUCCEEDED:
         return None
@@ -132,5 +138,5 @@ def ensure_resource(
         return Outcome(fail=f"{kind} {name} failed to provision")
     if state is OperationState.MISSING and pending.checks >= 2:
         return Outcome(fail=f"{kind} {name} was never created (started {pending.started_at:%H:%M})")
-    elapsed = ctx.deps.clock.now() - pending.started_at
-    return Outcome(wait=max(expected - elapsed, timedelta(seconds=30)), pending=ctx.pending(kind, resource_id))
+    wait = waits.backoff(pending.started_at, ctx.deps.clock.now(), first, event_grid=ctx.deps.settings.event_grid)
+    return Outcome(wait=wait, pending=ctx.pending(kind, resource_id))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
-from shared.domain.catalog import Workload
+from shared.domain.catalog import SecurityType, Workload
 from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.compute import (
     EXPIRES_TAG,
@@ -30,12 +30,10 @@ from shared.domain.model import (
     VersionNumber,
 )
 from shared.domain.records import AuditEntry, Changes
-from shared.steps import guest, replication
+from shared.steps import guest, replication, waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import SCRIPT_TYPICAL, start_once
 
-VM_CREATE = timedelta(minutes=3)
-REPLICATION_TYPICAL = timedelta(minutes=15)  # one region; progress-based predictions take over after
 AZURE_BUSY_LIMIT = 30
 OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
     "validate-script": "validate",
@@ -103,7 +101,7 @@ def _replicate(
     gallery = workload.gallery
     state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
     since = version.pending.started_at if version.pending else now
-    verdict = replication.judge(state, version, wanted, since, now)
+    verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
     moved = {"op_attempt": version.op_attempt + 1}
     if verdict.failed:
         failed = lifecycle.fail(version, verdict.failed).evolve(pending=None, **moved)
@@ -120,13 +118,13 @@ def _replicate(
         deps.records.commit(Changes(workload=workload.name, versions=[failed], audit=[entry]))
         return []
     if verdict.retry_region:
-        retried, detail = replication.retry_region(deps.compute, workload, version, wanted, verdict.retry_region)
+        retried, detail = replication.retry_region(deps.compute, workload, version, wanted, verdict.retry_region, state)
         retried = retried.evolve(**moved)
         entry = AuditEntry(
             at=now, kind="replication-retried", actor="step:replicate", detail=detail, version=version.version
         )
         deps.records.commit(Changes(workload=workload.name, versions=[retried], audit=[entry]))
-        return [_message(retried, "replicate", deps, timedelta(minutes=5))]
+        return [_message(retried, "replicate", deps, timedelta(minutes=4))]
     if not verdict.done:
         waiting = version.evolve(**moved)
         deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
@@ -209,7 +207,8 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
                 size=workload.vm_size,
                 tags={RUN_TAG: f"validate-{slug}", WORKLOAD_TAG: workload.name, EXPIRES_TAG: expires.isoformat()},
                 gallery_version_id=version.gallery_version_id,
-                trusted_launch=True,
+                # Hosts run Trusted Launch (Azure's default for Gen2); a Standard definition cannot.
+                trusted_launch=workload.security_type is not SecurityType.STANDARD,
                 subnet_id=compute.ensure_network(region),
                 disposable=True,
             )
@@ -226,13 +225,21 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
                 stage=stage,
             )
             deps.records.commit(Changes(workload=workload.name, versions=[started], audit=[entry]))
-            return [_message(started, "validate", deps, VM_CREATE)]
+            return [
+                _message(started, "validate", deps, waits.first_look(waits.FIRST_LOOK_VM, deps.settings.event_grid))
+            ]
         if vm.provisioning is OperationState.IN_PROGRESS:
             waiting = version.evolve(**moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
             since = pending.started_at if pending is not None else now
-            remaining = max(VM_CREATE - (now - since), timedelta(seconds=30))
-            return [_message(waiting, "validate", deps, remaining)]
+            return [
+                _message(
+                    waiting,
+                    "validate",
+                    deps,
+                    waits.backoff(since, now, waits.FIRST_LOOK_VM, event_grid=deps.settings.event_grid),
+                )
+            ]
         if vm.provisioning is not OperationState.SUCCEEDED:
             return _judge(workload, version, vm_name, {"deployment": "failed"}, deps, moved)
         try:
@@ -261,7 +268,7 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
         if result is None:
             waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
-            return [_message(waiting, "validate", deps, timedelta(seconds=20))]
+            return [_message(waiting, "validate", deps, waits.SHORTEST)]
         return _judge(workload, version, vm_name, _validation_checks(version, result, vm_name), deps, moved)
     # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete)
     if compute.get_vm(vm_name) is not None:
@@ -269,7 +276,14 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             start_once(compute.start_delete, compute.id_of("Microsoft.Compute/virtualMachines", vm_name))
         waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
         deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
-        return [_message(waiting, "validate", deps, timedelta(minutes=1))]
+        return [
+            _message(
+                waiting,
+                "validate",
+                deps,
+                waits.backoff(pending.started_at, now, waits.FIRST_LOOK_SHORT, event_grid=deps.settings.event_grid),
+            )
+        ]
     done = version.evolve(pending=None, **moved)
     deps.records.commit(Changes(workload=workload.name, versions=[done]))
     return []

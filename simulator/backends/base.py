@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from simulator.errors import ArmError
+from simulator.timing import Variance
 
 if TYPE_CHECKING:
     from simulator.clock import VirtualClock
@@ -172,7 +173,9 @@ class Context:
         durations: dict[str, float],
         faults: Faults,
         events: EventBus,
+        variance: Variance | None = None,
     ) -> None:
+        self.variance = variance or Variance(None)
         self.subscription_id = subscription_id
         self.clock = clock
         self.durations = durations
@@ -186,7 +189,12 @@ class Context:
         return self.clock.now()
 
     def seconds(self, key: str) -> float:
-        return self.durations[key]
+        """How long this run of operation ``key`` takes: the table's value, varied when seeded."""
+        return self.variance.apply(self.durations[key])
+
+    def guest_durations(self) -> dict[str, float]:
+        """The duration table for one guest action (BitLocker, sysprep, device encryption), varied."""
+        return self.variance.table(self.durations)
 
     # -- resource groups ----------------------------------------------------------------------
     def rg_id(self, rg: str) -> str:

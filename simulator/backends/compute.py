@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simulator.backends import catalog, run_commands
+from simulator.backends import catalog, policy, run_commands
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
 from simulator.backends.guest import GuestState
 from simulator.errors import ArmError, not_found
@@ -106,6 +106,7 @@ class ComputeBackend:
         self.disks: dict[str, Disk] = {}
         self.snapshots: dict[str, Disk] = {}
         self.run_commands = run_commands.RunCommandsBackend(ctx, self)
+        self.quotas = policy.Quotas()
 
     # ------------------------------------------------------------------------------------------
     # helpers
@@ -293,7 +294,8 @@ class ComputeBackend:
         storage = props.get("storageProfile") or {}
         os_disk = dict(storage.get("osDisk") or {})
         security = props.get("securityProfile")
-        trusted_launch = (security or {}).get("securityType", "").lower() == "trustedlaunch"
+        security_given = bool((security or {}).get("securityType"))
+        security_kind = policy.security_type(security)
         create_option = (os_disk.get("createOption") or "FromImage").lower()
         nic_refs: list[tuple[str, str]] = []
         nic_props: dict[str, dict[str, Any]] = {}
@@ -316,6 +318,11 @@ class ComputeBackend:
                 "At least one network interface is required to create a virtual machine.",
                 target="networkProfile",
             )
+        self.quotas.check(
+            location,
+            props["hardwareProfile"]["vmSize"],
+            ((v.res.location, v.body["hardwareProfile"]["vmSize"]) for v in self.vms.values()),
+        )
         os_profile = props.get("osProfile")
         from_generalized = False
         os_type = "Windows"
@@ -335,6 +342,9 @@ class ComputeBackend:
                     target="osProfile",
                 )
             image_ref = None
+            security_kind = policy.attached_security(
+                disk.security_profile, disk.res.name, security_kind if security_given else None
+            )
             os_type = disk.os_type or os_disk.get("osType") or "Windows"
             if disk.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"Disk {disk.res.name} is not ready yet.")
@@ -346,6 +356,15 @@ class ComputeBackend:
                     "Required parameter 'imageReference' is missing (null).",
                     target="imageReference",
                 )
+            gallery_security = self.ctx.gallery.definition_security_type(ref.get("id") or "")
+            if gallery_security == "trustedlaunch" and security_kind != policy.TRUSTED_LAUNCH:
+                raise ArmError(
+                    "BadRequest",
+                    "The provided gallery image only supports creation of VMs and VM Scale Sets with "
+                    "'TrustedLaunch' security type.",
+                    400,
+                )
+            trusted_launch = security_kind == policy.TRUSTED_LAUNCH
             guest, image_ref, from_generalized, size = self._guest_from_image_ref(ref, location, trusted_launch)
             os_type = self._image_os_type(ref)
             self._check_os_profile(os_profile, generalized=from_generalized)
@@ -423,7 +442,7 @@ class ComputeBackend:
                     {"id": nid, "properties": {**nic_props[nid.lower()], "deleteOption": opt}} for nid, opt in nic_refs
                 ]
             },
-            "securityProfile": security,
+            "securityProfile": policy.effective_profile(security, security_kind),
         }
         vm = VirtualMachine(
             Resource(rid, name, "Microsoft.Compute/virtualMachines", location, rg, created=self.ctx.now()),
@@ -451,7 +470,7 @@ class ComputeBackend:
             vm.power_state = "running"
             disk.res.provisioning_state = "Succeeded"
             if vm.from_generalized_image and disk.guest is not None:
-                disk.guest.first_boot_from_image(self.ctx.now(), self.ctx.durations)
+                disk.guest.first_boot_from_image(self.ctx.now(), self.ctx.guest_durations())
                 self.schedule_guest(disk.guest, vm)
 
         def failed(_: ArmError) -> None:
@@ -787,7 +806,7 @@ class ComputeBackend:
             props.get("osType") or os_type,
             props.get("hyperVGeneration") or derived.get("hyperVGeneration") or "V2",
             creation,
-            props.get("securityProfile"),
+            props.get("securityProfile") or self._copied_security(creation),
             guest,
             str(uuid.uuid4()),
             incremental=bool(props.get("incremental", False)),
@@ -822,6 +841,14 @@ class ComputeBackend:
             on_failure=failed,
         )
         return disk, op, True
+
+    def _copied_security(self, creation: dict[str, Any]) -> dict[str, Any] | None:
+        """A copy (snapshot of a disk, disk from a snapshot) carries its source's security type."""
+        if (creation.get("createOption") or "").lower() != "copy":
+            return None
+        src_id = str(creation.get("sourceResourceId") or "").lower()
+        src = self.disks.get(src_id) or self.snapshots.get(src_id)
+        return dict(src.security_profile) if src is not None and src.security_profile else None
 
     def get_disk(self, rg: str, name: str, *, snapshot: bool) -> Disk:
         kind = "snapshots" if snapshot else "disks"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from simulator.backends import policy
 from simulator.backends.base import AsyncOperation, Context, Resource, iso, parse_time, region_display, region_key
 from simulator.backends.guest import GuestState
 from simulator.errors import ArmError, not_found
@@ -311,6 +312,7 @@ class GalleryBackend:
         if patch:
             raise not_found("Microsoft.Compute/galleries/images/versions", f"{g}/{image_name}/{name}", rg)
         props = body.get("properties") or {}
+        policy.require_storage_profile(props)
         location = body.get("location") or ""
         if region_key(location) != region_key(gallery.res.location):
             raise ArmError(
@@ -385,6 +387,7 @@ class GalleryBackend:
             if vm is None:
                 raise ArmError("NotFound", f"The source virtual machine '{vm_id}' was not found.", 404)
             vm_security = str((vm.body.get("securityProfile") or {}).get("securityType", "")).lower()
+            policy.refuse_security_data(vm_id, vm_security, security)
             if vm_security == "trustedlaunch" and security not in _TRUSTED_LAUNCH_OK:
                 raise ArmError(
                     "InvalidParameter",
@@ -429,6 +432,9 @@ class GalleryBackend:
                 raise ArmError("NotFound", f"The source resource '{src_id}' was not found.", 404)
             if disk.res.provisioning_state != "Succeeded":
                 raise ArmError("OperationNotAllowed", f"The source '{src_id}' is not ready.")
+            policy.refuse_security_data(
+                src_id, str((disk.security_profile or {}).get("securityType", "")).lower(), security
+            )
             guest = disk.guest.copy(self.ctx.now()) if disk.guest else None
             return Capture(guest, want_generalized, disk.size_gb)
         raise ArmError(
@@ -553,6 +559,7 @@ class GalleryBackend:
         if version.res.provisioning_state == "Deleting":
             raise ArmError("OperationNotAllowed", "The gallery image version is being deleted.")
         props = body.get("properties") or {}
+        policy.require_storage_profile(props)
         storage = props.get("storageProfile")
         if storage is not None or not patch:
             # a source left out (GalleryImageVersion_Update_WithoutSourceId) is unchanged, not removed
@@ -626,6 +633,9 @@ class GalleryBackend:
             else:
                 version.publishing.pop("endOfLifeDate", None)
         changed: list[RegionReplication] = []
+        if new_pub.get("targetRegions"):
+            existing = {k: (r.name, r.storage_account_type) for k, r in version.regions.items()}
+            new_pub["targetRegions"] = policy.keep_storage_types(existing, new_pub["targetRegions"])
         if "targetRegions" in new_pub or "replicaCount" in new_pub:
             merged = dict(version.publishing)
             merged["targetRegions"] = new_pub.get("targetRegions") or version.publishing["targetRegions"]
@@ -714,6 +724,14 @@ class GalleryBackend:
         if "/galleries/" not in low:
             return None
         return self.images.get(low.split("/versions/")[0])
+
+    def definition_security_type(self, ref_id: str) -> str:
+        """The SecurityType feature (lower case, "" if none) of the definition behind an image id."""
+        image = self.definition_for(ref_id)
+        for f in (image.props.get("features") or []) if image else []:
+            if str(f.get("name", "")).lower() == "securitytype":
+                return str(f.get("value", "")).lower()
+        return ""
 
     def resolve_for_deployment(self, ref_id: str, location: str) -> ImageVersion:
         """The version a VM/disk deploys from: a version id, or a definition id (latest)."""

@@ -26,9 +26,20 @@ class Env:
     network: NetworkManagementClient
 
 
+@pytest.fixture(autouse=True)
+def exact_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Operation tests pin exact durations: no seed from the environment (test_refusals_timing covers it)."""
+    monkeypatch.delenv("AVD_SIM_SEED", raising=False)
+    monkeypatch.delenv("AVD_SIM_EVENT_LATENCY", raising=False)
+
+
+# Events at once here: delivery latency has its own tests (test_refusals_timing.py).
+AT_ONCE = (0.0, 0.0)
+
+
 @pytest.fixture
 def in_process_env() -> Env:
-    sim = Simulator()
+    sim = Simulator(event_latency=AT_ONCE)
     kw = client_kwargs(sim)
     return Env(sim, ComputeManagementClient(**kw), NetworkManagementClient(**kw))
 
@@ -48,7 +59,7 @@ def sim(env: Env) -> Simulator:
 
 @pytest.fixture
 def server_env() -> Iterator[Env]:
-    sim = Simulator(advance_on_sleep=False)
+    sim = Simulator(advance_on_sleep=False, event_latency=AT_ONCE)
     server = SimulatorServer(sim, "127.0.0.1", 0, speed=0).start()
     kw = client_kwargs(server.url)
     compute, network = ComputeManagementClient(**kw), NetworkManagementClient(**kw)
@@ -113,11 +124,12 @@ def vm_body(
             "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"deleteOption": "Delete"}}]},
         },
     }
-    if trusted_launch:
-        body["properties"]["securityProfile"] = {
-            "securityType": "TrustedLaunch",
-            "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
-        }
+    # Always explicit: Trusted Launch is Azure's default for Gen2 VMs when securityType is omitted.
+    body["properties"]["securityProfile"] = (
+        {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
+        if trusted_launch
+        else {"securityType": "Standard"}
+    )
     return body
 
 

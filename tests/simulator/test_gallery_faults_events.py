@@ -38,7 +38,12 @@ def test_only_publishing_fields_can_change(version: Env) -> None:
         GALLERY,
         DEF,
         "1.0.0",
-        {"properties": {"publishingProfile": {"excludeFromLatest": False, "endOfLifeDate": "2027-06-01T00:00:00Z"}}},
+        {
+            "properties": {
+                "publishingProfile": {"excludeFromLatest": False, "endOfLifeDate": "2027-06-01T00:00:00Z"},
+                "storageProfile": {},
+            }
+        },
     ).result()
     assert updated.publishing_profile.exclude_from_latest is False
     assert updated.publishing_profile.end_of_life_date.year == 2027
@@ -63,7 +68,12 @@ def test_adding_a_region_replicates_it(version: Env) -> None:
         GALLERY,
         DEF,
         "1.0.0",
-        {"properties": {"publishingProfile": {"targetRegions": [{"name": LOC}, {"name": "Sweden Central"}]}}},
+        {
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": LOC}, {"name": "Sweden Central"}]},
+                "storageProfile": {},
+            }
+        },
         polling=False,
     )
     got = versions.get(RG, GALLERY, DEF, "1.0.0", expand="ReplicationStatus")
@@ -115,7 +125,9 @@ def test_replication_fault_fails_the_version_and_a_retry_recovers(env: Env) -> N
     assert got.provisioning_state == "Failed"
     assert got.replication_status.aggregated_state == "Failed"
     regions = {"targetRegions": [{"name": LOC}, {"name": "North Europe"}]}
-    versions.begin_update(RG, GALLERY, DEF, "1.0.0", {"properties": {"publishingProfile": regions}}).result()
+    versions.begin_update(
+        RG, GALLERY, DEF, "1.0.0", {"properties": {"publishingProfile": regions, "storageProfile": {}}}
+    ).result()
     got = versions.get(RG, GALLERY, DEF, "1.0.0", expand="ReplicationStatus")
     assert got.replication_status.aggregated_state == "Completed"
 

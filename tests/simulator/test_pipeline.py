@@ -16,7 +16,8 @@ GALLERY = "gal"
 DEF = "office"
 
 
-def _gallery(env: Env, security: str = "TrustedLaunchSupported") -> None:
+def _gallery(env: Env, security: str = "TrustedLaunch") -> None:
+    """A gallery and a Generalized V2 definition; TrustedLaunch by default, as the helpers capture TL VMs."""
     env.compute.galleries.begin_create_or_update(RG, GALLERY, {"location": LOC}).result()
     env.compute.gallery_images.begin_create_or_update(
         RG,
@@ -238,7 +239,11 @@ def test_vm_from_definition_id_uses_latest_not_excluded(env: Env, sim: Simulator
         make_vm(env, "host", image={"id": definition})
     assert err.value.status_code == 404
     env.compute.gallery_image_versions.begin_update(
-        RG, GALLERY, DEF, "1.0.0", {"properties": {"publishingProfile": {"excludeFromLatest": False}}}
+        RG,
+        GALLERY,
+        DEF,
+        "1.0.0",
+        {"properties": {"publishingProfile": {"excludeFromLatest": False}, "storageProfile": {}}},
     ).result()
     vm = make_vm(env, "host2", image={"id": definition})
     assert vm.storage_profile.image_reference.exact_version == "1.0.0"

@@ -15,6 +15,7 @@ from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_b
 from shared.adapters import guest_scripts as gs
 from shared.steps import guest as parsing
 from simulator import Simulator
+from simulator.durations import DEFAULT_DURATIONS
 from tests.simulator.conftest import LOC, RG, Env, make_vm, run
 
 WU_DONE = 3  # passes: the cumulative update (restart), the removal tool, then nothing
@@ -63,7 +64,7 @@ def test_action_output_keeps_only_the_last_4096_bytes(env: Env) -> None:
 def test_action_run_command_times_out_after_90_minutes(env: Env) -> None:
     """A script that runs past 90 minutes ends the action with VMExtensionProvisioningTimeout."""
     make_vm(env)
-    installs = [f"& $winget install --id Contoso.App{i} --version 1.0 --scope machine" for i in range(50)]
+    installs = [f"& $winget install --id Contoso.App{i} --version 1.0 --scope machine" for i in range(60)]
     with pytest.raises(HttpResponseError) as error:
         run(env, "vm1", [gs.WINGET_RESOLVE, *installs])
     assert error.value.error is not None
@@ -142,7 +143,7 @@ def test_managed_run_command_reports_state_exit_code_and_full_output(env: Env, s
     lines = "\n".join(f"Write-Output row-{i:05d}-{'y' * 40}" for i in range(300))
     _managed(env, "vm1", "rc1", f"{lines}\nexit 3", outputBlobUri=out_uri, errorBlobUri=err_uri, asyncExecution=True)
     assert _view(env, "vm1", "rc1")["executionState"] == "Pending"
-    sim.clock.advance(20)  # the script starts ~20 s after the PUT and runs for a second
+    sim.clock.advance(DEFAULT_DURATIONS["run_command_start"] + 0.5)  # started, and runs for about a second
     assert _view(env, "vm1", "rc1")["executionState"] == "Running"
     sim.clock.run_until_idle()
     view = _view(env, "vm1", "rc1")
