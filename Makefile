@@ -14,7 +14,7 @@ WITH_AZURITE := $(PY) scripts/with_azurite.py --
 CHROMIUM := command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-.PHONY: install test test-browser lint demo bench reliability clean
+.PHONY: install test test-browser lint demo bench reliability mutation clean
 
 install: $(STAMP) $(AZURITE) $(IAC_STAMP)
 
@@ -57,5 +57,12 @@ bench: install
 reliability: install
 	$(PY) -m benchmarks.reliability
 
+# Mutation testing of shared/domain and shared/steps (tens of minutes; not part of `make test`).
+# mutmut 3: maintained, runs pytest in-process on a mutated copy (mutants/) and only the tests
+# that cover each mutant, so it stays feasible on two cores; writes docs/mutation.md.
+mutation: install
+	$(WITH_AZURITE) $(VENV)/bin/mutmut run --max-children 2
+	$(PY) scripts/mutation_report.py
+
 clean:
-	rm -rf $(VENV) $(IAC_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(IAC_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache mutants

@@ -45,7 +45,11 @@ def start_capture(version: ImageVersion) -> ImageVersion:
 
 
 def captured(version: ImageVersion, gallery_version_id: str) -> ImageVersion:
-    """The gallery version exists; it now replicates to the test stage's regions."""
+    """The gallery version exists; it now replicates to the test stage's regions.
+
+    Only a capture in progress can be recorded: a version is captured once, never again."""
+    if version.status is not Status.CAPTURING:
+        raise TransitionRefused(f"cannot record the capture of {version.version}: it is {_describe(version)}")
     return _move(
         version,
         Status.REPLICATING,

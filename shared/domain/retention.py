@@ -67,7 +67,9 @@ def plan(
     """One decision per live version, newest first, each with the reason an admin would ask for."""
     pinned = {VersionNumber.parse(p) for p in policy.pinned}
     live = sorted((v for v in versions if v.status is not Status.DELETED), key=lambda v: v.version, reverse=True)
-    newest = [v.version for v in live if v.status not in (Status.FAILED, Status.WITHDRAWN)][: policy.keep]
+    # Deprecated versions are on their way out: they never take one of the `keep` places.
+    usable = (Status.FAILED, Status.WITHDRAWN, Status.DEPRECATED)
+    newest = [v.version for v in live if v.status not in usable][: policy.keep]
     roles: dict[VersionNumber, str] = {}
     for pointed, role in (
         (pointers.production, "serves production"),

@@ -80,9 +80,6 @@ def test_unsafe_definition_names_fail(name: str) -> None:
 
 def test_temp_names_are_deterministic() -> None:
     """A retried step computes the same temporary resource name."""
-    assert naming.temp_resource_name("office", "r20261125a", "vm") == naming.temp_resource_name(
-        "office", "r20261125a", "vm"
-    )
     assert naming.temp_resource_name("office", "r20261125a", "vm") == "office--r20261125a--vm"
     assert naming.parse_resource_name("data-analyst--r-2026-11--snap") == ("data-analyst", "r-2026-11", "snap")
     assert naming.parse_resource_name("unrelated-vm") is None
