@@ -243,7 +243,10 @@ def arm_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         f"token-bucket model (reads {BUCKET_READS[0]} refilled at {BUCKET_READS[1]}/s, writes "
         f"{BUCKET_WRITES[0]} at {BUCKET_WRITES[1]}/s) allows {bucket:,.0f} sustained. Measured bursts of "
         f"this lifecycle: at most {read_peak} reads and {write_peak} writes within one second of virtual "
-        "time, which " + ("fit within" if fits else "exceed") + " the buckets' capacities of one lifecycle alone."
+        "time, "
+        + ("within" if fits else "over")
+        + f" the buckets' capacities ({BUCKET_READS[0]} / {BUCKET_WRITES[0]}) for a lifecycle alone; many "
+        "lifecycles at once are measured in section 8 (its 429 column)."
     )
     return lines
 
@@ -277,9 +280,8 @@ def trips_section(on: Lifecycle, off: Lifecycle, figures: dict[str, float]) -> l
         f"All invocations: {verdict('table_trips_all', figures)}. Committing invocations: "
         f"{figures['table_trips_committing']:.2f}. The {a['noop_invocations']:.0f} invocations that changed "
         f"nothing spent {a['noop_round_trips']:.0f} of {a['round_trips']:.0f} round trips "
-        f"({a['noop_round_trips'] / max(1, a['round_trips']):.0%}). Costliest messages per commit: "
-        + ", ".join(f"`{n}` {per:.1f}" for per, n in costly)
-        + "."
+        f"({a['noop_round_trips'] / max(1, a['round_trips']):.0%}). Costliest messages per commit "
+        "(their no-op deliveries included): " + ", ".join(f"`{n}` {per:.1f}" for per, n in costly) + "."
     )
     lines += [
         "By message (Event Grid on; message id without workload and attempt):",
