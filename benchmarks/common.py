@@ -119,7 +119,8 @@ class Probe:
 
         def submit(*commands: Command) -> None:
             for command in commands:
-                self._open_phase(command)
+                if not self._same_promotion(command):  # a second approval belongs to the same phase
+                    self._open_phase(command)
             original_submit(*commands)
 
         runtime.submit = submit  # type: ignore[method-assign]
@@ -138,6 +139,16 @@ class Probe:
                 self.invocations.append(Invocation(kind, self.round_trips - trips, self.commits - commits, label))
 
         return wrapped
+
+    def _same_promotion(self, command: Command) -> bool:
+        last = self.phases[-1].command if self.phases else None
+        if not isinstance(command, Promote) or not isinstance(last, Promote):
+            return False
+        return (last.workload, last.version, last.target_stage) == (
+            command.workload,
+            command.version,
+            command.target_stage,
+        )
 
     def _open_phase(self, command: Command) -> None:
         log_size = len(self.runtime.sim.request_log)

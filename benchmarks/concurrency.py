@@ -26,9 +26,7 @@ from localrun.runtime import LocalRuntime
 from shared.domain.commands import Promote, StartBuild
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, Stage, Status
-from tests.e2e.scenario import APPROVERS, BUILDER
-
-OFFICE_APPROVERS = {Stage.VALIDATION: "qa-lead@contoso.com", Stage.PRODUCTION: "change-board@contoso.com"}
+from tests.e2e.scenario import BUILDER, approvers_of
 
 
 def lifecycles(count: int, *, promote: bool = True, trace_memory: bool = False) -> dict[str, Any]:
@@ -51,20 +49,21 @@ def lifecycles(count: int, *, promote: bool = True, trace_memory: bool = False) 
     built_at = runtime.sim.clock.now()
     if promote:
         for stage in (Stage.VALIDATION, Stage.PRODUCTION):
-            runtime.submit(
-                *(
-                    Promote(
-                        workload=w.name,
-                        version="1.0.0",
-                        target_stage=stage,
-                        approver=OFFICE_APPROVERS.get(stage, APPROVERS[stage]),
-                        ticket=f"CHG-{stage.value}",
-                        requested_at=runtime.sim.clock.now(),
+            for person in approvers_of("office", stage):  # production: two people (two-person rule)
+                runtime.submit(
+                    *(
+                        Promote(
+                            workload=w.name,
+                            version="1.0.0",
+                            target_stage=stage,
+                            approver_token=runtime.issuer.token_for(person),
+                            ticket=f"CHG-{stage.value}",
+                            requested_at=runtime.sim.clock.now(),
+                        )
+                        for w in catalog.workloads
                     )
-                    for w in catalog.workloads
                 )
-            )
-            runtime.run()
+                runtime.run()
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     traced_peak = tracemalloc.get_traced_memory()[1] if trace_memory else 0

@@ -40,10 +40,9 @@ from shared.domain.catalog import Catalog, CatalogError, load_catalog
 from shared.domain.commands import Envelope, StartBuild
 from shared.domain.compute import RUN_TAG, WORKLOAD_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status
-from tests.e2e.scenario import APPROVERS, BUILDER, CrashingStore, InjectedCrash, build, promote
+from tests.e2e.scenario import BUILDER, CrashingStore, InjectedCrash, build, promote
 
 VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
-STAGE_APPROVERS = {"office": {Stage.VALIDATION: "qa-lead@contoso.com"}}
 
 
 # -- judging ----------------------------------------------------------------------------------------------
@@ -130,8 +129,7 @@ def lifecycle(runtime: LocalRuntime, workload: str, run_id: str = "first-build")
     """Build, then validation and production - each approval only if the previous phase got there."""
     build(runtime, workload, run_id, BuildReason.FIRST)
     for stage in (Stage.VALIDATION, Stage.PRODUCTION):
-        approver = STAGE_APPROVERS.get(workload, {}).get(stage, APPROVERS[stage])
-        promote(runtime, workload, "1.0.0", stage, approver)
+        promote(runtime, workload, "1.0.0", stage)
 
 
 # -- fault classes ----------------------------------------------------------------------------------------
@@ -197,8 +195,7 @@ def reordered(catalog: Catalog, seeds: int) -> FaultClass:
         runtime.run()
         for stage in (Stage.VALIDATION, Stage.PRODUCTION):
             for workload in catalog.names:
-                approver = STAGE_APPROVERS.get(workload, {}).get(stage, APPROVERS[stage])
-                promote(runtime, workload, "1.0.0", stage, approver)
+                promote(runtime, workload, "1.0.0", stage)
         fault.verdicts += [judge(runtime, w) for w in catalog.names]
     return fault
 
@@ -475,6 +472,7 @@ def azurite_restart(catalog: Catalog, workload: str, cut_points: Iterable[int]) 
 
 
 def bad_input(catalog: Catalog) -> list[FaultClass]:
+    from tests.functions.conftest import signed
     from tests.functions.test_bad_input import ARM, BAD_APPROVALS, BAD_EVENTS, BAD_STEPS
 
     approvals = FaultClass(
@@ -487,7 +485,7 @@ def bad_input(catalog: Catalog) -> list[FaultClass]:
     build(runtime, "data-analyst", "first-build", BuildReason.FIRST)
     before = _snapshot(runtime)
     for case, body, reason in BAD_APPROVALS:
-        runtime.approve(body, message_id=f"bad-{case}")
+        runtime.approve(signed(body, runtime), message_id=f"bad-{case}")
         runtime.run()
         mine = [r for r in runtime.records.list_rejections() if r.message_id == f"bad-{case}"]
         dead = [d for d in runtime.bus.dead_letters if d.envelope.message_id == f"bad-{case}"]
@@ -545,7 +543,11 @@ def bad_input(catalog: Catalog) -> list[FaultClass]:
             "base_image",
         ),
         "no-approvers": (
-            office.replace('approvers = ["change-board@contoso.com"]\n\n[stages.dr]', "\n[stages.dr]"),
+            office.replace(
+                'approvers = [{ group = "9e4c7a21-5b6d-4c8e-a1f3-2d7b8e9c0f50", label = "Change board" }]'
+                "\n\n[stages.dr]",
+                "\n[stages.dr]",
+            ),
             "stages",
         ),
         "duplicate-customization": (office.replace('name = "m365-apps"', 'name = "fslogix"'), "must be unique"),

@@ -1,9 +1,12 @@
-"""The status page (function-level auth): the image catalog with badges and per-workload timelines.
+"""The status page, behind Entra ID (App Service Authentication, readers group): the image catalog
+with badges and per-workload timelines. The JSON API keeps function keys for automation.
 
 Served as one self-contained HTML document: inline CSS and SVG, no scripts, nothing from a CDN.
 """
 
 from __future__ import annotations
+
+import os
 
 import azure.functions as func
 
@@ -13,8 +16,13 @@ bp = func.Blueprint()
 
 
 @bp.function_name("status_page")
-@bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def status_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.identity.easyauth import status_reader_refusal
+
+    refusal = status_reader_refusal(req.headers, os.environ)
+    if refusal:
+        return func.HttpResponse(refusal, status_code=401, mimetype="text/plain", charset="utf-8")
     from shared.render import status_html
     from shared.views import catalog_view, history
 

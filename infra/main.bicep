@@ -46,6 +46,12 @@ param operatorPrincipalType string = 'User'
 @description('Maximum number of Function App instances.')
 param maximumInstanceCount int = 40
 
+@description('Client id of the app registration that approvals use as audience and the status page signs in with (docs/deploy.md, "Approvals: the app registration"); empty until it exists: approvals are then refused with that reason.')
+param approvalsClientId string = ''
+
+@description('Object id of the Entra group whose members may read the status page; with approvalsClientId it turns on App Service Authentication.')
+param statusReadersGroupId string = ''
+
 var tags = {
   'azd-env-name': environmentName
   workload: 'avd-image-lifecycle'
@@ -228,6 +234,20 @@ module functionApp 'modules/functionapp.bicep' = {
     rebuildSchedule: rebuildSchedule
     sweepSchedule: sweepSchedule
     maximumInstanceCount: maximumInstanceCount
+    entraTenantId: tenant().tenantId
+    approvalsClientId: approvalsClientId
+    statusReadersGroupId: statusReadersGroupId
+  }
+}
+
+module easyAuth 'modules/easyauth.bicep' = if (!empty(approvalsClientId) && !empty(statusReadersGroupId)) {
+  name: 'easyauth'
+  scope: appResourceGroup
+  params: {
+    functionAppName: functionApp.outputs.name
+    tenantId: tenant().tenantId
+    clientId: approvalsClientId
+    readersGroupId: statusReadersGroupId
   }
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from localrun.issuer import ANALYST_APPROVERS, OFFICE_APPROVERS, forged
 from localrun.runtime import LocalRuntime
 from shared.adapters.table_records import TableRecordStore
 from shared.domain.catalog import CatalogError, load_catalog
@@ -59,47 +60,64 @@ class Demo:
             console.print(f"  [red]refused[/red] {refusal}")
         self.runtime.trace.refusals.clear()
 
-    def approve(self, workload: str, version: str, stage: str, approver: str, ticket: str) -> None:
+    def approve(self, workload: str, version: str, stage: str, approver: str, ticket: str, token: str = "") -> None:
+        """An approval system's message, signed for `approver` by the local stand-in for Entra ID."""
         body = {
             "workload": workload,
             "version": version,
             "target_stage": stage,
-            "approver": approver,
+            "approver_token": token or self.runtime.issuer.token_for(approver),
             "ticket": ticket,
             "reason": "signed off by the pilot ring",
             "requested_at": self.runtime.sim.clock.now().isoformat(),
         }
-        console.print(f"  [green]approval message[/green] {json.dumps(body)}")
+        shown = {**body, "approver_token": f"<token of {approver}>"}
+        console.print(f"  [green]approval message[/green] {json.dumps(shown)}")
         self.runtime.approve(json.dumps(body))
 
     def rollback(self, workload: str, approver: str, ticket: str, reason: str) -> None:
+        production = self.runtime.records.get_pointers(workload).production
         body = {
             "action": "rollback",
             "workload": workload,
-            "approver": approver,
+            "version": str(production),
+            "approver_token": self.runtime.issuer.token_for(approver),
             "ticket": ticket,
             "reason": reason,
             "requested_at": self.runtime.sim.clock.now().isoformat(),
         }
-        console.print(f"  [yellow]rollback message[/yellow] {json.dumps(body)}")
+        shown = {**body, "approver_token": f"<token of {approver}>"}
+        console.print(f"  [yellow]rollback message[/yellow] {json.dumps(shown)}")
         self.runtime.approve(json.dumps(body))
 
-    def promote_all(self, workload: str, version: str, stages: list[str], approvers: dict[str, str]) -> None:
+    def promote_all(self, workload: str, version: str, stages: list[str], approvers: dict[str, list[str]]) -> None:
         for stage in stages:
-            self.approve(workload, version, stage, approvers[stage], f"CHG-{workload}-{version}-{stage}")
+            for person in approvers[stage]:  # production: two people (the two-person rule)
+                self.approve(workload, version, stage, person, f"CHG-{workload}-{version}-{stage}")
+                self.settle()
+
+    def forged_approvals(self, workload: str, version: str) -> None:
+        """What an attacker with only "Send" on the queue can do: nothing. Each is refused with its reason."""
+        records = self.runtime.records
+        before = records.get_pointers(workload).production
+        for kind, what in FORGERIES:
+            console.print(f"  [red]forged[/red] {what}")
+            token = forged(self.runtime.issuer, kind)
+            self.approve(workload, version, "production", f"forged: {kind}", f"FORGED-{kind}", token=token)
             self.settle()
+        after = records.get_pointers(workload).production
+        console.print(f"  production of {workload}: {before or 'none'} before, {after or 'none'} after")
 
 
-OFFICE = {
-    "validation": "qa-lead@contoso.com",
-    "production": "change-board@contoso.com",
-    "dr": "change-board@contoso.com",
-}
-ANALYST = {
-    "validation": "data-platform@contoso.com",
-    "production": "change-board@contoso.com",
-    "dr": "change-board@contoso.com",
-}
+OFFICE = OFFICE_APPROVERS  # the sample catalog's people (localrun/issuer.py)
+ANALYST = ANALYST_APPROVERS
+FORGERIES = [
+    ("unsigned", "an unsigned token (alg none) naming the change board chair"),
+    ("wrong-issuer", "a token from another tenant"),
+    ("wrong-audience", "a real token for another app of the tenant"),
+    ("expired", "an expired token of the chair"),
+    ("non-approver", "a valid token of mallory, who approves nothing"),
+]
 
 
 def newest(runtime: LocalRuntime, workload: str) -> str:
@@ -114,7 +132,11 @@ def scenario(demo: Demo) -> None:
     runtime.run_until(datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
     demo.settle()
     demo.at(runtime.sim.clock.now(), "approval messages: test -> validation -> production -> dr")
-    demo.promote_all("office", "1.0.0", ["validation", "production", "dr"], OFFICE)
+    demo.promote_all("office", "1.0.0", ["validation"], OFFICE)
+    demo.at(runtime.sim.clock.now(), "forged approvals for production: refused, production untouched")
+    demo.forged_approvals("office", "1.0.0")
+    demo.at(runtime.sim.clock.now(), "two people approve production: 1 of 2, then production")
+    demo.promote_all("office", "1.0.0", ["production", "dr"], OFFICE)
     demo.promote_all("data-analyst", "1.0.0", ["validation", "production", "dr"], ANALYST)
 
     demo.at(runtime.sim.clock.now(), "timers run for two weeks: a new 25H2 base image, then Patch Tuesday + 7 days")
@@ -128,7 +150,7 @@ def scenario(demo: Demo) -> None:
         datetime(2026, 11, 18, 9, 30, tzinfo=UTC),
         f"incident: Outlook crashes on office {office} -> one rollback message",
     )
-    demo.rollback("office", "change-board@contoso.com", "INC-20261118", f"Outlook crashes at start on {office}")
+    demo.rollback("office", "cab-chair@contoso.com", "INC-20261118", f"Outlook crashes at start on {office}")
     demo.settle()
 
     demo.at(runtime.sim.clock.now(), "timers run for four weeks: December's base image and Patch Tuesday")
@@ -187,7 +209,8 @@ def main() -> int:
     scenario(demo)
     summary(runtime)
     failed = [r for w in catalog.names for r in runtime.records.list_runs(w) if r.state is not RunState.SUCCEEDED]
-    return 1 if failed or runtime.bus.dead_letters else 0
+    broken = [d for d in runtime.bus.dead_letters if d.reason != "Rejected"]  # refused forgeries are expected
+    return 1 if failed or broken else 0
 
 
 if __name__ == "__main__":

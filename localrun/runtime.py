@@ -6,7 +6,6 @@ clock, so a whole lifecycle (hours of Azure time) runs in seconds with the same 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -18,14 +17,17 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as compute_models
 
+from localrun.issuer import LocalIssuer
 from localrun.timers import Schedule, Timer
 from shared.adapters.azure_compute import AzureCompute
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.messaging import DeadLetter
 from shared.config import Settings
+from shared.domain.approvals import approval_message_id
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Command, Envelope
+from shared.domain.errors import RequestRefused
 from shared.domain.records import RecordStore
 from shared.entrypoints import APPROVAL_SUBJECT, Entrypoints
 from shared.steps.deps import Deps
@@ -66,15 +68,19 @@ class LocalRuntime:
         kwargs = client_kwargs(self.sim)
         self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
         self.records: RecordStore = records or MemoryRecordStore()
+        # Entra ID's stand-in: real RSA signatures, checked by the production verifier.
+        self.issuer = LocalIssuer(self.sim.clock)
         self.deps = Deps(
             records=self.records,
             compute=self.compute,
             catalog=self.catalog,
             clock=self.sim.clock,
             settings=self.settings,
+            verifier=self.issuer.verifier(),
         )
         self.bus = LocalBus(self.sim.clock, self._deliver)
         self.entrypoints = Entrypoints(self.deps, self.bus)
+        self.entrypoints.sign_in = self._sign_in
         self.trace = Trace()
         self.timers: list[Timer] = []
         self._on_delivery = on_delivery
@@ -153,10 +159,16 @@ class LocalRuntime:
             handled = self.entrypoints.arm_event(event)
             self.trace.events.append(handled.rejected or handled.note)
 
+    def _sign_in(self, who: str | None) -> str:
+        """`avdimage` on local stand-ins: the local issuer signs the named demo person in."""
+        if not who:
+            raise RequestRefused("locally, name the demo person to sign in as with --as (e.g. qa-lead@contoso.com)")
+        return self.issuer.token_for(who)
+
     def approve(self, body: str, message_id: str | None = None) -> None:
-        """An approval system puts a message on the approvals queue."""
+        """An approval system puts a message on the approvals queue (MessageId derived from the content)."""
         workload = str(json.loads(body).get("workload", "approvals")) if body.strip().startswith("{") else "approvals"
-        identity = message_id or f"approval-{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+        identity = message_id or approval_message_id(body)
         self.bus.send([Envelope(message_id=identity, session_id=workload[:64], subject=APPROVAL_SUBJECT, body=body)])
 
     def tick_scheduler(self) -> None:

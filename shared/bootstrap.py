@@ -65,12 +65,19 @@ def build_deps(settings: Settings) -> Deps:
         }
 
     compute = AzureCompute(settings.subscription_id, settings.image_resource_group, client_kwargs)
+    clock = SystemClock()
+    verifier = None
+    if settings.entra_tenant_id and settings.approvals_client_id:  # else approvals are refused with the reason
+        from shared.identity.tokens import JwtVerifier, TrustedIssuer
+
+        verifier = JwtVerifier(TrustedIssuer.entra(settings), clock)
     return Deps(
         records=records,
         compute=compute,
         catalog=load_catalog(settings.catalog_path, settings.deployed_gallery),
-        clock=SystemClock(),
+        clock=clock,
         settings=settings,
+        verifier=verifier,
     )
 
 
@@ -105,5 +112,9 @@ def _production() -> Entrypoints:
     namespace = os.environ.get(f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace", "")
     if not namespace:
         raise RuntimeError(f"set {SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace to send step messages")
+    from shared.identity.operator import azure_sign_in
+
     steps, approvals = LazyServiceBus(namespace, STEP_QUEUE), LazyServiceBus(namespace, APPROVAL_QUEUE)
-    return Entrypoints(build_deps(settings), steps, approvals)
+    wired = Entrypoints(build_deps(settings), steps, approvals)
+    wired.sign_in = azure_sign_in(settings)
+    return wired

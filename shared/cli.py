@@ -24,7 +24,6 @@ Exit codes (scripts may rely on them):
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import logging
 import time
@@ -228,6 +227,8 @@ def build(
     timeout_minutes: Annotated[int, typer.Option(min=1)] = 240,
 ) -> None:
     """Start a pipeline run (a message on the step queue; the functions do the work)."""
+    from shared.identity.operator import signed_requester
+
     with _outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
@@ -240,7 +241,7 @@ def build(
             workload=name,
             run_id=run_id or f"manual-{deps.clock.now():%Y%m%d-%H%M}",
             reason=chosen,
-            requested_by=requested_by or _requester(),
+            requested_by=signed_requester(entrypoints.sign_in, deps.verify) or requested_by or _requester(),
             prepare_only=prepare_only,
         )
         entrypoints.bus.send([Envelope.wrap(command)])
@@ -261,11 +262,14 @@ def build(
                 raise typer.Exit(REFUSED)
 
 
-def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
-    """Decide an approval exactly as the approvals queue does; refusals exit 1 with the reason."""
-    text = json.dumps(body)
-    message_id = f"cli-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
-    handled = entrypoints.submit_approval(message_id, text)
+def _approve(entrypoints: Entrypoints, body: dict[str, Any], signer: str | None) -> str:
+    """Sign the operator in, then decide the approval exactly as the approvals queue does."""
+    from shared.domain.approvals import approval_message_id
+
+    if entrypoints.sign_in is None:
+        raise ConfigurationMissing("no way to sign in: approvals need Entra ID (AVD_ENTRA_TENANT_ID, ...)")
+    text = json.dumps({**body, "approver_token": entrypoints.sign_in(signer)})
+    handled = entrypoints.submit_approval(approval_message_id(text), text)
     if handled.rejected:
         fail(f"refused: {handled.rejected}")
     if handled.queued:
@@ -273,7 +277,14 @@ def _approve(entrypoints: Entrypoints, body: dict[str, Any]) -> str:
     return handled.note
 
 
-Approver = Annotated[str, typer.Option(help="Who approved; must be an allowed approver of the stage")]
+SignInAs = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Local stand-ins only: the demo person to sign in as. In Azure you approve as yourself "
+        "(AVD_OPERATOR_CREDENTIAL: cli, interactive or device-code)",
+    ),
+]
 Ticket = Annotated[str, typer.Option(help="Change or incident reference")]
 Reason = Annotated[str, typer.Option(help="Why, in words a later admin will understand")]
 
@@ -283,11 +294,11 @@ def promote(
     workload: WorkloadArg,
     version: Annotated[str, typer.Argument(help="Major.Minor.Patch")],
     to: Annotated[Stage, typer.Option("--to", help="The next stage")],
-    approver: Approver,
+    signer: SignInAs = None,
     ticket: Ticket = "",
     reason: Reason = "",
 ) -> None:
-    """Promote a version one stage forward (the approval contract)."""
+    """Approve a version for the next stage, signed with your identity (the approval contract)."""
     with _outcome():
         entrypoints = wiring()
         note = _approve(
@@ -297,37 +308,46 @@ def promote(
                 "workload": workload,
                 "version": version,
                 "target_stage": to.value,
-                "approver": approver,
                 "ticket": ticket,
                 "reason": reason,
                 "requested_at": entrypoints.deps.clock.now().isoformat(),
             },
+            signer,
         )
-        typer.echo(f"approved: {note} -> {to.value}; replicating (follow with `avdimage status {workload}`)")
+        typer.echo(f"{note} (follow with `avdimage status {workload}`)")
 
 
 @app.command()
-def rollback(workload: WorkloadArg, approver: Approver, ticket: Ticket = "", reason: Reason = "") -> None:
-    """Make the rollback target production again: one pointer move, no rebuild."""
+def rollback(
+    workload: WorkloadArg,
+    version: Annotated[
+        str | None, typer.Option(help="The production version to withdraw; default: the one serving now")
+    ] = None,
+    signer: SignInAs = None,
+    ticket: Ticket = "",
+    reason: Reason = "",
+) -> None:
+    """Withdraw the production version; the rollback target serves again (a pointer move)."""
     with _outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
         pointers = deps.records.get_pointers(name)
-        if pointers.rollback is None:
+        if pointers.rollback is None or pointers.production is None:
             fail(f"{name} has no rollback target (production is {pointers.production or 'not set'})")
-        _approve(
+        note = _approve(
             entrypoints,
             {
                 "action": "rollback",
                 "workload": name,
-                "approver": approver,
+                "version": str(VersionNumber.parse(version) if version else pointers.production),
                 "ticket": ticket,
                 "reason": reason,
                 "requested_at": deps.clock.now().isoformat(),
             },
+            signer,
         )
-        typer.echo(f"rolled back: {name} production {pointers.production} -> {pointers.rollback}")
+        typer.echo(note)
 
 
 @app.command()

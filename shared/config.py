@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     temp_resource_ttl_hours: int = Field(default=24, ge=1)
     bitlocker_timeout_minutes: int = Field(default=180, ge=5)
     deprecation_grace_days: int = Field(default=30, ge=0)
+    # Approvals (docs/deploy.md, "Approvals: the app registration"): tokens Entra ID signed.
+    entra_tenant_id: str = Field(default="", description="Tenant whose tokens are accepted")
+    approvals_client_id: str = Field(default="", description="Client id of the app registration (audience)")
+    approvals_app_id_uri: str = Field(default="", description="Its Application ID URI; default api://<client id>")
+    entra_authority: str = Field(default="https://login.microsoftonline.com")
+    token_leeway_seconds: int = Field(default=120, ge=0, le=600, description="Clock skew allowed on exp/nbf")
+    approval_valid_hours: int = Field(default=72, ge=1, le=24 * 30, description="Approvals expire after this")
+    rollback_window_minutes: int = Field(default=20, ge=1, le=24 * 60, description="A rollback must be this recent")
+    status_readers_group: str = Field(default="", description="Entra group whose members may read the status page")
+    operator_credential: str = Field(
+        default="cli", pattern=r"^(cli|interactive|device-code)$", description="How `avdimage` signs operators in"
+    )
 
     @property
     def deployed_gallery(self) -> DeployedGallery:

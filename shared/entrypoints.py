@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared.adapters.messaging import Bus
-from shared.domain import lifecycle, retention
-from shared.domain.approvals import ApprovalRequest
+from shared.domain import retention
+from shared.domain.approvals import ApprovalRequest, NothingToDo, redact
 from shared.domain.catalog import Workload
 from shared.domain.commands import Envelope, Prune, Rollback
 from shared.domain.errors import AzureOperationError, InvalidInput, RequestRefused, TransitionRefused
-from shared.domain.model import Approval, RejectedMessage, VersionNumber
+from shared.domain.model import RejectedMessage
 from shared.messagebus import MessageBus, decode
 from shared.steps.deps import Deps
 from shared.steps.events import route_event
+from shared.steps.promotion import decide_promotion, decide_rollback, progress_note
 from shared.steps.schedule import due_builds
 from shared.steps.sweep import sweep
 
@@ -38,6 +39,7 @@ class Handled:
     rejected: str = ""  # the reason, when the message was refused
     note: str = ""
     queued: bool = False  # handed to the approvals queue; the approvals function applies it
+    nothing_to_do: bool = False  # the request asked for what is already true; nothing changed
 
 
 class Entrypoints:
@@ -46,6 +48,9 @@ class Entrypoints:
         self.bus = bus
         self.approvals = approvals  # set in Azure: operators' approvals go through the queue
         self.service = MessageBus(deps)
+        # Signs the operator in for `avdimage promote/rollback`: azure-identity in Azure, the local
+        # issuer on local stand-ins. Takes the local "--as" person (refused in Azure).
+        self.sign_in: Callable[[str | None], str] | None = None
 
     def submit_approval(self, message_id: str, body: str) -> Handled:
         """An operator's approval (the CLI). In Azure it is checked read-only here and then queued,
@@ -57,6 +62,8 @@ class Entrypoints:
             precheck(request, self.deps)
         except ValidationError as error:
             return Handled(rejected=f"invalid approval: {error.errors()[0]['msg']}")
+        except NothingToDo as done:
+            return Handled(note=str(done), nothing_to_do=True)
         except (InvalidInput, RequestRefused, TransitionRefused) as refusal:
             return Handled(rejected=str(refusal))
         self.approvals.send(
@@ -68,6 +75,8 @@ class Entrypoints:
         """The step queue: one command per message, chained by the messages it sends."""
         try:
             sent = self.service.handle(decode(body))
+        except NothingToDo as done:
+            return Handled(note=str(done), nothing_to_do=True)
         except (InvalidInput, RequestRefused) as refusal:
             return self._reject("image-steps", message_id, subject, body, str(refusal))
         self.bus.send(sent)
@@ -83,12 +92,15 @@ class Entrypoints:
                 for e in error.errors()[:10]
             )
             return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, f"invalid approval: {problems}")
+        command = request.to_command()
         try:
-            sent = self.service.handle(request.to_command())
+            sent = self.service.handle(command)
+        except NothingToDo as done:
+            return Handled(note=str(done), nothing_to_do=True)
         except (InvalidInput, RequestRefused) as refusal:
             return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, str(refusal))
         self.bus.send(sent)
-        return Handled(sent=sent, note=f"{request.action} {request.workload} {request.version or ''}".strip())
+        return Handled(sent=sent, note=progress_note(command, self.deps))
 
     def arm_event(self, event: Mapping[str, Any]) -> Handled:
         """Event Grid: continue whatever waits on the resource; ignore what is not ours."""
@@ -138,6 +150,7 @@ class Entrypoints:
 
     def _reject(self, source: str, message_id: str, subject: str, body: str | bytes, reason: str) -> Handled:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
+        text = redact(text)  # a refused message is kept, never with a usable bearer token in it
         self.deps.records.reject(
             RejectedMessage(
                 source=source,
@@ -154,24 +167,8 @@ class Entrypoints:
 
 def precheck(request: ApprovalRequest, deps: Deps) -> None:
     """Would this approval be accepted now? Reads only; raises the refusal the handler would give."""
-    workload = deps.workload(request.workload)
     command = request.to_command()
     if isinstance(command, Rollback):
-        pointers = deps.records.get_pointers(workload.name)
-        if pointers.rollback is None:
-            raise RequestRefused(f"cannot roll back {workload.name}: there is no rollback target")
-        return
-    version = deps.records.find_version(workload.name, VersionNumber.parse(command.version))
-    if version is None:
-        raise RequestRefused(f"cannot promote {command.version}: {workload.name} has no version {command.version}")
-    policy = workload.stages.policy(command.target_stage)
-    if policy is None:
-        raise RequestRefused(
-            f"cannot promote {command.version}: {workload.name} has no {command.target_stage.value} stage"
-        )
-    if version.stage is not None and version.stage.order >= command.target_stage.order:
-        return  # a duplicate: harmless
-    approval = Approval(
-        stage=command.target_stage, approver=command.approver, ticket=command.ticket, at=command.requested_at
-    )
-    lifecycle.promote(version, command.target_stage, approval, policy.approvers)
+        decide_rollback(command, deps)
+    else:
+        decide_promotion(command, deps)

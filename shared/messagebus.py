@@ -23,7 +23,7 @@ from shared.domain.commands import (
     StartBuild,
 )
 from shared.domain.errors import InvalidInput
-from shared.steps import runs, versions
+from shared.steps import promotion, runs, versions
 from shared.steps.deps import Deps
 
 C = TypeVar("C", bound=Command)
@@ -32,8 +32,8 @@ Handler = Callable[[Any, Deps], list[Envelope]]
 HANDLERS: dict[type[Command], Handler] = {
     StartBuild: runs.start_build,
     ContinueRun: runs.continue_run,
-    Promote: versions.promote,
-    Rollback: versions.rollback,
+    Promote: promotion.promote,
+    Rollback: promotion.rollback,
     ContinueVersion: versions.continue_version,
     Prune: versions.prune,
 }

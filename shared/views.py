@@ -84,7 +84,10 @@ def version_row(
         os_build=version.manifest.os_build,
         end_of_life=version.end_of_life,
         vms=None if usage is None else usage.get(version.gallery_version_id.lower(), 0),
-        approvals=[f"{a.stage.value}: {a.approver} {a.ticket}".strip() for a in version.approvals],
+        approvals=[
+            f"{a.stage.value if a.action == 'promote' else 'rollback'}: {a.approver} {a.ticket}".strip()
+            for a in version.approvals
+        ],
         failure_reason=version.failure_reason,
     )
 

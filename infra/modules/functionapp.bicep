@@ -75,6 +75,15 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Tenant whose tokens approvals accept.')
+param entraTenantId string
+
+@description('Client id of the approvals app registration (the audience of approval tokens); empty refuses approvals with the reason.')
+param approvalsClientId string = ''
+
+@description('Object id of the status page readers group; set together with App Service Authentication (easyauth.bicep).')
+param statusReadersGroupId string = ''
+
 // The exact list of settings the app reads; infra/app-settings.json mirrors these names
 // (tests/infra checks that they stay identical).
 var appSettings = {
@@ -95,6 +104,9 @@ var appSettings = {
   AVD_SWEEP_SCHEDULE: sweepSchedule
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  AVD_ENTRA_TENANT_ID: entraTenantId
+  AVD_APPROVALS_CLIENT_ID: approvalsClientId
+  AVD_STATUS_READERS_GROUP: statusReadersGroupId
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -7,6 +7,7 @@ workload), so duplicates are detected by the bus and one workload's steps never 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -20,6 +21,10 @@ RunId = Annotated[str, AfterValidator(naming.run_id)]
 VersionText = Annotated[str, AfterValidator(lambda v: str(VersionNumber.parse(v)))]
 Person = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^\s<>\"'`;\\]+$")]
 FreeText = Annotated[str, Field(max_length=1000)]
+# A compact JWS (header.payload.signature); what it proves is decided by shared.identity, not here.
+Token = Annotated[
+    str, Field(min_length=16, max_length=16_000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+]
 
 
 class Command(BaseModel):
@@ -63,34 +68,40 @@ class ContinueRun(Command):
 
 
 class Approved(Command):
-    """Who decided, with which reference and why: the part every approval carries."""
+    """Who decided (a signed token, verified by the handler), on which version, with which reference and why."""
 
-    approver: Person
+    version: VersionText
+    approver_token: Token
+    system_token: Token | None = None
     ticket: FreeText = ""
     reason: FreeText = ""
     requested_at: datetime
+
+    @property
+    def digest(self) -> str:
+        """Derived from the whole content: a corrected approval is never dropped as a duplicate."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:24]
 
 
 class Promote(Approved):
     """The approval contract: promote one version one stage forward (or roll back, see Rollback)."""
 
     kind: Literal["promote"] = "promote"
-    version: VersionText
     target_stage: Stage
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:{self.version}:promote-{self.target_stage.value}"
+        return f"{self.workload}:{self.version}:promote-{self.target_stage.value}:{self.digest}"
 
 
 class Rollback(Approved):
-    """Make the rollback target production again: a pointer move, not a rebuild."""
+    """Withdraw `version` from production and serve the rollback target again: a pointer move."""
 
     kind: Literal["rollback"] = "rollback"
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:rollback:{self.requested_at.isoformat()}"
+        return f"{self.workload}:{self.version}:rollback:{self.digest}"
 
 
 class ContinueVersion(Command):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 
 from shared.domain.errors import TransitionRefused
@@ -82,13 +81,8 @@ def record_validation(version: ImageVersion, evidence: ValidationEvidence) -> Im
     return fail(with_evidence, f"validation in {evidence.stage.value} failed ({failed})")
 
 
-def promote(
-    version: ImageVersion,
-    target: Stage,
-    approval: Approval,
-    allowed_approvers: Collection[str],
-) -> ImageVersion:
-    """Move the same version one stage forward once its criteria hold."""
+def check_promotion(version: ImageVersion, target: Stage) -> None:
+    """The version's own criteria for `target`: ready, the next stage, validated where gated."""
     subject = f"cannot promote {version.version} to {target.value}"
     if version.status is not Status.READY or version.stage is None:
         raise TransitionRefused(f"{subject}: it is {_describe(version)}")
@@ -102,13 +96,15 @@ def promote(
         )
     if target in VALIDATION_GATED and not version.validated_for(version.stage):
         raise TransitionRefused(f"{subject}: it has not passed validation in {version.stage.value}")
+
+
+def promote(version: ImageVersion, target: Stage, approval: Approval) -> ImageVersion:
+    """Move the same version one stage forward; `approval` completed the stage's approval rule
+    (shared.domain.approvals decides who counts)."""
+    check_promotion(version, target)
     if approval.stage is not target:
-        raise TransitionRefused(f"{subject}: the approval is for {approval.stage.value}")
-    if approval.approver.casefold() not in {a.casefold() for a in allowed_approvers}:
-        raise TransitionRefused(f"{subject}: {approval.approver} is not an allowed approver for {target.value}")
-    if target is Stage.PRODUCTION and approval.approver.casefold() == version.requested_by.casefold():
         raise TransitionRefused(
-            f"{subject}: the approver ({approval.approver}) requested the build; production needs a second person"
+            f"cannot promote {version.version} to {target.value}: the approval is for {approval.stage.value}"
         )
     return _move(
         version,

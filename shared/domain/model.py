@@ -7,7 +7,7 @@ import json
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -138,12 +138,19 @@ class Manifest(BaseModel):
 
 
 class Approval(BaseModel):
+    """One verified approval: `principal` is the token's object id, `approver` its display name."""
+
     model_config = ConfigDict(frozen=True)
     stage: Stage
     approver: str
+    principal: str = ""  # Entra object id (oid) of the verified token's subject
+    as_approver: str = ""  # the catalog entry (label) that allowed it, e.g. "Change board"
+    via: str = ""  # the approval system (workload identity or client app) it came through
+    action: Literal["promote", "rollback"] = "promote"
+    message: str = ""  # digest of the approval message, so a redelivery is recognised, not refused
     ticket: str = ""
     reason: str = ""
-    at: datetime
+    at: datetime  # when it was verified and recorded; approvals expire after AVD_APPROVAL_VALID_HOURS
 
 
 class ValidationEvidence(BaseModel):

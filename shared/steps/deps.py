@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.adapters.clock import Clock
 from shared.config import Settings
+from shared.domain.approvals import Principal, TokenRefused, TokenVerifier
 from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import Compute
 from shared.domain.errors import RequestRefused
@@ -19,6 +20,16 @@ class Deps:
     catalog: Catalog
     clock: Clock
     settings: Settings = field(default_factory=Settings)
+    verifier: TokenVerifier | None = None  # Entra ID in Azure, the local issuer in tests and the demo
+
+    def verify(self, token: str, what: str) -> Principal:
+        """The token's verified principal; refused when approvals are not configured."""
+        if self.verifier is None:
+            raise TokenRefused(
+                "approvals are not configured: set AVD_ENTRA_TENANT_ID and AVD_APPROVALS_CLIENT_ID "
+                "(docs/deploy.md, 'Approvals: the app registration')"
+            )
+        return self.verifier.verify(token, what)
 
     def workload(self, name: str) -> Workload:
         try:

@@ -1,4 +1,4 @@
-"""Version-level operations: promotion, replication to a stage, validation, rollback, prune."""
+"""Version-level operations: replication to a stage, validation, prune (approvals: promotion.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Literal
 from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
 from shared.domain.catalog import Workload
-from shared.domain.commands import ContinueVersion, Envelope, Promote, Prune, Rollback
+from shared.domain.commands import ContinueVersion, Envelope, Prune
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult, VmSpec
-from shared.domain.errors import AzureOperationError, RequestRefused, TransitionRefused
+from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
-    Approval,
     ImageVersion,
     PendingOperation,
     Pointers,
@@ -50,80 +49,6 @@ def _message(
         trigger="recheck" if delay else "next",
     )
     return Envelope.wrap(command, scheduled_for=deps.clock.now() + delay if delay else None)
-
-
-def _refuse(deps: Deps, workload: str, reason: str, actor: str, version: ImageVersion | None = None) -> RequestRefused:
-    """Record the refusal in the audit trail (no state change), then hand it back to raise."""
-    now = deps.clock.now()
-    if version is not None:
-        entry = AuditEntry(at=now, kind="request-refused", actor=actor, detail=reason, version=version.version)
-        deps.records.commit(Changes(workload=workload, versions=[version], audit=[entry]))
-    else:
-        entry = AuditEntry(at=now, kind="request-refused", actor=actor, detail=reason)
-        deps.records.commit(Changes(workload=workload, pointers=deps.records.get_pointers(workload), audit=[entry]))
-    return RequestRefused(reason)
-
-
-def promote(command: Promote, deps: Deps) -> list[Envelope]:
-    """An approval arrives: check the criteria, widen replication to the stage's regions."""
-    workload = deps.workload(command.workload)
-    number = VersionNumber.parse(command.version)
-    loaded = deps.records.load(workload.name, version=number)
-    version = loaded.version
-    if version is None:
-        raise _refuse(
-            deps, workload.name, f"cannot promote {number}: {workload.name} has no version {number}", command.approver
-        )
-    target = command.target_stage
-    already = version.stage is not None and version.stage.order >= target.order
-    if already or (version.status is Status.REPLICATING and version.target_stage is target):
-        return []  # a duplicate approval is harmless
-    policy = workload.stages.policy(target)
-    if policy is None:
-        raise _refuse(
-            deps,
-            workload.name,
-            f"cannot promote {number}: {workload.name} has no {target.value} stage",
-            command.approver,
-            version,
-        )
-    approval = Approval(
-        stage=target, approver=command.approver, ticket=command.ticket, reason=command.reason, at=command.requested_at
-    )
-    try:
-        promoted = lifecycle.promote(version, target, approval, policy.approvers)
-    except TransitionRefused as refusal:
-        raise _refuse(deps, workload.name, str(refusal), command.approver, version) from None
-    wanted = replication.target_regions(workload, target)
-    gallery = workload.gallery
-    # Stages that share their regions need no new replication: check at once instead of in 5 minutes.
-    unchanged = version.stage is not None and wanted == replication.target_regions(workload, version.stage)
-    start_once(
-        deps.compute.update_gallery_version,
-        gallery.name,
-        gallery.definition,
-        str(number),
-        target_regions=None if unchanged else wanted,
-        tags=replication.version_tags(version, target),
-    )
-    now = deps.clock.now()
-    promoted = promoted.evolve(
-        pending=PendingOperation(kind="replicate", started_at=now), op_attempt=version.op_attempt + 1
-    )
-    ticket = f" ({command.ticket})" if command.ticket else ""
-    entry = AuditEntry(
-        at=now,
-        kind="promotion-approved",
-        actor=command.approver,
-        detail=f"approved for {target.value}{ticket}: {command.reason or 'no reason given'}; replicating to "
-        + ", ".join(t.name for t in wanted),
-        version=number,
-        from_status=version.status,
-        to_status=Status.REPLICATING,
-        stage=target,
-    )
-    deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    return [_message(promoted, "replicate", deps, None if unchanged else REPLICATION_TYPICAL)]
 
 
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
@@ -403,80 +328,6 @@ def _validation_checks(version: ImageVersion, result: ScriptResult, vm_name: str
         "PreventDeviceEncryption": "ok: 1" if prevent == "1" else f"missing (value {prevent!r})",
         "manifest": "ok: matches the recorded manifest" if not drift else "differs: " + "; ".join(drift[:10]),
     }
-
-
-def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
-    """Production goes back to the rollback target: a pointer move; the withdrawn version is kept."""
-    workload = deps.workload(command.workload)
-    everything = deps.records.load_workload(workload.name)  # pointers and every version: one query
-    pointers, by_number = everything.pointers, {v.version: v for v in everything.versions}
-    request = command.message_id
-    if pointers.last_rollback == request:
-        return []  # this request was applied already
-    if pointers.rollback is None or pointers.production is None:
-        raise _refuse(
-            deps, workload.name, f"cannot roll back {workload.name}: there is no rollback target", command.approver
-        )
-    current, target = by_number[pointers.production], by_number[pointers.rollback]
-    try:
-        withdrawn, restored = lifecycle.withdraw(current), lifecycle.restore(target)
-    except TransitionRefused as refusal:
-        raise _refuse(deps, workload.name, str(refusal), command.approver) from None
-    gallery = workload.gallery
-    start_once(
-        deps.compute.update_gallery_version,
-        gallery.name,
-        gallery.definition,
-        str(current.version),
-        exclude_from_latest=True,
-    )
-    start_once(
-        deps.compute.update_gallery_version,
-        gallery.name,
-        gallery.definition,
-        str(target.version),
-        exclude_from_latest=False,
-    )
-    older = [
-        v.version
-        for v in everything.versions
-        if v.status is Status.SUPERSEDED and v.version not in (target.version, current.version)
-    ]
-    now = deps.clock.now()
-    why = f"{command.reason or 'no reason given'}" + (f" ({command.ticket})" if command.ticket else "")
-    audit = [
-        AuditEntry(
-            at=now,
-            kind="rolled-back",
-            actor=command.approver,
-            detail=f"withdrawn from production: {why}",
-            version=current.version,
-            from_status=current.status,
-            to_status=Status.WITHDRAWN,
-            stage=Stage.PRODUCTION,
-        ),
-        AuditEntry(
-            at=now,
-            kind="restored",
-            actor=command.approver,
-            detail=f"serves production again after rollback from {current.version}: {why}",
-            version=target.version,
-            from_status=target.status,
-            to_status=Status.READY,
-            stage=Stage.PRODUCTION,
-        ),
-    ]
-    moved = pointers.evolve(
-        # the withdrawn version serves nowhere any more
-        test=None if pointers.test == current.version else pointers.test,
-        validation=None if pointers.validation == current.version else pointers.validation,
-        production=target.version,
-        rollback=max(older) if older else None,
-        dr=target.version if pointers.dr == current.version and target.stage is Stage.DR else pointers.dr,
-        last_rollback=request,
-    )
-    deps.records.commit(Changes(workload=workload.name, versions=[withdrawn, restored], pointers=moved, audit=audit))
-    return []
 
 
 INVENTORY_FRESH = timedelta(minutes=30)  # a sweep's inventory older than this is listed again

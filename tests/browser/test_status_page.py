@@ -109,7 +109,7 @@ def test_rollback_through_the_cli_shows_on_the_page(runtime: LocalRuntime, statu
     bootstrap.use(rolled.entrypoints)
     try:
         result = CliRunner().invoke(
-            app, ["rollback", "data-analyst", "--approver", "change-board@contoso.com", "--ticket", "INC-77"]
+            app, ["rollback", "data-analyst", "--as", "cab-chair@contoso.com", "--ticket", "INC-77"]
         )
         assert result.exit_code == 0, result.stderr
         rolled.run()

@@ -24,8 +24,8 @@ def test_rollback_is_one_command_and_shows_in_the_catalog(fresh: Cli) -> None:
     result = fresh(
         "rollback",
         "data-analyst",
-        "--approver",
-        "change-board@contoso.com",
+        "--as",
+        "cab-chair@contoso.com",
         "--ticket",
         "INC-9",
         "--reason",
@@ -43,7 +43,7 @@ def test_rollback_is_one_command_and_shows_in_the_catalog(fresh: Cli) -> None:
 
 def test_rollback_without_a_rollback_target_exits_1(fresh: Cli) -> None:
     """A workload with nothing to roll back to is refused with the reason, and nothing changes."""
-    result = fresh("rollback", "office", "--approver", "euc-team@contoso.com")
+    result = fresh("rollback", "office", "--as", "cab-chair@contoso.com")
     assert result.exit_code == 1
     assert "office has no rollback target" in result.stderr
 
@@ -52,24 +52,26 @@ def test_unauthorized_approver_is_refused_with_exit_1_and_kept_as_rejected(fresh
     """A promotion by someone not allowed exits 1 with the reason on stderr and is listed by `rejected`."""
     before = fresh.runtime.records.get_version("office", VersionNumber.parse("1.0.0"))
     result = fresh(
-        "promote", "office", "1.0.0", "--to", "validation", "--approver", "intruder@contoso.com", "--ticket", "CHG-7"
+        "promote", "office", "1.0.0", "--to", "validation", "--as", "intruder@contoso.com", "--ticket", "CHG-7"
     )
     assert result.exit_code == 1
-    assert "intruder@contoso.com is not an allowed approver for validation" in result.stderr
+    assert "intruder@contoso.com (" in result.stderr
+    assert "is not an allowed approver for validation" in result.stderr
     assert result.stdout == ""
     after = fresh.runtime.records.get_version("office", VersionNumber.parse("1.0.0"))
     assert (after.status, after.stage, after.approvals) == (before.status, before.stage, before.approvals)
     listed = fresh("rejected")
-    assert "intruder@contoso.com is not an allowed approver" in listed.stdout
+    assert "is not an allowed approver" in listed.stdout
     assert json.loads(fresh("rejected", "--json").stdout)[0]["source"] == "image-approvals"
 
 
 def test_allowed_promotion_moves_the_version_one_stage(fresh: Cli) -> None:
     """`promote --to validation` by an allowed approver is accepted and the version serves validation."""
     result = fresh(
-        "promote", "office", "1.0.0", "--to", "validation", "--approver", "euc-team@contoso.com", "--ticket", "CHG-8"
+        "promote", "office", "1.0.0", "--to", "validation", "--as", "euc-admin@contoso.com", "--ticket", "CHG-8"
     )
     assert result.exit_code == 0, result.stderr
+    assert "approved: office 1.0.0 -> validation; replicating" in result.stdout
     fresh.runtime.run()
     office = json.loads(fresh("status", "office", "--json").stdout)
     assert [v["version"] for v in office["in_validation"]] == ["1.0.0"]
@@ -98,7 +100,7 @@ def test_invalid_workload_name_exits_1(demo: Cli) -> None:
 
 def test_missing_option_is_a_usage_error(demo: Cli) -> None:
     """A promotion without --to is typer's usage error (exit 2)."""
-    result = demo("promote", "office", "1.0.0", "--approver", "euc-team@contoso.com")
+    result = demo("promote", "office", "1.0.0", "--as", "euc-admin@contoso.com")
     assert result.exit_code == 2
 
 
@@ -207,13 +209,15 @@ class CapturingBus:
 def test_in_azure_operator_approvals_are_checked_then_queued(fresh: Cli) -> None:
     """With an approvals queue wired (Azure), the CLI checks read-only and queues; nothing changes locally."""
     queue = CapturingBus()
-    bootstrap.use(Entrypoints(fresh.runtime.deps, fresh.runtime.bus, approvals=queue))
+    azure = Entrypoints(fresh.runtime.deps, fresh.runtime.bus, approvals=queue)
+    azure.sign_in = fresh.runtime.entrypoints.sign_in  # the operator's own token (here: the local issuer)
+    bootstrap.use(azure)
     before = fresh.runtime.records.get_version("office", VersionNumber.parse("1.0.0"))
-    refused = fresh("promote", "office", "1.0.0", "--to", "validation", "--approver", "mallory@contoso.com")
+    refused = fresh("promote", "office", "1.0.0", "--to", "validation", "--as", "mallory@contoso.com")
     assert refused.exit_code == 1
-    assert "mallory@contoso.com is not an allowed approver" in refused.stderr
+    assert "is not an allowed approver for validation" in refused.stderr
     assert queue.sent == []
-    accepted = fresh("promote", "office", "1.0.0", "--to", "validation", "--approver", "qa-lead@contoso.com")
+    accepted = fresh("promote", "office", "1.0.0", "--to", "validation", "--as", "qa-lead@contoso.com")
     assert accepted.exit_code == 0, accepted.stderr
     assert "sent to the image-approvals queue" in accepted.stdout
     assert [json.loads(e.body)["target_stage"] for e in queue.sent] == ["validation"]

@@ -49,7 +49,7 @@ def test_status_shows_roles_and_approvals_of_every_version(demo: Cli) -> None:
     result = demo("status", "data-analyst")
     assert result.exit_code == 0, result.stderr
     assert f"rollback target: {ROLLBACK} (1.0.0)" in result.stdout
-    assert "production: change-board@contoso.com CHG-1.0.2-production" in result.stdout
+    assert "production: cab-chair@contoso.com CHG-1.0.2-production" in result.stdout
     assert "end of life 2027-02-02" in result.stdout
 
 
@@ -60,7 +60,7 @@ def test_history_is_a_timeline_of_who_did_what_and_why(demo: Cli) -> None:
     out = result.stdout
     assert "rolled-back" in out
     assert "withdrawn from production: Teams crashes at sign-in on 1.0.1 (INC-4711)" in out
-    assert "change-board@contoso.com" in out
+    assert "cab-chair@contoso.com (5d9c3f16-7e8b-4ca3-9f50-1b6e3c4d5f15)" in out
     assert "deprecated" in out
     assert "retention" in out
     events = json.loads(demo("history", "data-analyst", "--json").stdout)
@@ -128,8 +128,8 @@ def test_schema_prints_the_published_approval_contract(demo: Cli) -> None:
     assert result.exit_code == 0
     assert result.stdout == (CONTRACTS / "approval.schema.json").read_text(encoding="utf-8")
     schema = json.loads(result.stdout)
-    assert schema["title"] == "AVD image approval"
-    assert {"workload", "approver", "requested_at"} <= set(schema["required"])
+    assert schema["title"] == "AVD image approval (contract version 2)"
+    assert {"workload", "version", "approver_token", "requested_at"} <= set(schema["required"])
 
 
 def test_schema_write_regenerates_every_contract_file(demo: Cli, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from localrun.issuer import APPROVERS as PEOPLE_BY_WORKLOAD
 from localrun.runtime import LocalRuntime
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.commands import Promote, Rollback, StartBuild
@@ -12,11 +13,8 @@ from shared.domain.model import BuildReason, Stage
 from shared.domain.records import Changes
 
 BUILDER = "builder@contoso.com"
-APPROVERS = {
-    Stage.VALIDATION: "data-platform@contoso.com",
-    Stage.PRODUCTION: "change-board@contoso.com",
-    Stage.DR: "change-board@contoso.com",
-}
+# data-analyst's approvers (localrun/issuer.py): production takes two people of the change board.
+APPROVERS = {Stage(stage): people for stage, people in PEOPLE_BY_WORKLOAD["data-analyst"].items()}
 PATCH_BUILD_AT = datetime(2026, 12, 15, 6, 0, tzinfo=UTC)  # Patch Tuesday (Dec 8) + 7 days
 
 
@@ -38,18 +36,24 @@ def build(runtime: LocalRuntime, workload: str, run_id: str, reason: BuildReason
     runtime.run()
 
 
+def approvers_of(workload: str, stage: Stage) -> list[str]:
+    return PEOPLE_BY_WORKLOAD.get(workload, PEOPLE_BY_WORKLOAD["data-analyst"])[stage.value]
+
+
 def promote(runtime: LocalRuntime, workload: str, version: str, stage: Stage, approver: str | None = None) -> None:
-    command = Promote(
-        workload=workload,
-        version=version,
-        target_stage=stage,
-        approver=approver or APPROVERS[stage],
-        ticket=f"CHG-{version}-{stage.value}",
-        reason="tested by the pilot group",
-        requested_at=runtime.sim.clock.now(),
-    )
-    runtime.submit(command)
-    runtime.run()
+    """Every approver the stage needs signs an approval (the local issuer's real signatures)."""
+    for person in [approver] if approver else approvers_of(workload, stage):
+        command = Promote(
+            workload=workload,
+            version=version,
+            target_stage=stage,
+            approver_token=runtime.issuer.token_for(person),
+            ticket=f"CHG-{version}-{stage.value}",
+            reason="tested by the pilot group",
+            requested_at=runtime.sim.clock.now(),
+        )
+        runtime.submit(command)
+        runtime.run()
 
 
 def to_production(runtime: LocalRuntime, workload: str, version: str, *, dr: bool = True) -> None:
@@ -58,10 +62,12 @@ def to_production(runtime: LocalRuntime, workload: str, version: str, *, dr: boo
 
 
 def rollback(runtime: LocalRuntime, workload: str) -> None:
+    production = runtime.records.get_pointers(workload).production
     runtime.submit(
         Rollback(
             workload=workload,
-            approver=APPROVERS[Stage.PRODUCTION],
+            version=str(production),
+            approver_token=runtime.issuer.token_for(approvers_of(workload, Stage.PRODUCTION)[0]),
             ticket="INC-4711",
             reason="Teams crashes at sign-in on 1.0.1",
             requested_at=runtime.sim.clock.now(),

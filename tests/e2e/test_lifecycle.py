@@ -38,7 +38,7 @@ def test_full_lifecycle_of_an_encrypted_25h2_workload(
     assert first.display_name == "Win11 | DataAnalyst | v1.0 | 2026-11"
     assert first.validated_for(Stage.TEST)
     assert first.validated_for(Stage.VALIDATION)
-    assert [a.stage for a in first.approvals] == [Stage.VALIDATION, Stage.PRODUCTION, Stage.DR]
+    assert [a.stage for a in first.approvals] == [Stage.VALIDATION, Stage.PRODUCTION, Stage.PRODUCTION, Stage.DR]
 
     patch = records.get_version(WORKLOAD, V101)
     assert patch.display_name == "Win11 | DataAnalyst | v1.0.1 | 2026-12"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
 from function_app import app
+from localrun.issuer import forged
 from localrun.runtime import LocalRuntime
 from shared import bootstrap
 from shared.domain.catalog import load_catalog
@@ -31,7 +33,36 @@ def function(name: str) -> Any:
     return REGISTERED[name].get_user_function()
 
 
+# The runtime the functions run against (set by the fixtures), whose local issuer signs tokens.
+CURRENT: list[LocalRuntime] = []
+_MARKER = re.compile(r'"(sign-as|forged|now):([^"]*)"')
+
+
+def as_(person: str) -> str:
+    """A placeholder for a token the local issuer signs for `person` when the message is sent."""
+    return f"sign-as:{person}"
+
+
+def signed(body: str, runtime: LocalRuntime | None = None) -> str:
+    """Fill the placeholders: tokens signed now (they expire), forged tokens, the current time."""
+    runtime = runtime or (CURRENT[-1] if CURRENT else None)
+    if runtime is None:
+        return body
+
+    def fill(match: re.Match[str]) -> str:
+        kind, value = match.groups()
+        if kind == "sign-as":
+            return json.dumps(runtime.issuer.token_for(value))
+        if kind == "forged":
+            return json.dumps(forged(runtime.issuer, value))
+        return json.dumps(runtime.sim.clock.now().isoformat())
+
+    return _MARKER.sub(fill, body)
+
+
 def bus_message(body: str | bytes, message_id: str, subject: str = "") -> ServiceBusMessage:
+    if isinstance(body, str):
+        body = signed(body)
     return ServiceBusMessage(
         body=body if isinstance(body, bytes) else body.encode(),
         message_id=message_id,
@@ -49,10 +80,10 @@ def approval(**fields: Any) -> str:
         "workload": "data-analyst",
         "version": "1.0.0",
         "target_stage": "validation",
-        "approver": "data-platform@contoso.com",
+        "approver_token": as_("data-lead@contoso.com"),
         "ticket": "CHG-1",
         "reason": "pilot signed off",
-        "requested_at": "2026-11-02T10:00:00Z",
+        "requested_at": "now:",
     }
     body.update(fields)
     return json.dumps({k: v for k, v in body.items() if v is not ...})
@@ -74,7 +105,9 @@ def built() -> Iterator[LocalRuntime]:
     runtime = LocalRuntime(load_catalog(ROOT / "catalog"))
     build(runtime, "data-analyst", "first-build", BuildReason.FIRST)
     bootstrap.use(runtime.entrypoints)
+    CURRENT.append(runtime)
     yield runtime
+    CURRENT.remove(runtime)
     bootstrap.use(None)
 
 
@@ -83,7 +116,9 @@ def fresh() -> Iterator[LocalRuntime]:
     runtime = LocalRuntime(load_catalog(ROOT / "catalog"))
     build(runtime, "data-analyst", "first-build", BuildReason.FIRST)
     bootstrap.use(runtime.entrypoints)
+    CURRENT.append(runtime)
     yield runtime
+    CURRENT.remove(runtime)
     bootstrap.use(None)
 
 

@@ -10,7 +10,7 @@ import azure.functions as func
 import pytest
 
 from localrun.runtime import LocalRuntime
-from tests.functions.conftest import approval, bus_message, function, snapshot
+from tests.functions.conftest import approval, as_, bus_message, function, snapshot
 
 NOW = "2026-11-02T10:00:00Z"
 ARM = "Microsoft.Resources.ResourceWriteSuccess"
@@ -22,7 +22,7 @@ BAD_APPROVALS: list[tuple[str, str, str]] = [
     ("array", "[]", "invalid approval"),
     ("string", '"promote"', "invalid approval"),
     ("no-workload", approval(workload=...), "workload: Field required"),
-    ("no-approver", approval(approver=...), "approver: Field required"),
+    ("no-token", approval(approver_token=...), "approver_token: Field required"),
     ("no-time", approval(requested_at=...), "requested_at: Field required"),
     ("naive-time", approval(requested_at="2026-11-02T10:00:00"), "requested_at: Input should have timezone info"),
     ("garbage-time", approval(requested_at="yesterday"), "requested_at"),
@@ -40,22 +40,36 @@ BAD_APPROVALS: list[tuple[str, str, str]] = [
     ("bad-stage", approval(target_stage="prod"), "target_stage: Input should be"),
     (
         "skip-to-production",
-        approval(target_stage="production", approver="change-board@contoso.com"),
+        approval(target_stage="production", approver_token=as_("cab-chair@contoso.com")),
         "stages cannot be skipped",
     ),
-    ("skip-to-dr", approval(target_stage="dr", approver="change-board@contoso.com"), "stages cannot be skipped"),
-    ("unauthorized", approval(approver="mallory@contoso.com"), "mallory@contoso.com is not an allowed approver"),
-    ("approver-spaces", approval(approver="Robert'); DROP TABLE--"), "approver: String should match pattern"),
-    ("approver-empty", approval(approver=""), "approver"),
-    ("approver-nul", approval(approver="a\u0000b@contoso.com"), "approver"),
+    (
+        "skip-to-dr",
+        approval(target_stage="dr", approver_token=as_("cab-chair@contoso.com")),
+        "stages cannot be skipped",
+    ),
+    ("unauthorized", approval(approver_token=as_("mallory@contoso.com")), "mallory@contoso.com (7fb15138"),
+    ("old-contract", approval(approver="data-platform@contoso.com"), "'approver' is no longer accepted"),
+    ("token-spaces", approval(approver_token="Robert'); DROP TABLE--"), "approver_token: String should match pattern"),
+    ("token-empty", approval(approver_token=""), "approver_token"),
+    ("token-nul", approval(approver_token="a\u0000b.c.d"), "approver_token"),
+    ("unsigned", approval(approver_token="forged:unsigned"), "algorithm 'none' is refused"),
+    ("hs256", approval(approver_token="forged:hs256"), "algorithm 'HS256' is refused"),
+    ("unknown-key", approval(approver_token="forged:unknown-key"), "which the tenant does not publish"),
+    ("wrong-issuer", approval(approver_token="forged:wrong-issuer"), "is not the configured tenant"),
+    ("wrong-audience", approval(approver_token="forged:wrong-audience"), "not this app"),
+    ("expired", approval(approver_token="forged:expired"), "the token expired at"),
+    ("tampered", approval(approver_token="forged:tampered"), "the signature does not verify"),
+    ("future", approval(requested_at="9999-01-01T00:00:00Z"), "is in the future"),
     ("long-ticket", approval(ticket="x" * 2000), "ticket: String should have at most 1000 characters"),
-    ("promote-no-version", approval(version=...), "a promotion needs both 'version' and 'target_stage'"),
-    ("rollback-with-version", approval(action="rollback"), "a rollback takes no 'version'"),
+    ("promote-no-version", approval(version=...), "version: Field required"),
+    ("promote-no-stage", approval(target_stage=...), "a promotion needs 'target_stage'"),
+    ("rollback-with-stage", approval(action="rollback"), "a rollback takes no 'target_stage'"),
     ("unknown-action", approval(action="delete"), "action: Input should be 'promote' or 'rollback'"),
     (
         "no-rollback-target",
-        json.dumps({"action": "rollback", "workload": "data-analyst", "approver": "a@b.c", "requested_at": NOW}),
-        "no rollback target",
+        approval(action="rollback", target_stage=..., approver_token=as_("cab-chair@contoso.com")),
+        "production serves nothing now, not 1.0.0",
     ),
 ]
 

@@ -12,7 +12,7 @@ from azure.functions.timer import TimerRequest
 from localrun.runtime import LocalRuntime
 from shared.domain.commands import ContinueRun, Envelope
 from shared.domain.model import Stage, Status, VersionNumber
-from tests.functions.conftest import REGISTERED, approval, bus_message, function, http_get, snapshot
+from tests.functions.conftest import REGISTERED, approval, as_, bus_message, function, http_get, snapshot
 
 V100 = VersionNumber.parse("1.0.0")
 
@@ -92,17 +92,14 @@ def test_duplicate_approval_is_harmless(fresh: LocalRuntime) -> None:
 
 def test_rollback_request_uses_the_same_channel(fresh: LocalRuntime) -> None:
     """A rollback with nothing to roll back to is refused with the reason and recorded."""
-    body = json.dumps(
-        {
-            "action": "rollback",
-            "workload": "data-analyst",
-            "approver": "change-board@contoso.com",
-            "requested_at": "2026-11-02T10:00:00Z",
-        }
-    )
+    body = approval(action="rollback", target_stage=..., approver_token=as_("cab-chair@contoso.com"))
     function("image_approvals")(bus_message(body, "rollback-1"))
     rejected = fresh.records.list_rejections()
-    assert [r.reason for r in rejected] == ["cannot roll back data-analyst: there is no rollback target"]
+    assert [r.reason for r in rejected] == [
+        "cannot roll back data-analyst 1.0.0: production serves nothing now, not 1.0.0; nothing was changed"
+    ]
+    assert "eyJ" not in rejected[0].body  # kept for inspection, never with a usable bearer token
+    assert '"approver_token": "<redacted sha256:' in rejected[0].body
 
 
 def test_event_grid_event_continues_the_waiting_step(fresh: LocalRuntime) -> None:
@@ -161,3 +158,23 @@ def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
     missing = function("workload_versions")(http_get("/api/workloads/nope/versions", {"workload": "nope"}))
     assert missing.status_code == 404
     assert "unknown workload 'nope'" in json.loads(missing.get_body())["error"]["message"]
+
+
+def test_status_page_in_azure_answers_only_behind_easy_auth(fresh: LocalRuntime, monkeypatch: Any) -> None:
+    """In App Service the page needs Easy Auth's signed-in reader; the JSON API keeps its function key."""
+    found = bindings()
+    assert found["status_page"][0]["authLevel"] == "ANONYMOUS"
+    assert found["catalog"][0]["authLevel"] == "FUNCTION"
+    page = function("status_page")
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "func-test")
+    monkeypatch.delenv("AVD_STATUS_READERS_GROUP", raising=False)
+    assert "approvalsClientId and statusReadersGroupId" in page(http_get("/api/status")).get_body().decode()
+    monkeypatch.setenv("AVD_STATUS_READERS_GROUP", "9e4c7a21-5b6d-4c8e-a1f3-2d7b8e9c0f50")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    assert page(http_get("/api/status")).status_code == 401  # no signed-in principal
+    signed_in = func.HttpRequest(
+        "GET", "/api/status", headers={"X-MS-CLIENT-PRINCIPAL-ID": "5d9c3f16"}, params={"usage": "false"}, body=b""
+    )
+    assert page(signed_in).status_code == 200
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "False")  # the header could be forged without Easy Auth
+    assert page(signed_in).status_code == 401

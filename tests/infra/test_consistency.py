@@ -45,6 +45,12 @@ NOT_DEPLOYED = {
     "temp_resource_ttl_hours": "tuning knob with a safe default (24); set as an app setting only to override",
     "bitlocker_timeout_minutes": "tuning knob with a safe default (180); set as an app setting only to override",
     "deprecation_grace_days": "tuning knob with a safe default (30); catalog retention usually sets grace_days",
+    "approvals_app_id_uri": "defaults to api://<client id>; set only when the app registration uses another URI",
+    "entra_authority": "defaults to https://login.microsoftonline.com; set only in sovereign clouds",
+    "token_leeway_seconds": "tuning knob with a safe default (120 s of clock skew on exp/nbf)",
+    "approval_valid_hours": "tuning knob with a safe default (72): how long a first approval waits for a second",
+    "rollback_window_minutes": "tuning knob with a safe default (20): how recent a rollback's requested_at must be",
+    "operator_credential": "read by the avdimage CLI on the operator's machine, not by the app",
 }
 
 # In local.settings.sample.json but not in Azure: Flex Consumption takes the worker runtime from

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from localrun.issuer import LocalIssuer
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.config import Settings
 from shared.domain.catalog import Catalog
@@ -79,11 +80,17 @@ def target(name: str) -> TargetRegion:
     return TargetRegion(name, 1, "Standard_LRS")
 
 
+# Entra ID's local stand-in: tokens carry real RS256 signatures, checked by the production verifier.
+ISSUER = LocalIssuer(FakeClock())
+
+
 def make_deps(catalog: Catalog, compute: FakeCompute | None = None, clock: FakeClock | None = None) -> Deps:
+    clock = clock or FakeClock()
     return Deps(
         records=MemoryRecordStore(),
         compute=compute or FakeCompute(),  # type: ignore[arg-type]
         catalog=catalog,
-        clock=clock or FakeClock(),
+        clock=clock,
         settings=Settings(),
+        verifier=ISSUER.verifier(clock),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.domain.approvals import NothingToDo
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import ContinueVersion, Promote, Rollback
 from shared.domain.errors import RequestRefused
@@ -15,7 +16,7 @@ from shared.domain.records import Changes
 from shared.messagebus import MessageBus
 from shared.steps.events import route_event
 from tests.conftest import T0, make_version
-from tests.unit.fakes import FakeCompute, make_deps, replicated
+from tests.unit.fakes import ISSUER, FakeClock, FakeCompute, make_deps, replicated
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
 V100 = VersionNumber.parse("1.0.0")
@@ -39,8 +40,9 @@ def in_test(text: str = "1.0.0", validated: bool = True) -> object:
     )
 
 
-def promote(target: Stage, approver: str = "data-platform@contoso.com") -> Promote:
-    return Promote(workload="data-analyst", version="1.0.0", target_stage=target, approver=approver, requested_at=T0)
+def promote(target: Stage, approver: str = "data-lead@contoso.com") -> Promote:
+    token = ISSUER.token_for(approver)
+    return Promote(workload="data-analyst", version="1.0.0", target_stage=target, approver_token=token, requested_at=T0)
 
 
 def test_promotion_to_a_stage_with_the_same_regions_checks_at_once() -> None:
@@ -74,28 +76,32 @@ def test_promotion_to_new_regions_widens_replication_and_checks_later() -> None:
     )
     deps = make_deps(CATALOG, compute=compute)
     deps.records.commit(Changes(workload="office", versions=[in_validation]))
-    command = Promote(
-        workload="office",
-        version="1.0.0",
-        target_stage=Stage.PRODUCTION,
-        approver="change-board@contoso.com",
-        requested_at=T0,
-    )
-    sent = MessageBus(deps).handle(command)
+    bus = MessageBus(deps)
+    for person in ("cab-chair@contoso.com", "cab-deputy@contoso.com"):  # production: two people
+        command = Promote(
+            workload="office",
+            version="1.0.0",
+            target_stage=Stage.PRODUCTION,
+            approver_token=ISSUER.token_for(person),
+            requested_at=T0,
+        )
+        sent = bus.handle(command)
     regions = [t.name for t in compute.calls[0][1][1]["target_regions"]]
     assert regions == ["westeurope", "northeurope"]
     assert [e.scheduled_for is not None for e in sent] == [True]
 
 
-def test_refused_promotion_is_recorded_and_changes_nothing() -> None:
-    """An unauthorized approver is refused, the refusal is audited, and Azure is not touched."""
+def test_refused_promotion_changes_nothing() -> None:
+    """A non-approver is refused with the reason; the version record is not rewritten, Azure not touched."""
     compute = FakeCompute()
     deps = deps_with(in_test(), compute=compute)
-    with pytest.raises(RequestRefused, match="mallory@contoso.com is not an allowed approver"):
+    before = deps.records.get_version("data-analyst", V100)
+    with pytest.raises(RequestRefused, match="mallory@contoso.com .* is not an allowed approver for validation"):
         MessageBus(deps).handle(promote(Stage.VALIDATION, "mallory@contoso.com"))
-    assert deps.records.get_version("data-analyst", V100).status is Status.READY
+    after = deps.records.get_version("data-analyst", V100)
+    assert (after.status, after.etag) == (Status.READY, before.etag)
     assert compute.calls == []
-    assert [e.kind for e in deps.records.list_events("data-analyst", V100)] == ["request-refused"]
+    assert deps.records.list_events("data-analyst", V100) == []
 
 
 def test_replication_done_moves_production_and_the_rollback_target() -> None:
@@ -121,10 +127,16 @@ def test_rollback_twice_is_applied_once() -> None:
     deps = deps_with(current, previous, compute=compute)
     pointers = deps.records.get_pointers("data-analyst").evolve(production=VersionNumber.parse("1.0.1"), rollback=V100)
     deps.records.commit(Changes(workload="data-analyst", pointers=pointers))
-    command = Rollback(workload="data-analyst", approver="change-board@contoso.com", requested_at=T0)
+    command = Rollback(
+        workload="data-analyst",
+        version="1.0.1",
+        approver_token=ISSUER.token_for("cab-chair@contoso.com"),
+        requested_at=FakeClock().now(),
+    )
     bus = MessageBus(deps)
     bus.handle(command)
-    bus.handle(command)
+    with pytest.raises(NothingToDo, match="this rollback of 1.0.1 was applied already"):
+        bus.handle(command)
     pointers = deps.records.get_pointers("data-analyst")
     assert (pointers.production, pointers.rollback) == (V100, None)
     assert len([c for c in compute.calls if c[0] == "update_gallery_version"]) == 2
