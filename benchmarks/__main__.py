@@ -152,7 +152,7 @@ def concurrency_section(results: list[dict[str, Any]]) -> list[str]:
     lines += para(
         f"CPU per lifecycle goes from {per[0]:.3f} s at {results[0]['lifecycles']} to {per[-1]:.3f} s at "
         f"{results[-1]['lifecycles']} (x{growth:.2f}"
-        + ("; roughly flat" if growth < 1.5 else "; it grows with the count")
+        + ("; flat within 20%" if growth < 1.2 else "; it grows with the count")
         + f"). Slowest wall time {slowest['wall_seconds']:.1f} s at {slowest['lifecycles']} "
         + ("(under" if slowest["wall_seconds"] < WALL_TARGET else "(over")
         + f" {WALL_TARGET:.0f} s); largest peak RSS {heaviest['peak_rss_mib']:.0f} MiB "
