@@ -153,7 +153,9 @@ def concurrency_section(results: list[dict[str, Any]]) -> list[str]:
         f"CPU per lifecycle goes from {per[0]:.3f} s at {results[0]['lifecycles']} to {per[-1]:.3f} s at "
         f"{results[-1]['lifecycles']} (x{growth:.2f}"
         + ("; flat within 20%" if growth < 1.2 else "; it grows with the count")
-        + f"). Slowest wall time {slowest['wall_seconds']:.1f} s at {slowest['lifecycles']} "
+        + "). The store's own share of the CPU time: "
+        + ", ".join(f"{r['store_cpu_seconds'] / max(1e-9, r['cpu_seconds']):.0%} at {r['lifecycles']}" for r in results)
+        + f". Slowest wall time {slowest['wall_seconds']:.1f} s at {slowest['lifecycles']} "
         + ("(under" if slowest["wall_seconds"] < WALL_TARGET else "(over")
         + f" {WALL_TARGET:.0f} s); largest peak RSS {heaviest['peak_rss_mib']:.0f} MiB "
         + ("(under" if heaviest["peak_rss_mib"] < MEMORY_TARGET_MIB else "(over")

@@ -83,6 +83,7 @@ def lifecycles(count: int, *, promote: bool = True, trace_memory: bool = False) 
         "cpu_seconds": cpu,
         "cpu_seconds_per_lifecycle": cpu / max(1, count),
         "transactions": store.transactions,
+        "store_cpu_seconds": store.cpu_seconds,
         "round_trips": store.round_trips,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "traced_peak_mib": traced_peak / 2**20,
