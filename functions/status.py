@@ -23,6 +23,7 @@ def status_page(req: func.HttpRequest) -> func.HttpResponse:
     refusal = status_reader_refusal(req.headers, os.environ)
     if refusal:
         return func.HttpResponse(refusal, status_code=401, mimetype="text/plain", charset="utf-8")
+    from shared.hostpools_view import estate
     from shared.render import status_html
     from shared.views import catalog_view, history
 
@@ -30,7 +31,7 @@ def status_page(req: func.HttpRequest) -> func.HttpResponse:
     summaries = catalog_view(deps, with_usage=req.params.get("usage", "true") != "false")
     events = {s.name: history(deps, s.name) for s in summaries}
     return func.HttpResponse(
-        status_html(summaries, events, deps.clock.now()),
+        status_html(summaries, events, deps.clock.now(), estate(deps)),
         status_code=200,
         mimetype="text/html",
         charset="utf-8",

@@ -43,6 +43,9 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
+@description('Resource groups of the AVD host pools the catalog lists (and their session host VMs). The host pool operator role (role-actions.json hostPoolActions) is created assignable there only and assigned to the app identity in each; empty for no host pool rollouts.')
+param hostPoolResourceGroupNames array = []
+
 @description('Maximum number of Function App instances.')
 param maximumInstanceCount int = 40
 
@@ -117,6 +120,24 @@ resource subscriptionReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04
     assignableScopes: [
       subscription().id
     ]
+  }
+}
+
+// Rolling re-image of host pools: drain, message and sign off users, recreate the session host
+// VMs from the production version, register them; only in the host pools' resource groups.
+resource hostPoolOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(hostPoolResourceGroupNames)) {
+  name: guid(subscription().id, environmentName, 'avd-image-lifecycle-hostpool-operator')
+  properties: {
+    roleName: 'AVD Image Lifecycle Host Pool Operator (${environmentName}, ${take(resourceToken, 6)})'
+    description: 'Drain session hosts, message and sign off their users, recreate their VMs from a gallery version and register them with the host pool.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: roleActions.hostPoolActions
+        notActions: []
+      }
+    ]
+    assignableScopes: [for name in hostPoolResourceGroupNames: '${subscription().id}/resourceGroups/${name}']
   }
 }
 
@@ -200,6 +221,15 @@ module imageAccess 'modules/image-rg-access.bicep' = {
     roleDefinitionId: imageOperatorRole.id
   }
 }
+
+module hostPoolAccess 'modules/hostpool-access.bicep' = [for name in hostPoolResourceGroupNames: {
+  name: 'hostpool-access-${uniqueString(name)}'
+  scope: resourceGroup(name)
+  params: {
+    principalId: appIdentity.outputs.principalId
+    roleDefinitionId: hostPoolOperatorRole.id
+  }
+}]
 
 resource subscriptionReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantSubscriptionReads) {
   name: guid(subscription().id, environmentName, 'avd-image-lifecycle-location-reader', 'assignment')

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from localrun.demo_hostpools import chapter as hostpool_chapter
 from localrun.issuer import ANALYST_APPROVERS, OFFICE_APPROVERS, forged
 from localrun.runtime import LocalRuntime
 from shared.adapters.table_records import TableRecordStore
@@ -210,7 +211,17 @@ def main() -> int:
     summary(runtime)
     failed = [r for w in catalog.names for r in runtime.records.list_runs(w) if r.state is not RunState.SUCCEEDED]
     broken = [d for d in runtime.bus.dead_letters if d.reason != "Rejected"]  # refused forgeries are expected
-    return 1 if failed or broken else 0
+    pools_ok = hostpool_chapter(console, _pool_records(connection), catalog)
+    return 1 if failed or broken or not pools_ok else 0
+
+
+def _pool_records(connection: str | None) -> TableRecordStore | None:
+    """The host pool chapter keeps its records in their own table (a second, fresh estate)."""
+    if not connection:
+        return None
+    records = TableRecordStore.from_connection_string(connection, "avddemopools")
+    records.ensure_table()
+    return records
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ from azure.mgmt.compute import models as compute_models
 from localrun.issuer import LocalIssuer
 from localrun.timers import Schedule, Timer
 from shared.adapters.azure_compute import AzureCompute
+from shared.adapters.entity_store import EntityStore
+from shared.adapters.hostpools_azure import AzureHostPools
+from shared.adapters.hostpools_records import EntityRolloutRecords
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.adapters.messaging import DeadLetter
@@ -76,6 +79,8 @@ class LocalRuntime:
             catalog=self.catalog,
             clock=self.sim.clock,
             settings=self.settings,
+            hostpools=AzureHostPools(lambda: kwargs),
+            rollouts=EntityRolloutRecords(self.records) if isinstance(self.records, EntityStore) else None,
             verifier=self.issuer.verifier(),
         )
         self.bus = LocalBus(self.sim.clock, self._deliver)

@@ -46,6 +46,8 @@ def _credential() -> TokenCredential:
 def build_deps(settings: Settings) -> Deps:
     from shared.adapters.azure_compute import AzureCompute
     from shared.adapters.clock import SystemClock
+    from shared.adapters.hostpools_azure import AzureHostPools
+    from shared.adapters.hostpools_records import EntityRolloutRecords
     from shared.adapters.table_records import TableRecordStore
     from shared.domain.catalog import load_catalog
     from shared.steps.deps import Deps
@@ -77,6 +79,8 @@ def build_deps(settings: Settings) -> Deps:
         catalog=load_catalog(settings.catalog_path, settings.deployed_gallery),
         clock=clock,
         settings=settings,
+        hostpools=AzureHostPools(client_kwargs),
+        rollouts=EntityRolloutRecords(records),
         verifier=verifier,
     )
 

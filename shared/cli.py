@@ -37,8 +37,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from shared import bootstrap, render
-from shared.domain.commands import Envelope, Prune, StartBuild
+from shared import bootstrap, hostpools_view, render
+from shared.domain.commands import Envelope, Prune, StartBuild, StartRollout
 from shared.domain.errors import DomainError, InvalidInput
 from shared.domain.model import BuildReason, RunState, Stage, VersionNumber
 from shared.entrypoints import Entrypoints
@@ -140,10 +140,16 @@ def status(workload: WorkloadArg, as_json: JsonFlag = False) -> None:
     with _outcome():
         deps = _deps()
         summary = workload_summary(deps.workload(workload), deps, deps.compute.images_in_use())
+        pools = hostpools_view.estate(deps, summary.name) if deps.workload(workload).host_pools else None
         if as_json:
-            _print_json(summary.model_dump(mode="json"))
+            payload = summary.model_dump(mode="json")
+            if pools is not None:
+                payload["host_pools"] = hostpools_view.pools_using(pools, summary.name)
+            _print_json(payload)
         else:
             render.render_status(summary, _console())
+            for line in hostpools_view.status_lines(pools, summary.name) if pools is not None else []:
+                typer.echo(line)
 
 
 @app.command()
@@ -436,6 +442,64 @@ def report(
             _print_json(result.model_dump(mode="json"))
         else:
             render.render_report(result, _console())
+
+
+@app.command()
+def hostpools(as_json: JsonFlag = False) -> None:
+    """Per host pool: hosts per image version, drained, with sessions, and its rollout."""
+    with _outcome():
+        view = hostpools_view.estate(_deps())
+        if as_json:
+            _print_json(hostpools_view.as_json(view))
+        else:
+            for line in hostpools_view.lines(view):
+                typer.echo(line)
+
+
+@app.command()
+def rollout(
+    pool: Annotated[str, typer.Argument(help="Host pool name (or resource id) as in the catalog")],
+    to: Annotated[str | None, typer.Option("--to", help="Version; default: the workload's production")] = None,
+    requested_by: Annotated[str | None, typer.Option(help="Recorded as the requester; default user@cli")] = None,
+) -> None:
+    """Roll a host pool onto a version in batches (or resume its halted rollout)."""
+    from shared.domain.hostpools import RolloutState
+    from shared.domain.naming import version_slug
+    from shared.steps.rollout import policy_of
+
+    with _outcome():
+        entrypoints = wiring()
+        deps = entrypoints.deps
+        owners = [
+            w
+            for w in deps.catalog.workloads
+            if any(pool.lower() in (p.name.lower(), p.id.lower()) for p in w.host_pools)
+        ]
+        if not owners:
+            fail(f"no workload in the catalog serves a host pool {pool!r} (see `avdimage hostpools`)")
+        workload = owners[0]
+        policy = policy_of(workload, pool)
+        production = deps.records.get_pointers(workload.name).production
+        version = VersionNumber.parse(to) if to else production
+        if version is None:
+            fail(f"{workload.name} has no production version yet; name one with --to")
+        runs = deps.rollouts.runs(workload.name, policy.key) if deps.rollouts else []
+        halted = next((r for r in reversed(runs) if r.state is RolloutState.HALTED), None)
+        if halted is not None and halted.target_version == str(version):
+            run_id = halted.run_id  # resume it
+        else:
+            run_id = f"manual-{version_slug(version)}-{deps.clock.now():%m%d%H%M}"[:32].strip("-")
+        command = StartRollout(
+            workload=workload.name,
+            pool=policy.key,
+            run_id=run_id,
+            version=str(version),
+            requested_by=requested_by or _requester(),
+            requested_at=deps.clock.now(),
+        )
+        entrypoints.bus.send([Envelope.wrap(command)])
+        verb = "resume" if halted is not None and run_id == halted.run_id else "rollout"
+        typer.echo(f"sent: {verb} {policy.name} to {workload.name} {version} (run {run_id})")
 
 
 def main() -> None:

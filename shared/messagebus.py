@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from shared.domain.commands import (
     AnyCommand,
     Command,
+    ContinueRollout,
     ContinueRun,
     ContinueVersion,
     Envelope,
@@ -21,9 +22,10 @@ from shared.domain.commands import (
     Prune,
     Rollback,
     StartBuild,
+    StartRollout,
 )
 from shared.domain.errors import InvalidInput
-from shared.steps import promotion, runs, versions
+from shared.steps import promotion, rollout, runs, versions
 from shared.steps.deps import Deps
 
 C = TypeVar("C", bound=Command)
@@ -36,6 +38,8 @@ HANDLERS: dict[type[Command], Handler] = {
     Rollback: promotion.rollback,
     ContinueVersion: versions.continue_version,
     Prune: versions.prune,
+    StartRollout: rollout.start_rollout,
+    ContinueRollout: rollout.continue_rollout,
 }
 _COMMAND = TypeAdapter[AnyCommand](AnyCommand)
 
@@ -59,4 +63,7 @@ class MessageBus:
 
     def handle(self, command: Command) -> list[Envelope]:
         handler = HANDLERS[type(command)]
-        return handler(command, self.deps)
+        messages = handler(command, self.deps)
+        if isinstance(command, ContinueVersion | Rollback):  # production may have moved: host pools follow
+            messages += rollout.on_production_change(command, self.deps)
+        return messages

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from shared.domain.model import LifecycleEvent, RejectedMessage, Run
 from shared.domain.retention import Action, Decision
+from shared.hostpools_view import Estate, bars
 from shared.report import DESCRIPTIONS, GovernanceReport
 from shared.views import ManifestDiff, VersionRow, WorkloadSummary
 
@@ -373,12 +374,16 @@ def _environment() -> jinja2.Environment:
 
 
 def status_html(
-    summaries: Sequence[WorkloadSummary], events: Mapping[str, Sequence[LifecycleEvent]], now: datetime
+    summaries: Sequence[WorkloadSummary],
+    events: Mapping[str, Sequence[LifecycleEvent]],
+    now: datetime,
+    hostpools: Estate | None = None,
 ) -> str:
     """The status page: the catalog with badges and, per workload, its versions across stages over time."""
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
-    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date)
+    pools = bars(hostpools) if hostpools is not None else []
+    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date, hostpools=pools)
 
 
 def render_runs(runs: Sequence[Run], console: Console) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from simulator.backends.base import Context
     from simulator.backends.compute import ComputeBackend
+    from simulator.backends.desktop_virtualization import DesktopVirtualizationBackend
     from simulator.backends.gallery import GalleryBackend
     from simulator.backends.images import ImagesBackend
     from simulator.backends.network import NetworkBackend
@@ -31,6 +32,7 @@ class SimulatorApp(Protocol):
     network: NetworkBackend
     gallery: GalleryBackend
     images: ImagesBackend
+    desktop: DesktopVirtualizationBackend
 
     def handle(
         self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None

@@ -15,6 +15,7 @@ from simulator import routes
 from simulator.app import DEFAULT_SUBSCRIPTION
 from simulator.backends.base import Context
 from simulator.backends.compute import ComputeBackend
+from simulator.backends.desktop_virtualization import DesktopVirtualizationBackend
 from simulator.backends.gallery import GalleryBackend
 from simulator.backends.images import ImagesBackend
 from simulator.backends.network import NetworkBackend
@@ -92,6 +93,7 @@ class Simulator:
         self.ctx.images = self.images
         self.ctx.network = self.network
         self.ctx.gallery = self.gallery
+        self.desktop = DesktopVirtualizationBackend(self.ctx)
 
     @property
     def durations(self) -> dict[str, float]:

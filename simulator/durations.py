@@ -34,6 +34,8 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "gallery_version_create": 1200,
     "replication_per_region": 900,
     "gallery_version_delete": 60,
+    "avd_agent_install": 300,  # DSC extension: AVD agent + boot loader install, registration
+    "avd_heartbeat": 30,  # AVD agent heartbeat interval
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from simulator import desktop_responses as d
 from simulator import responses as r
 
 if TYPE_CHECKING:
@@ -22,6 +23,10 @@ NP = rf"{RG}/providers/Microsoft\.Network"
 VM = rf"{CP}/virtualMachines/(?P<name>{_N})"
 GAL = rf"{CP}/galleries/(?P<gallery>{_N})"
 IMG = rf"{GAL}/images/(?P<image>{_N})"
+DVP = rf"{RG}/providers/Microsoft\.DesktopVirtualization"
+POOL = rf"{DVP}/hostPools/(?P<pool>{_N})"
+HOST = rf"{POOL}/sessionHosts/(?P<host>{_N})"
+USESS = rf"{HOST}/userSessions/(?P<session>{_N})"
 MKT = (
     rf"{SUB}/providers/Microsoft\.Compute/locations/(?P<loc>{_N})/publishers/(?P<pub>{_N})"
     rf"/artifacttypes/vmimage/offers/(?P<offer>{_N})/skus/(?P<sku>{_N})/versions"
@@ -55,6 +60,7 @@ def _route(method: str, pattern: str, action: str, handler: Handler) -> Route:
 
 C = "Microsoft.Compute"
 N = "Microsoft.Network"
+DV = "Microsoft.DesktopVirtualization"
 ROUTES: list[Route] = [
     # async operation monitors
     _route(
@@ -118,6 +124,50 @@ ROUTES: list[Route] = [
     _route("PATCH", rf"{IMG}/versions/(?P<version>{_N})", f"{C}/galleries/images/versions/write", r.put_version),
     _route("GET", rf"{IMG}/versions/(?P<version>{_N})", f"{C}/galleries/images/versions/read", r.get_version),
     _route("DELETE", rf"{IMG}/versions/(?P<version>{_N})", f"{C}/galleries/images/versions/delete", r.delete_version),
+    # VM extensions (the AVD agent's DSC extension registers session hosts)
+    _route("PUT", rf"{VM}/extensions/(?P<ext>{_N})", f"{C}/virtualMachines/extensions/write", d.put_extension),
+    _route("GET", rf"{VM}/extensions/(?P<ext>{_N})", f"{C}/virtualMachines/extensions/read", d.get_extension),
+    # Azure Virtual Desktop: host pools, session hosts, user sessions
+    _route(
+        "GET", rf"{SUB}/providers/Microsoft\.DesktopVirtualization/hostPools", f"{DV}/hostPools/read", d.list_host_pools
+    ),
+    _route("GET", rf"{DVP}/hostPools", f"{DV}/hostPools/read", d.list_host_pools),
+    _route("PUT", POOL, f"{DV}/hostPools/write", d.put_host_pool),
+    _route("PATCH", POOL, f"{DV}/hostPools/write", d.patch_host_pool),
+    _route("GET", POOL, f"{DV}/hostPools/read", d.get_host_pool),
+    _route("DELETE", POOL, f"{DV}/hostPools/delete", d.delete_host_pool),
+    _route(
+        "POST",
+        rf"{POOL}/retrieveRegistrationToken",
+        f"{DV}/hostPools/retrieveRegistrationToken/action",
+        d.retrieve_registration_token,
+    ),
+    _route(
+        "POST",
+        rf"{POOL}/listRegistrationTokens",
+        f"{DV}/hostPools/listRegistrationTokens/action",
+        d.list_registration_tokens,
+    ),
+    _route("GET", rf"{POOL}/userSessions", f"{DV}/hostPools/sessionHosts/userSessions/read", d.list_pool_user_sessions),
+    _route("GET", rf"{POOL}/sessionHosts", f"{DV}/hostPools/sessionHosts/read", d.list_session_hosts),
+    _route("GET", HOST, f"{DV}/hostPools/sessionHosts/read", d.get_session_host),
+    _route("PATCH", HOST, f"{DV}/hostPools/sessionHosts/write", d.patch_session_host),
+    _route("DELETE", HOST, f"{DV}/hostPools/sessionHosts/delete", d.delete_session_host),
+    _route("GET", rf"{HOST}/userSessions", f"{DV}/hostPools/sessionHosts/userSessions/read", d.list_user_sessions),
+    _route("GET", USESS, f"{DV}/hostPools/sessionHosts/userSessions/read", d.get_user_session),
+    _route("DELETE", USESS, f"{DV}/hostPools/sessionHosts/userSessions/delete", d.delete_user_session),
+    _route(
+        "POST",
+        rf"{USESS}/sendMessage",
+        f"{DV}/hostPools/sessionHosts/userSessions/sendMessage/action",
+        d.send_message,
+    ),
+    _route(
+        "POST",
+        rf"{USESS}/disconnect",
+        f"{DV}/hostPools/sessionHosts/userSessions/disconnect/action",
+        d.disconnect_user_session,
+    ),
     # network
     _route("GET", rf"{NP}/virtualNetworks", f"{N}/virtualNetworks/read", r.list_vnets),
     _route("PUT", rf"{NP}/virtualNetworks/(?P<name>{_N})", f"{N}/virtualNetworks/write", r.put_vnet),

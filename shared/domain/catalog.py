@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from shared.domain import naming
 from shared.domain.errors import InvalidInput
+from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import Stage, VersionNumber
 
 
@@ -234,6 +235,7 @@ class Workload(Strict):
     retention: Retention = Retention()
     schedule: Schedule = Schedule()
     gallery: Gallery
+    host_pools: tuple[HostPoolPolicy, ...] = ()  # AVD host pools this image serves (shared/domain/hostpools.py)
 
     @model_validator(mode="after")
     def customizations_fit_run_command(self) -> Self:
@@ -251,6 +253,14 @@ class Workload(Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"customization names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def unique_host_pools(self) -> Self:
+        ids = [p.id.lower() for p in self.host_pools]
+        repeated = sorted({p.id for p in self.host_pools if ids.count(p.id.lower()) > 1})
+        if repeated:
+            raise ValueError(f"host pools must be listed once; repeated: {', '.join(repeated)}")
         return self
 
     @property
@@ -405,4 +415,23 @@ def _cross_file_issues(workloads: list[tuple[str, Workload]]) -> list[CatalogIss
                 )
             )
         by_definition.setdefault(workload.gallery.key, f"workload {workload.name!r} ({file})")
+    issues.extend(_host_pool_issues(workloads))
+    return issues
+
+
+def _host_pool_issues(workloads: list[tuple[str, Workload]]) -> list[CatalogIssue]:
+    """A host pool runs one image: two workloads serving it would re-image it back and forth."""
+    issues: list[CatalogIssue] = []
+    by_pool: dict[str, str] = {}
+    for file, workload in workloads:
+        for index, pool in enumerate(workload.host_pools):
+            other = by_pool.setdefault(pool.id.lower(), f"workload {workload.name!r} ({file})")
+            if not other.startswith(f"workload {workload.name!r}"):
+                issues.append(
+                    CatalogIssue(
+                        file=file,
+                        field=f"host_pools[{index}].id",
+                        reason=f"host pool {pool.name!r} is already served by {other}; a pool runs one image",
+                    )
+                )
     return issues

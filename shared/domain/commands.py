@@ -136,8 +136,43 @@ class Prune(Command):
         return f"{self.workload}:prune:{self.requested_at.isoformat()}"
 
 
+PoolKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,72}$")]  # pool key or name
+
+
+class StartRollout(Command):
+    """Roll a host pool onto a version (after a production change, or an admin's `avdimage rollout`)."""
+
+    kind: Literal["start-rollout"] = "start-rollout"
+    pool: PoolKey
+    run_id: RunId
+    version: VersionText
+    requested_by: Person
+    automatic: bool = False
+    requested_at: datetime | None = None  # an admin's request (a resume is a new message); None when automatic
+
+    @property
+    def message_id(self) -> str:
+        stamp = f":{self.requested_at.isoformat()}" if self.requested_at else ""
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:start{stamp}"
+
+
+class ContinueRollout(Command):
+    """Advance a host pool rollout: the next step now or a scheduled re-check."""
+
+    kind: Literal["continue-rollout"] = "continue-rollout"
+    pool: PoolKey
+    run_id: RunId
+    step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
+    attempt: int = Field(ge=0)
+    trigger: Literal["next", "recheck", "event"] = "next"
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:{self.step}:{self.attempt}"
+
+
 AnyCommand = Annotated[
-    StartBuild | ContinueRun | Promote | Rollback | ContinueVersion | Prune,
+    StartBuild | ContinueRun | Promote | Rollback | ContinueVersion | Prune | StartRollout | ContinueRollout,
     Field(discriminator="kind"),
 ]
 

@@ -10,6 +10,7 @@ from shared.domain.approvals import Principal, TokenRefused, TokenVerifier
 from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import Compute
 from shared.domain.errors import RequestRefused
+from shared.domain.hostpools import HostPools, RolloutRecords
 from shared.domain.records import RecordStore
 
 
@@ -20,6 +21,8 @@ class Deps:
     catalog: Catalog
     clock: Clock
     settings: Settings = field(default_factory=Settings)
+    hostpools: HostPools | None = None  # Azure Virtual Desktop (host pool inventory and rollouts)
+    rollouts: RolloutRecords | None = None  # rollout records, in the same table
     verifier: TokenVerifier | None = None  # Entra ID in Azure, the local issuer in tests and the demo
 
     def verify(self, token: str, what: str) -> Principal:

@@ -253,9 +253,9 @@ def test_event_grid_subscription_targets_arm_events(parsed: dict[str, dict[str, 
 def test_role_actions_are_flat_lists_of_arm_actions(parsed: dict[str, dict[str, Any]]) -> None:
     """role-actions.json holds exact ARM action strings per scope, no wildcards, and main.bicep loads both lists."""
     document = json.loads((INFRA / "role-actions.json").read_text(encoding="utf-8"))
-    assert set(document) == {"actions", "subscriptionActions", "notActions"}
+    assert set(document) == {"actions", "subscriptionActions", "hostPoolActions", "notActions"}
     assert document["notActions"] == []
-    for key in ("actions", "subscriptionActions"):
+    for key in ("actions", "subscriptionActions", "hostPoolActions"):
         actions = document[key]
         assert all(isinstance(action, str) and ARM_ACTION.match(action) for action in actions), actions
         assert len(set(actions)) == len(actions)
@@ -271,6 +271,8 @@ def test_role_actions_are_flat_lists_of_arm_actions(parsed: dict[str, dict[str, 
     reader = resource_properties(parsed, "main.bicep", "subscriptionReaderRole")["permissions"][0]
     assert operator["actions"] == role_actions_list("actions")
     assert reader["actions"] == role_actions_list("subscriptionActions")
+    hostpool = resource_properties(parsed, "main.bicep", "hostPoolOperatorRole")["permissions"][0]
+    assert hostpool["actions"] == role_actions_list("hostPoolActions")
 
 
 def role_actions_list(key: str) -> dict[str, Any]:

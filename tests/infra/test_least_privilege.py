@@ -18,13 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from localrun.hostpools import deploy_pool
 from localrun.runtime import LocalRuntime
 from shared.domain.catalog import load_catalog
-from shared.domain.commands import Prune
+from shared.domain.commands import Prune, StartRollout
 from shared.domain.compute import RUN_TAG
-from shared.domain.model import BuildReason, RunState, Status
+from shared.domain.model import BuildReason, RunState, Status, VersionNumber
+from shared.steps.rollout import gallery_version_id
 from simulator.core import RequestLogEntry
 from tests.e2e.conftest import with_retention
+from tests.e2e.hostpool_scenario import POOL_RG, manual_policy, with_pools
 from tests.e2e.scenario import build, full_lifecycle, to_production
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,12 +55,17 @@ class Lifecycle:
     runtime: LocalRuntime
     image_group: str
     group_requests: tuple[RequestLogEntry, ...]
+    hostpool_requests: tuple[RequestLogEntry, ...]
     subscription_requests: tuple[RequestLogEntry, ...]
     other_requests: tuple[RequestLogEntry, ...]
 
     @property
     def group_actions(self) -> set[str]:
         return {entry.action for entry in self.group_requests}
+
+    @property
+    def hostpool_actions(self) -> set[str]:
+        return {entry.action for entry in self.hostpool_requests}
 
     @property
     def subscription_actions(self) -> set[str]:
@@ -110,7 +118,32 @@ def run_every_path() -> LocalRuntime:
     build(runtime, "office", "temp-vm-refused", BuildReason.PATCH)
     runtime.tick_retention()
     runtime.run()
+
+    # Host pools: a manual rollout with users to message and sign off, an agent that fails (halt),
+    # a resume, and an expired registration token renewed on the way.
+    roll_host_pool(runtime)
     return runtime
+
+
+def roll_host_pool(runtime: LocalRuntime) -> None:
+    pool = manual_policy(drain_grace_minutes=0, batch_size=1, max_unavailable_percent=None)
+    runtime.deps.catalog = runtime.catalog = with_pools(runtime.catalog, "data-analyst", pool)
+    source = gallery_version_id(runtime.deps, runtime.catalog.get("data-analyst"), VersionNumber.parse("1.0.0"))
+    deploy_pool(runtime, pool, source, hosts=2, users=2)
+    runtime.sim.clock.advance(6 * 3600)  # the deployment's registration token has expired
+    runtime.sim.faults.lro_fails("Microsoft.Compute/virtualMachines/extensions/write", "VMExtensionProvisioningError")
+    for requested in ("admin@contoso.com", "admin@contoso.com"):  # the second one resumes the halted rollout
+        runtime.submit(
+            StartRollout(
+                workload="data-analyst",
+                pool=pool.name,
+                run_id="lp-roll",
+                version="1.0.2",
+                requested_by=requested,
+                requested_at=runtime.sim.clock.now(),
+            )
+        )
+        runtime.run()
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +152,19 @@ def lifecycle() -> Lifecycle:
     runtime = run_every_path()
     log = tuple(runtime.sim.request_log)
     image_group = runtime.settings.image_resource_group
+
+    def in_group(entry: RequestLogEntry, group: str) -> bool:
+        found = RESOURCE_GROUP_PATH.match(entry.path)
+        return found is not None and found["group"].lower() == group.lower()
+
     return Lifecycle(
         runtime=runtime,
         image_group=image_group,
-        group_requests=tuple(e for e in log if RESOURCE_GROUP_PATH.match(e.path)),
+        group_requests=tuple(e for e in log if in_group(e, image_group)),
+        hostpool_requests=tuple(e for e in log if in_group(e, POOL_RG)),
         subscription_requests=tuple(e for e in log if SUBSCRIPTION_PATH.match(e.path)),
         other_requests=tuple(
-            e for e in log if not RESOURCE_GROUP_PATH.match(e.path) and not SUBSCRIPTION_PATH.match(e.path)
+            e for e in log if not (in_group(e, image_group) or in_group(e, POOL_RG) or SUBSCRIPTION_PATH.match(e.path))
         ),
     )
 
@@ -150,10 +189,42 @@ def test_scenario_reaches_every_path_that_calls_arm(lifecycle: Lifecycle) -> Non
 
 
 def test_requests_stay_in_the_image_resource_group_or_the_subscription(lifecycle: Lifecycle) -> None:
-    """Every ARM request targets the image resource group (the Operator role's only scope) or a subscription-level path."""
+    """Every ARM request targets the image resource group (the Operator role's only scope), a host pool's
+    resource group (the Host Pool Operator role's only scope) or a subscription-level path."""
     assert lifecycle.other_requests == ()
-    groups = {RESOURCE_GROUP_PATH.match(e.path)["group"].lower() for e in lifecycle.group_requests}  # type: ignore[index]
-    assert groups == {lifecycle.image_group.lower()}
+    assert lifecycle.group_requests
+    assert lifecycle.hostpool_requests
+
+
+def test_host_pool_rollout_scenario_reaches_every_path(lifecycle: Lifecycle) -> None:
+    """The host pool phase drains, messages and signs off users, recreates and registers hosts, renews a token."""
+    counts = lifecycle.runtime.sim.request_log.counts()
+    for action in (
+        "Microsoft.DesktopVirtualization/hostPools/sessionHosts/userSessions/sendMessage/action",
+        "Microsoft.DesktopVirtualization/hostPools/sessionHosts/userSessions/delete",
+        "Microsoft.DesktopVirtualization/hostPools/write",
+        "Microsoft.Compute/virtualMachines/extensions/write",
+    ):
+        assert counts[action] >= 1, action
+    rollouts = lifecycle.runtime.deps.rollouts
+    assert rollouts is not None
+    states = [e.kind for e in rollouts.events("data-analyst", manual_policy().key)]
+    assert "halted" in states
+    assert "resumed" in states
+    assert states[-1] == "finished"
+
+
+def test_every_action_used_in_host_pool_resource_groups_is_granted(lifecycle: Lifecycle) -> None:
+    """The Host Pool Operator role grants every action the rollout performs in a host pool's resource group."""
+    missing = sorted(lifecycle.hostpool_actions - set(role_actions()["hostPoolActions"]))
+    assert missing == [], f"add to infra/role-actions.json `hostPoolActions`: {missing}"
+
+
+def test_host_pool_role_grants_nothing_unused(lifecycle: Lifecycle) -> None:
+    """Each Host Pool Operator action is used in a host pool's resource group or implied by a request that is."""
+    implied = {action for action, by in IMPLIED.items() if by in lifecycle.hostpool_actions}
+    unused = sorted(set(role_actions()["hostPoolActions"]) - lifecycle.hostpool_actions - implied)
+    assert unused == [], f"remove from infra/role-actions.json `hostPoolActions`: {unused}"
 
 
 def test_every_action_used_in_the_image_resource_group_is_granted(lifecycle: Lifecycle) -> None:
