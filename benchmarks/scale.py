@@ -74,7 +74,7 @@ def versions_of(workload: Workload, count: int, runtime: LocalRuntime) -> tuple[
             ImageVersion(
                 workload=workload.name,
                 version=number,
-                display_name=f"Win11 | Office | v1.0 | {created:%Y-%m}",
+                display_name=f"Win11 | Office | v1.0.0 | {created:%Y-%m}",
                 build_reason=BuildReason.PATCH if i else BuildReason.FIRST,
                 run_id=f"patch-{i:04d}",
                 requested_by="scheduler",

@@ -48,7 +48,7 @@ def workload_versions(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("workload_history")
 @bp.route(route="workloads/{workload}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def workload_history(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.views import history
+    from shared.views import event_row, history
 
     deps = bootstrap.entrypoints().deps
     try:
@@ -57,4 +57,4 @@ def workload_history(req: func.HttpRequest) -> func.HttpResponse:
         return _error(error, 404)
     except InvalidInput as error:
         return _error(error, 400)
-    return _json([e.model_dump(mode="json") for e in events])
+    return _json([event_row(e).model_dump(mode="json") for e in sorted(events, key=lambda e: (e.at, e.seq))])

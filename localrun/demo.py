@@ -1,33 +1,56 @@
 """`make demo`: the product's main job on local stand-ins (Azurite, the simulator, the in-process bus).
 
-Six weeks of an estate in a few seconds of wall time: timer-driven builds (new workloads, new
+Six weeks of an estate in well under a minute of wall time: timer-driven builds (new workloads, new
 base images, Patch Tuesday), approvals arriving as messages, an incident and a one-message
 rollback, event-driven retention, and the sweeper.
+
+With `--state DIR` (what `make demo` passes: .demo) the demo starts its own Azurite with its
+tables in DIR/azurite and saves the simulator to DIR/simulator.pickle at the end, so that
+`avdimage --demo ...` and `make ui` work on the estate it leaves (localrun/state.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
+from localrun.azurite import azurite
 from localrun.demo_hostpools import chapter as hostpool_chapter
 from localrun.issuer import ANALYST_APPROVERS, OFFICE_APPROVERS, forged
 from localrun.runtime import LocalRuntime
+from localrun.state import TABLE, azurite_dir, save_simulator, simulator_file
 from shared.adapters.table_records import TableRecordStore
 from shared.domain.catalog import CatalogError, load_catalog
 from shared.domain.model import LifecycleEvent, RunState, VersionNumber
-from shared.render import render_catalog, render_diff, render_report, render_runs
+from shared.domain.records import RecordStore
+from shared.render import render_catalog, render_decisions, render_diff, render_report, render_runs
 from shared.report import report_for
+from shared.steps.versions import plan_prune
 from shared.views import catalog_view, diff
 
 ROOT = Path(__file__).resolve().parent.parent
-console = Console(highlight=False, width=160)
+console = Console(highlight=False)  # the terminal's width: everything below fits 80 columns
+
+
+def narrate(label: Text, text: Text) -> None:
+    """One line of the story: a short label, then text wrapped at words under itself (a hanging indent)."""
+    grid = Table.grid(padding=(0, 1, 0, 2))
+    grid.add_column(width=11, no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(label, text)
+    console.print(grid)
 
 
 class Demo:
@@ -39,7 +62,9 @@ class Demo:
         clock = self.runtime.sim.clock
         if when > clock.now():
             clock.advance_to(when)
-        console.rule(f"[bold]{clock.now():%a %Y-%m-%d %H:%M}[/bold]  {title}")
+        console.print()
+        console.rule(style="dim")
+        console.print(Text(f"{clock.now():%a %Y-%m-%d %H:%M}  {title}", style="bold"))
 
     def settle(self) -> None:
         """Deliver every message and advance virtual time until the estate is idle; show what happened."""
@@ -53,12 +78,14 @@ class Demo:
                     fresh.append(event)
         for event in sorted(fresh, key=lambda e: e.at):
             version = f" {event.version}" if event.version else ""
-            console.print(
-                f"  [dim]{event.at:%m-%d %H:%M}[/dim] [cyan]{event.workload}{version}[/cyan] "
-                f"[bold]{event.kind}[/bold] [dim]({event.actor})[/dim] {event.detail[:150]}"
-            )
+            line = Text()
+            line.append(f"{event.workload}{version} ", style="cyan")
+            line.append(event.kind, style="bold")
+            line.append(f" ({event.actor}) ", style="dim")
+            line.append(event.detail)  # whole: ids at the end are what an admin copies
+            narrate(Text(f"{event.at:%m-%d %H:%M}", style="dim"), line)
         for refusal in self.runtime.trace.refusals:
-            console.print(f"  [red]refused[/red] {refusal}")
+            narrate(Text("refused", style="red"), Text(refusal))
         self.runtime.trace.refusals.clear()
 
     def approve(self, workload: str, version: str, stage: str, approver: str, ticket: str, token: str = "") -> None:
@@ -73,7 +100,7 @@ class Demo:
             "requested_at": self.runtime.sim.clock.now().isoformat(),
         }
         shown = {**body, "approver_token": f"<token of {approver}>"}
-        console.print(f"  [green]approval message[/green] {json.dumps(shown)}")
+        narrate(Text("approval", style="green"), Text(json.dumps(shown)))
         self.runtime.approve(json.dumps(body))
 
     def rollback(self, workload: str, approver: str, ticket: str, reason: str) -> None:
@@ -88,7 +115,7 @@ class Demo:
             "requested_at": self.runtime.sim.clock.now().isoformat(),
         }
         shown = {**body, "approver_token": f"<token of {approver}>"}
-        console.print(f"  [yellow]rollback message[/yellow] {json.dumps(shown)}")
+        narrate(Text("rollback", style="yellow"), Text(json.dumps(shown)))
         self.runtime.approve(json.dumps(body))
 
     def promote_all(self, workload: str, version: str, stages: list[str], approvers: dict[str, list[str]]) -> None:
@@ -102,12 +129,15 @@ class Demo:
         records = self.runtime.records
         before = records.get_pointers(workload).production
         for kind, what in FORGERIES:
-            console.print(f"  [red]forged[/red] {what}")
+            narrate(Text("forged", style="red"), Text(what))
             token = forged(self.runtime.issuer, kind)
             self.approve(workload, version, "production", f"forged: {kind}", f"FORGED-{kind}", token=token)
             self.settle()
         after = records.get_pointers(workload).production
-        console.print(f"  production of {workload}: {before or 'none'} before, {after or 'none'} after")
+        narrate(
+            Text("result", style="bold"),
+            Text(f"production of {workload}: {before or 'none'} before, {after or 'none'} after"),
+        )
 
 
 OFFICE = OFFICE_APPROVERS  # the sample catalog's people (localrun/issuer.py)
@@ -162,13 +192,20 @@ def scenario(demo: Demo) -> None:
     demo.promote_all("data-analyst", analyst, ["validation", "production", "dr"], ANALYST)
 
     demo.at(runtime.sim.clock.now(), "the sweep timer (00:30) runs retention and removes abandoned temporary resources")
+    runtime.trace.sweeps.clear()
     runtime.run_until(datetime(2026, 12, 16, 1, 0, tzinfo=UTC))
     demo.settle()
+    for note in runtime.trace.sweeps:
+        at, _, what = note.partition(" ")
+        narrate(Text("sweeper", style="magenta"), Text(f"{at} {what}"))
+    for name in runtime.catalog.names:
+        render_decisions(name, plan_prune(name, runtime.deps), console, dry_run=False)
 
 
 def summary(runtime: LocalRuntime) -> None:
     """What a new admin sees: the catalog, what changed in the last patch, the runs, governance."""
     deps = runtime.deps
+    console.print()
     console.rule("[bold]The catalog after six weeks[/bold]")
     render_catalog(catalog_view(deps, with_usage=True), console)
     analyst = {v.version: v for v in runtime.records.list_versions("data-analyst")}
@@ -183,35 +220,63 @@ def summary(runtime: LocalRuntime) -> None:
     )
 
 
-def main() -> int:
+@contextmanager
+def _records(state: Path | None) -> Iterator[tuple[RecordStore | None, str, str | None]]:
+    """Azurite persisted under `state`, the Azurite `make test` started, or memory."""
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)  # every `make demo` starts a new estate
+        with azurite(azurite_dir(state)) as (_, connection):
+            records = TableRecordStore.from_connection_string(connection, TABLE)
+            records.ensure_table()
+            yield records, f"Azurite, kept in {state}/", connection
+        return
+    connection = os.environ.get("AVD_TABLES_CONNECTION_STRING")
+    if connection:
+        records = TableRecordStore.from_connection_string(connection, TABLE)
+        records.ensure_table()
+        yield records, "Azurite (Table Storage)", connection
+        return
+    console.print(Text("no --state and no AVD_TABLES_CONNECTION_STRING: records in memory", style="yellow"))
+    yield None, "memory", None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localrun.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--state", type=Path, help="keep Azurite's tables and the simulator here (make demo: .demo)")
+    args = parser.parse_args(argv)
     logging.getLogger("avdimage").setLevel(logging.ERROR)  # the demo shows refusals itself
     try:
         catalog = load_catalog(ROOT / "catalog")
     except CatalogError as error:
-        console.print(f"[red]{error}[/red]")
+        console.print(Text(str(error), style="red"))
         return 1
-    connection = os.environ.get("AVD_TABLES_CONNECTION_STRING")
-    if connection:
-        records = TableRecordStore.from_connection_string(connection, "avddemo")
-        records.ensure_table()
-        where = "Azurite (Table Storage)"
-    else:
+    with _records(args.state) as (records, where, connection):
+        runtime = LocalRuntime(catalog, records=records, start=datetime(2026, 11, 2, 5, 0, tzinfo=UTC))
         console.print(
-            "[yellow]AVD_TABLES_CONNECTION_STRING is not set: run `make demo` to use Azurite; using memory[/yellow]"
+            Text.assemble(
+                ("AVD Image Lifecycle demo", "bold"),
+                f": catalog {', '.join(catalog.names)}; records in {where}; Azure simulated on a virtual clock",
+            )
         )
-        records = None
-        where = "memory"
-    runtime = LocalRuntime(catalog, records=records, start=datetime(2026, 11, 2, 5, 0, tzinfo=UTC))
-    console.print(
-        f"[bold]AVD Image Lifecycle demo[/bold]: catalog {', '.join(catalog.names)}; records in {where}; "
-        "Azure simulated on a virtual clock"
-    )
-    demo = Demo(runtime)
-    scenario(demo)
-    summary(runtime)
-    failed = [r for w in catalog.names for r in runtime.records.list_runs(w) if r.state is not RunState.SUCCEEDED]
+        demo = Demo(runtime)
+        scenario(demo)
+        summary(runtime)
+        pools_ok = hostpool_chapter(console, _pool_records(connection), catalog)
+        if args.state is not None:
+            save_simulator(runtime.sim, simulator_file(args.state))
+            console.print()
+            console.rule("[bold]Now it is yours[/bold]")
+            console.print(
+                Text(
+                    f"The estate is kept in {args.state}/ (Azurite's tables and the simulator). Try:\n"
+                    "  .venv/bin/avdimage --demo catalog\n"
+                    "  .venv/bin/avdimage --demo status office\n"
+                    "  .venv/bin/avdimage --demo history office --stage production\n"
+                    "  make ui    (the status page at a local URL)"
+                )
+            )
+        failed = [r for w in catalog.names for r in runtime.records.list_runs(w) if r.state is not RunState.SUCCEEDED]
     broken = [d for d in runtime.bus.dead_letters if d.reason != "Rejected"]  # refused forgeries are expected
-    pools_ok = hostpool_chapter(console, _pool_records(connection), catalog)
     return 1 if failed or broken or not pools_ok else 0
 
 

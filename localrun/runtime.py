@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ class Trace:
     deliveries: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    sweeps: list[str] = field(default_factory=list)  # what each sweeper run removed (or that it found nothing)
 
 
 class LocalRuntime:
@@ -158,7 +159,7 @@ class LocalRuntime:
                 self.trace.refusals.append(f"{envelope.message_id}: {handled.rejected}")
                 raise DeadLetter("Rejected", handled.rejected)
 
-    def _on_events(self, events: list[Mapping[str, Any]]) -> None:
+    def _on_events(self, events: list[dict[str, Any]]) -> None:
         """Event Grid delivers arrays; each event goes through the Event Grid function's path."""
         for event in events:
             handled = self.entrypoints.arm_event(event)
@@ -182,4 +183,5 @@ class LocalRuntime:
 
     def tick_retention(self) -> None:
         """The retention and sweeper timer firing at the current virtual time."""
-        self.entrypoints.retention_and_sweep()
+        handled = self.entrypoints.retention_and_sweep()
+        self.trace.sweeps.append(f"{self.sim.clock.now():%Y-%m-%d %H:%M} {handled.note}")

@@ -36,6 +36,18 @@ def entrypoints() -> Entrypoints:
     return _override if _override is not None else _production()
 
 
+def reader() -> Deps:
+    """Deps for reading only (the CLI's read commands): needs no Service Bus settings."""
+    return _override.deps if _override is not None else _reader()
+
+
+@functools.cache
+def _reader() -> Deps:
+    from shared.config import Settings
+
+    return build_deps(Settings())
+
+
 @functools.cache
 def _credential() -> TokenCredential:
     from azure.identity import DefaultAzureCredential

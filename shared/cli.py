@@ -24,173 +24,100 @@ Exit codes (scripts may rely on them):
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
-import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from shared import bootstrap, hostpools_view, render
+from shared import bootstrap, render
+from shared.cli_read import reading
+from shared.cli_support import (
+    ENVIRONMENT,
+    OK,
+    REFUSED,
+    USAGE,
+    ConfigurationMissing,
+    JsonFlag,
+    Session,
+    WorkloadArg,
+    examples,
+    fail,
+    outcome,
+    print_json,
+    quiet_logs,
+    read_deps,
+    say,
+    show_version,
+    wiring,
+)
+from shared.cli_support import console as _console
 from shared.domain.commands import Envelope, Prune, StartBuild, StartRollout
-from shared.domain.errors import DomainError, InvalidInput
 from shared.domain.model import BuildReason, RunState, Stage, VersionNumber
 from shared.entrypoints import Entrypoints
 from shared.steps.deps import Deps
 
-OK, REFUSED, USAGE, ENVIRONMENT = 0, 1, 2, 3
-SETTINGS_HELP = (
-    "set AVD_TABLES_ENDPOINT (or AVD_TABLES_CONNECTION_STRING), AVD_SUBSCRIPTION_ID, AVD_CATALOG_PATH and "
-    "ServiceBusConnection__fullyQualifiedNamespace (see docs/deploy.md); `make demo` shows the product on "
-    "local stand-ins without Azure"
-)
+__all__ = ["ENVIRONMENT", "OK", "REFUSED", "USAGE", "ConfigurationMissing", "app", "main", "wait_for_run"]
+_outcome, _print_json = outcome, print_json
 
 app = typer.Typer(
     name="avdimage",
     help="Build, version, promote and roll back AVD golden images in Azure Compute Gallery.",
+    epilog=examples(
+        ("Which image to use, on what `make demo` left", "avdimage --demo catalog"),
+        ("One workload with its versions and approvals", "avdimage status office"),
+        ("Help on one command", "avdimage promote -h"),
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wraps at words, no `<bool>` on flags
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 @app.callback()
-def _quiet_logs(
+def _main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the service layer's log lines")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Work on the state `make demo` left in .demo/ (local Azurite and simulator)"),
+    ] = False,
+    _version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit")
+    ] = False,
 ) -> None:
-    """Refusals are reported once, as the command's error; the service layer's log lines only with -v."""
-    logger = logging.getLogger("avdimage")
-    if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    elif not logging.getLogger().handlers and not logger.handlers:
-        logger.addHandler(logging.NullHandler())
+    quiet_logs(verbose)
+    if demo:
+        _use_demo(ctx)
 
 
-class ConfigurationMissing(Exception):
-    """The environment does not say where the records, Azure or Service Bus are."""
+def _use_demo(ctx: typer.Context) -> None:
+    """Wire the demo's runtime in; on exit it delivers what the command sent and saves the simulator.
 
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-def fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(f"avdimage: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _outcome() -> Iterator[None]:
-    """Map what went wrong to the documented exit code, with the reason on stderr."""
+    localrun (the simulator's wiring) is loaded by name: it ships with the package for the demo,
+    and the product in shared/ does not depend on it.
+    """
+    state: Any = importlib.import_module("localrun.state")
     try:
-        yield
-    except ConfigurationMissing as error:
-        fail(f"configuration missing: {error}", ENVIRONMENT)
-    except (DomainError, ValidationError) as error:
-        fail(str(error), REFUSED)
+        runtime = ctx.with_resource(state.demo_runtime())
+    except state.DemoStateMissing as error:
+        fail(str(error), ENVIRONMENT)
+    except RuntimeError as error:  # Azurite missing or not starting
+        fail(f"the demo's Azurite: {error}", ENVIRONMENT)
+    bootstrap.use(runtime.entrypoints)
+    Session.deliver = runtime.run
 
+    def restore() -> None:
+        bootstrap.use(None)
+        Session.deliver = None
 
-def wiring() -> Entrypoints:
-    """The injected wiring, or production's; missing settings become exit code 3."""
-    try:
-        return bootstrap.entrypoints()
-    except (RuntimeError, ValidationError, InvalidInput, ImportError) as error:
-        raise ConfigurationMissing(f"{error}; {SETTINGS_HELP}") from error
-
-
-def _deps() -> Deps:
-    return wiring().deps
-
-
-def _print_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=str))
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout")]
-WorkloadArg = Annotated[str, typer.Argument(help="Workload name as in the catalog, e.g. office")]
-
-
-@app.command()
-def catalog(
-    as_json: JsonFlag = False,
-    usage: Annotated[bool, typer.Option(help="Count VMs and scale sets per version (lists compute)")] = True,
-) -> None:
-    """Which image to use: per workload production, rollback target, coming and deprecated versions."""
-    from shared.views import catalog_view
-
-    with _outcome():
-        summaries = catalog_view(_deps(), with_usage=usage)
-        if as_json:
-            _print_json([s.model_dump(mode="json") for s in summaries])
-        else:
-            render.render_catalog(summaries, _console())
-
-
-@app.command()
-def status(workload: WorkloadArg, as_json: JsonFlag = False) -> None:
-    """One workload: owner, purpose, stages, every version with its approvals and VM count."""
-    from shared.views import workload_summary
-
-    with _outcome():
-        deps = _deps()
-        summary = workload_summary(deps.workload(workload), deps, deps.compute.images_in_use())
-        pools = hostpools_view.estate(deps, summary.name) if deps.workload(workload).host_pools else None
-        if as_json:
-            payload = summary.model_dump(mode="json")
-            if pools is not None:
-                payload["host_pools"] = hostpools_view.pools_using(pools, summary.name)
-            _print_json(payload)
-        else:
-            render.render_status(summary, _console())
-            for line in hostpools_view.status_lines(pools, summary.name) if pools is not None else []:
-                typer.echo(line)
-
-
-@app.command()
-def history(workload: WorkloadArg, as_json: JsonFlag = False) -> None:
-    """Every lifecycle event of a workload: when, who or what, why."""
-    from shared.views import history as events_of
-
-    with _outcome():
-        events = events_of(_deps(), workload)
-        if as_json:
-            _print_json([e.model_dump(mode="json") for e in sorted(events, key=lambda e: (e.at, e.seq))])
-        else:
-            render.render_history(workload, events, _console())
-
-
-@app.command()
-def diff(
-    workload: WorkloadArg,
-    v1: Annotated[str, typer.Argument(help="One version, e.g. 1.0.0")],
-    v2: Annotated[str, typer.Argument(help="The other version, e.g. 1.0.1")],
-    as_json: JsonFlag = False,
-) -> None:
-    """What changed between two versions: OS build, hotfixes, apps, registry (recorded manifests)."""
-    from shared.views import diff as manifest_diff
-
-    with _outcome():
-        deps = _deps()
-        name = deps.workload(workload).name
-        found = []
-        for text in (v1, v2):
-            number = VersionNumber.parse(text)
-            version = deps.records.find_version(name, number)
-            if version is None:
-                fail(f"{name} has no version {number}")
-            found.append(version)
-        older, newer = sorted(found, key=lambda v: v.version)
-        change = manifest_diff(older, newer)
-        if as_json:
-            _print_json(change.model_dump(mode="json"))
-        else:
-            render.render_diff(change, _console())
+    ctx.call_on_close(restore)
 
 
 def _requester() -> str:
@@ -202,7 +129,14 @@ def _requester() -> str:
 
 
 def wait_for_run(
-    deps: Deps, workload: str, run_id: str, console: Console, *, poll: Callable[[], None], timeout: timedelta
+    deps: Deps,
+    workload: str,
+    run_id: str,
+    console: Console,
+    *,
+    poll: Callable[[], None],
+    timeout: timedelta,
+    quiet: bool = False,
 ) -> RunState:
     """Show the run's step until it ends; `poll` waits (or, in-process, delivers messages)."""
     deadline = time.monotonic() + timeout.total_seconds()
@@ -212,37 +146,50 @@ def wait_for_run(
             if run is not None:
                 shown.update(f"{workload} {run_id}: {run.step} (attempt {run.attempt})")
                 if run.state is not RunState.RUNNING:
-                    console.print(f"{workload} {run_id}: {run.state.value} at step {run.step} {run.failure_reason}")
+                    if not quiet:
+                        ended = f"{workload} {run_id}: {run.state.value} at step {run.step}"
+                        console.print(f"{ended} {run.failure_reason}".rstrip(), markup=False)
                     return run.state
             if time.monotonic() > deadline:
                 fail(f"{workload} {run_id} still running after {timeout}; follow it with `avdimage status {workload}`")
             poll()
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("Rebuild with this month's patches (patch bump)", "avdimage build office"),
+        ("After a catalog change (minor bump), following it", "avdimage build office --reason catalog-change --wait"),
+        ("Only prepare the source VM to work on it", "avdimage build office --prepare-only"),
+    )
+)
 def build(
     workload: WorkloadArg,
     prepare_only: Annotated[bool, typer.Option("--prepare-only", help="Prepare the source VM only")] = False,
     reason: Annotated[
         BuildReason | None,
-        typer.Option(help="Decides the version bump; default: first for a new workload, else catalog-change"),
+        typer.Option(
+            help="Decides the version bump: patch (default), catalog-change (minor), new-os-base (major); "
+            "a new workload's first build is always 1.0.0",
+            show_default=False,
+        ),
     ] = None,
     run_id: Annotated[str | None, typer.Option(help="Default manual-YYYYMMDD-HHMM")] = None,
     requested_by: Annotated[str | None, typer.Option(help="Recorded as the requester; default user@cli")] = None,
-    wait: Annotated[bool, typer.Option(help="Follow the run until it ends")] = False,
-    timeout_minutes: Annotated[int, typer.Option(min=1)] = 240,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends")] = False,
+    timeout_minutes: Annotated[int, typer.Option(min=1, help="How long --wait follows the run")] = 240,
+    as_json: JsonFlag = False,
 ) -> None:
     """Start a pipeline run (a message on the step queue; the functions do the work)."""
     from shared.identity.operator import signed_requester
 
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
         records = deps.records.load_workload(name)
         if records.pointers.active_run:
             fail(f"{name} already has an active run {records.pointers.active_run}; one run per workload at a time")
-        chosen = reason or (BuildReason.CATALOG_CHANGE if records.versions else BuildReason.FIRST)
+        chosen = BuildReason.FIRST if not records.versions else (reason or BuildReason.PATCH)
         command = StartBuild(
             workload=name,
             run_id=run_id or f"manual-{deps.clock.now():%Y%m%d-%H%M}",
@@ -251,21 +198,34 @@ def build(
             prepare_only=prepare_only,
         )
         entrypoints.bus.send([Envelope.wrap(command)])
+        result: dict[str, Any] = {
+            "action": "build",
+            "workload": name,
+            "run_id": command.run_id,
+            "reason": chosen.value,
+            "prepare_only": prepare_only,
+            "state": "sent",
+        }
         console = _console()
-        console.print(
-            f"sent: build {name} run {command.run_id} ({chosen.value}{', prepare only' if prepare_only else ''})"
-        )
+        if not as_json:
+            say(f"sent: build {name} run {command.run_id} ({chosen.value}{', prepare only' if prepare_only else ''})")
         if wait:
             state = wait_for_run(
                 deps,
                 name,
                 command.run_id,
                 console,
-                poll=lambda: time.sleep(15),
+                poll=Session.deliver or (lambda: time.sleep(15)),
                 timeout=timedelta(minutes=timeout_minutes),
+                quiet=as_json,
             )
-            if state is RunState.FAILED:
-                raise typer.Exit(REFUSED)
+            result["state"] = state.value
+            run = deps.records.find_run(name, command.run_id)
+            result["version"] = str(run.version) if run and run.version else None
+        if as_json:
+            print_json(result)
+        if result["state"] == RunState.FAILED.value:
+            raise typer.Exit(REFUSED)
 
 
 def _approve(entrypoints: Entrypoints, body: dict[str, Any], signer: str | None) -> str:
@@ -279,7 +239,7 @@ def _approve(entrypoints: Entrypoints, body: dict[str, Any], signer: str | None)
     if handled.rejected:
         fail(f"refused: {handled.rejected}")
     if handled.queued:
-        typer.echo("checked and sent to the image-approvals queue; the approvals function applies it")
+        typer.echo("checked and sent to the image-approvals queue; the approvals function applies it", err=True)
     return handled.note
 
 
@@ -295,17 +255,37 @@ Ticket = Annotated[str, typer.Option(help="Change or incident reference")]
 Reason = Annotated[str, typer.Option(help="Why, in words a later admin will understand")]
 
 
-@app.command()
+def _gallery_version_id(deps: Deps, workload: str, version: VersionNumber | str | None) -> str | None:
+    if version is None:
+        return None
+    found = deps.records.find_version(workload, VersionNumber.parse(str(version)))
+    return found.gallery_version_id if found else None
+
+
+@app.command(
+    epilog=examples(
+        ("Into validation, signed in as yourself", "avdimage promote office 1.0.2 --to validation"),
+        (
+            "Into production, with the change ticket",
+            "avdimage promote office 1.0.2 --to production --ticket CHG0031337",
+        ),
+        (
+            "On the demo's estate, as one of its people",
+            "avdimage --demo promote office 1.0.2 --to dr --as cab-chair@contoso.com",
+        ),
+    )
+)
 def promote(
     workload: WorkloadArg,
-    version: Annotated[str, typer.Argument(help="Major.Minor.Patch")],
-    to: Annotated[Stage, typer.Option("--to", help="The next stage")],
+    version: Annotated[str, typer.Argument(help="Major.Minor.Patch, e.g. 1.0.2", show_default=False)],
+    to: Annotated[Stage, typer.Option("--to", help="The next stage", show_default=False)],
     signer: SignInAs = None,
     ticket: Ticket = "",
     reason: Reason = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Approve a version for the next stage, signed with your identity (the approval contract)."""
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         note = _approve(
             entrypoints,
@@ -320,10 +300,31 @@ def promote(
             },
             signer,
         )
-        typer.echo(f"{note} (follow with `avdimage status {workload}`)")
+        if as_json:
+            name = entrypoints.deps.workload(workload).name
+            print_json(
+                {
+                    "action": "promote",
+                    "workload": name,
+                    "version": str(VersionNumber.parse(version)),
+                    "stage": to.value,
+                    "decision": note,
+                    "gallery_version_id": _gallery_version_id(entrypoints.deps, name, version),
+                }
+            )
+        else:
+            say(f"{note} (follow with `avdimage status {workload}`)")
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("Withdraw what serves production now", "avdimage rollback office --ticket INC-20261118"),
+        (
+            "Withdraw 1.0.1 only if it still serves, saying why",
+            "avdimage rollback office --version 1.0.1 \\\n      --ticket INC-20261118 --reason 'Outlook crashes'",
+        ),
+    )
+)
 def rollback(
     workload: WorkloadArg,
     version: Annotated[
@@ -332,9 +333,10 @@ def rollback(
     signer: SignInAs = None,
     ticket: Ticket = "",
     reason: Reason = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Withdraw the production version; the rollback target serves again (a pointer move)."""
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         name = deps.workload(workload).name
@@ -353,110 +355,80 @@ def rollback(
             },
             signer,
         )
-        typer.echo(note)
+        if as_json:
+            print_json(
+                {
+                    "action": "rollback",
+                    "workload": name,
+                    "withdrawn": str(pointers.production) if pointers.production else None,
+                    "production": str(pointers.rollback),
+                    "decision": note,
+                    "gallery_version_id": _gallery_version_id(deps, name, pointers.rollback),
+                }
+            )
+        else:
+            say(note)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        ("What retention would do, changing nothing", "avdimage prune --dry-run"),
+        ("Apply it to one workload", "avdimage prune office --yes"),
+    )
+)
 def prune(
     workload: Annotated[str | None, typer.Argument(help="One workload; default every workload")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the decisions; change nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply the decisions (required unless --dry-run)")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Apply the retention policy (deprecate, then delete) or, with --dry-run, show what it would do."""
     from shared.steps.versions import plan_prune
 
-    with _outcome():
-        entrypoints = wiring()
-        deps = entrypoints.deps
+    if not dry_run and not yes:
+        fail("prune deprecates and deletes image versions: add --yes to apply, or --dry-run to see the plan", USAGE)
+    with outcome():
+        entrypoints = None if dry_run else wiring()
+        deps = entrypoints.deps if entrypoints else read_deps()
         names = [deps.workload(workload).name] if workload else deps.catalog.names
         console = _console()
+        plans = []
         for name in names:
-            render.render_decisions(name, plan_prune(name, deps), console, dry_run=dry_run)
-        if not dry_run:
+            decisions = plan_prune(name, deps)
+            ids = {str(v.version): v.gallery_version_id for v in deps.records.list_versions(name)}
+            plans.append(
+                {
+                    "workload": name,
+                    "decisions": [
+                        {
+                            "version": str(d.version),
+                            "display_name": d.display_name,
+                            "action": d.action.value,
+                            "reason": d.reason,
+                            "end_of_life": d.end_of_life.isoformat() if d.end_of_life else None,
+                            "gallery_version_id": ids.get(str(d.version)),
+                        }
+                        for d in decisions
+                    ],
+                }
+            )
+            if not as_json:
+                render.render_decisions(name, decisions, console, dry_run=dry_run)
+        if entrypoints is not None:
             now = deps.clock.now()
             entrypoints.bus.send([Envelope.wrap(Prune(workload=n, requested_at=now)) for n in names])
-            console.print(f"sent: prune {', '.join(names)}")
-
-
-@app.command("validate-catalog")
-def validate_catalog(
-    path: Annotated[Path | None, typer.Argument(help="Catalog folder; default AVD_CATALOG_PATH")] = None,
-) -> None:
-    """Check every workload file; list every error with file, field and reason."""
-    from shared.config import Settings
-    from shared.domain.catalog import load_catalog
-
-    with _outcome():
-        settings = Settings()
-        folder = path or settings.catalog_path
-        loaded = load_catalog(folder, settings.deployed_gallery)
-        for workload in loaded.workloads:
-            typer.echo(f"ok: {workload.name} ({workload.gallery.name}/{workload.gallery.definition})")
-        typer.echo(f"{folder}: {len(loaded.workloads)} workload(s), no errors")
-        typer.echo(f"gallery: {settings.gallery_name} in {settings.image_resource_group} (AVD_GALLERY_NAME)")
-
-
-def _schema_text(schema: dict[str, object]) -> str:
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-@app.command()
-def schema(
-    write: Annotated[bool, typer.Option("--write", help="Write every message contract into --out")] = False,
-    out: Annotated[Path, typer.Option(help="Folder for --write")] = Path("docs/contracts"),
-) -> None:
-    """Print the approval message JSON Schema, or (--write) regenerate docs/contracts/*.schema.json."""
-    from shared.domain.approvals import contract_schemas
-
-    schemas = contract_schemas()
-    if not write:
-        typer.echo(_schema_text(schemas["approval.schema.json"]), nl=False)
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    for name, content in sorted(schemas.items()):
-        (out / name).write_text(_schema_text(content), encoding="utf-8")
-        typer.echo(f"wrote {out / name}")
-
-
-@app.command()
-def rejected(as_json: JsonFlag = False) -> None:
-    """Messages refused as invalid or not allowed, with their reasons."""
-    with _outcome():
-        messages = _deps().records.list_rejections()
+            if not as_json:
+                say(f"sent: prune {', '.join(names)}")
         if as_json:
-            _print_json([m.model_dump(mode="json") for m in messages])
-        else:
-            render.render_rejections(messages, _console())
+            print_json({"action": "prune", "dry_run": dry_run, "sent": not dry_run, "workloads": plans})
 
 
-@app.command()
-def report(
-    as_json: JsonFlag = False,
-    last_builds: Annotated[int, typer.Option(min=3, help="Builds the minimal-image check looks at")] = 6,
-) -> None:
-    """Governance: image sprawl, owners, unapproved production, naming, volatile components."""
-    from shared.report import report_for
-
-    with _outcome():
-        result = report_for(_deps(), last_builds=last_builds)
-        if as_json:
-            _print_json(result.model_dump(mode="json"))
-        else:
-            render.render_report(result, _console())
-
-
-@app.command()
-def hostpools(as_json: JsonFlag = False) -> None:
-    """Per host pool: hosts per image version, drained, with sessions, and its rollout."""
-    with _outcome():
-        view = hostpools_view.estate(_deps())
-        if as_json:
-            _print_json(hostpools_view.as_json(view))
-        else:
-            for line in hostpools_view.lines(view):
-                typer.echo(line)
-
-
-@app.command()
+@app.command(
+    epilog=examples(
+        ("Roll a manual pool onto production", "avdimage rollout hp-office-manual"),
+        ("Go back to an earlier version", "avdimage rollout hp-office-manual --to 1.0.0"),
+    )
+)
 def rollout(
     pool: Annotated[str, typer.Argument(help="Host pool name (or resource id) as in the catalog")],
     to: Annotated[str | None, typer.Option("--to", help="Version; default: the workload's production")] = None,
@@ -467,7 +439,7 @@ def rollout(
     from shared.domain.naming import version_slug
     from shared.steps.rollout import policy_of
 
-    with _outcome():
+    with outcome():
         entrypoints = wiring()
         deps = entrypoints.deps
         owners = [
@@ -499,7 +471,10 @@ def rollout(
         )
         entrypoints.bus.send([Envelope.wrap(command)])
         verb = "resume" if halted is not None and run_id == halted.run_id else "rollout"
-        typer.echo(f"sent: {verb} {policy.name} to {workload.name} {version} (run {run_id})")
+        say(f"sent: {verb} {policy.name} to {workload.name} {version} (run {run_id})")
+
+
+app.add_typer(reading)  # catalog, status, history, diff, rejected, report, validate-catalog, schema
 
 
 def main() -> None:

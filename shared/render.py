@@ -22,6 +22,7 @@ from rich.text import Text
 from shared.domain.model import LifecycleEvent, RejectedMessage, Run
 from shared.domain.retention import Action, Decision
 from shared.hostpools_view import Estate, bars
+from shared.layout import Cell, Column, show
 from shared.report import DESCRIPTIONS, GovernanceReport
 from shared.views import ManifestDiff, VersionRow, WorkloadSummary
 
@@ -56,13 +57,6 @@ def badges(names: Iterable[str]) -> Text:
     return text
 
 
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 def _named(row: VersionRow | None) -> str:
     return f"{row.display_name} ({row.version})" if row else "-"
 
@@ -71,165 +65,207 @@ def _vms(row: VersionRow) -> str:
     return "?" if row.vms is None else str(row.vms)
 
 
-def render_catalog(summaries: Sequence[WorkloadSummary], console: Console) -> None:
+def approvals_summary(row: VersionRow) -> str:
+    """`3: validation, production, dr`; who and which ticket are behind --wide and --json."""
+    if not row.approvals:
+        return "-"
+    stages = [a.split(":", 1)[0] for a in row.approvals]
+    return f"{len(stages)}: {', '.join(dict.fromkeys(stages))}"
+
+
+def _role(row: VersionRow) -> Text:
+    """Badges, plus the status when no badge says it already."""
+    shown = list(row.badges)
+    if row.status not in shown and row.status not in ("ready", "deleted") and "in progress" not in shown:
+        shown.append(row.status)
+    return badges(shown) if shown else Text("-")
+
+
+def render_catalog(summaries: Sequence[WorkloadSummary], console: Console, *, wide: bool = False) -> None:
     """Which image to pick: per workload production, rollback target, what is coming, what is going."""
-    overview = _table(
-        "Image catalog",
-        "Workload",
-        "Owner",
-        "Production",
-        "Rollback target",
-        "DR",
-        "Coming (validation/test)",
-        "Deprecated (end of life)",
-    )
+    columns = [
+        Column("Workload", key=True),
+        Column("Production"),
+        Column("Rollback target"),
+        Column("DR"),
+        Column("Coming"),
+        Column("Deprecated (end of life)"),
+    ]
+    rows = []
     for summary in summaries:
         coming = [f"{r.display_name} ({r.version}, {r.stage})" for r in summary.in_validation + summary.in_test]
         going = [f"{r.display_name} ({r.version}, EOL {_date(r.end_of_life)})" for r in summary.deprecated]
-        overview.add_row(
-            summary.name,
-            summary.owner,
-            _named(summary.production),
-            _named(summary.rollback_target),
-            _named(summary.dr),
-            "\n".join(coming) or "-",
-            "\n".join(going) or "-",
+        rows.append(
+            [
+                summary.name,
+                _named(summary.production),
+                _named(summary.rollback_target),
+                _named(summary.dr),
+                "\n".join(coming) or "-",
+                "\n".join(going) or "-",
+            ]
         )
-    console.print(overview)
+    show(console, "Image catalog", columns, rows, empty="no workloads in the catalog")
     for summary in summaries:
-        render_versions(summary, console)
+        console.print()
+        render_versions(summary, console, wide=wide)
 
 
-def render_versions(summary: WorkloadSummary, console: Console) -> None:
-    table = _table(
-        f"{summary.name}: {summary.image_definition}",
-        "Version",
-        "Display name",
-        "Role",
-        "Status",
-        "OS build",
-        "VMs/VMSS",
-        "Built",
-        "End of life",
-    )
+def render_versions(summary: WorkloadSummary, console: Console, *, wide: bool = False) -> None:
+    columns = [
+        Column("Version", key=True, no_wrap=True),
+        Column("Display name"),
+        Column("Role"),
+        Column("VMs"),
+        Column("End of life", no_wrap=True),
+    ]
+    if wide:
+        columns[3:3] = [Column("Status"), Column("OS build", no_wrap=True), Column("Built", no_wrap=True)]
+        columns.append(Column("Gallery version id", no_wrap=True))
+    rows = []
     for row in summary.versions:
-        table.add_row(
-            row.version,
-            row.display_name,
-            badges(row.badges),
-            row.status,
-            row.os_build,
-            _vms(row),
-            _date(row.created_at),
-            _date(row.end_of_life),
-        )
-    if not summary.versions:
-        table.add_row("-", "no versions yet", "", "", "", "", "", "")
-    console.print(table)
+        cells: list[Cell] = [row.version, row.display_name, _role(row), _vms(row), _date(row.end_of_life)]
+        if wide:
+            cells[3:3] = [row.status, row.os_build, _date(row.created_at)]
+            cells.append(row.gallery_version_id)
+        rows.append(cells)
+    title = f"{summary.name} (owner {summary.owner}): {summary.image_definition}"
+    show(console, title, columns, rows, empty="no versions yet")
 
 
-def render_status(summary: WorkloadSummary, console: Console) -> None:
+def render_status(summary: WorkloadSummary, console: Console, *, wide: bool = False) -> None:
     """One workload in detail: what it is for, who owns it, every version with its approvals."""
-    console.print(f"[bold]{summary.name}[/bold]  {summary.os_label} | {summary.workload_label}", highlight=False)
-    console.print(f"owner: {summary.owner}", highlight=False, markup=False)
-    console.print(f"purpose: {summary.purpose}", highlight=False, markup=False)
-    console.print(f"image definition: {summary.image_definition}", highlight=False, markup=False)
-    console.print(f"production: {_named(summary.production)}", highlight=False, markup=False)
-    console.print(f"rollback target: {_named(summary.rollback_target)}", highlight=False, markup=False)
-    console.print(f"dr: {_named(summary.dr)}", highlight=False, markup=False)
-    console.print(f"active run: {summary.active_run or '-'}", highlight=False, markup=False)
-    table = _table("Versions", "Version", "Display name", "Role", "Status", "VMs/VMSS", "Approvals", "Notes")
+    console.print(Text(f"{summary.name}  {summary.os_label} | {summary.workload_label}", style="bold"))
+    facts = [
+        ("owner", summary.owner),
+        ("purpose", summary.purpose),
+        ("image definition", summary.image_definition),
+        ("production", _named(summary.production)),
+        ("rollback target", _named(summary.rollback_target)),
+        ("dr", _named(summary.dr)),
+        ("active run", summary.active_run or "-"),
+    ]
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(overflow="fold")
+    for label, value in facts:
+        grid.add_row(f"{label}:", value)
+    console.print(grid)
+    console.print()
+    columns = [
+        Column("Version", key=True, no_wrap=True),
+        Column("Display name"),
+        Column("Role"),
+        Column("VMs"),
+        Column("Approvals"),
+        Column("Notes"),
+    ]
+    if wide:
+        columns.append(Column("Gallery version id", no_wrap=True))
+    rows = []
     for row in summary.versions:
         notes = row.failure_reason or (f"end of life {_date(row.end_of_life)}" if row.end_of_life else "")
-        table.add_row(
-            row.version,
-            row.display_name,
-            badges(row.badges),
-            row.status,
-            _vms(row),
-            "\n".join(row.approvals) or "-",
-            notes,
+        approvals = "\n".join(row.approvals) if wide else approvals_summary(row)
+        cells: list[Cell] = [row.version, row.display_name, _role(row), _vms(row), approvals or "-", notes or "-"]
+        if wide:
+            cells.append(row.gallery_version_id)
+        rows.append(cells)
+    show(console, "Versions", columns, rows, empty="no versions yet")
+
+
+def render_history(workload: str, events: Sequence[LifecycleEvent], console: Console, *, matched: int) -> None:
+    columns = [
+        Column("When (UTC)", key=True, no_wrap=True),
+        Column("Version", key=True, no_wrap=True),
+        Column("Event", key=True, no_wrap=True),
+        Column("Who/what"),
+        Column("Why/detail"),
+    ]
+    rows = [[_when(e.at), str(e.version or "-"), e.kind, e.actor, e.detail] for e in events]
+    show(console, f"{workload}: lifecycle history", columns, rows, empty="no events match")
+    if matched > len(events):
+        console.print(
+            Text(
+                f"the newest {len(events)} of {matched} events; --limit 0 shows all, "
+                "--since, --stage, --event and --version narrow them",
+                style="dim",
+            )
         )
-    console.print(table)
-
-
-def render_history(workload: str, events: Sequence[LifecycleEvent], console: Console) -> None:
-    table = _table(f"{workload}: lifecycle history", "When (UTC)", "Version", "Event", "Who/what", "Why/detail")
-    for event in sorted(events, key=lambda e: (e.at, str(e.version or ""), e.seq)):
-        table.add_row(_when(event.at), str(event.version or "-"), event.kind, event.actor, event.detail)
-    console.print(table)
 
 
 def render_diff(change: ManifestDiff, console: Console) -> None:
-    table = _table(f"{change.workload}: {change.older} -> {change.newer}", "What", "Change")
+    rows: list[list[Cell]] = []
     if change.os_build:
-        table.add_row("OS build", f"{change.os_build[0]} -> {change.os_build[1]}")
-    rows = [
+        rows.append(["OS build", f"{change.os_build[0]} -> {change.os_build[1]}"])
+    labelled = [
         ("hotfix added", change.hotfixes_added),
         ("hotfix removed", change.hotfixes_removed),
         ("app added", change.apps_added),
         ("app removed", change.apps_removed),
-        ("app upgraded/changed", change.apps_changed),
+        ("app changed", change.apps_changed),
         ("registry", change.registry_changed),
     ]
-    for label, values in rows:
-        for value in values:
-            table.add_row(label, value)
-    if change.empty:
-        table.add_row("-", "no difference in the recorded manifests")
-    console.print(table)
+    rows += [[label, value] for label, values in labelled for value in values]
+    columns = [Column("What", key=True), Column("Change")]
+    show(console, f"{change.workload}: {change.older} -> {change.newer}", columns, rows, empty="no difference")
 
 
 def render_decisions(workload: str, decisions: Sequence[Decision], console: Console, *, dry_run: bool) -> None:
     title = f"{workload}: retention plan" + (" (dry run: nothing changes)" if dry_run else "")
-    table = _table(title, "Version", "Display name", "Action", "Why", "End of life")
     styles = {Action.KEEP: "green", Action.DEPRECATE: "yellow", Action.DELETE: "red"}
-    for d in decisions:
-        table.add_row(
-            str(d.version), d.display_name, Text(d.action.value, style=styles[d.action]), d.reason, _date(d.end_of_life)
-        )
-    console.print(table)
+    columns = [
+        Column("Version", key=True, no_wrap=True),
+        Column("Action", key=True),
+        Column("Display name"),
+        Column("Why"),
+        Column("End of life", no_wrap=True),
+    ]
+    rows: list[list[Cell]] = [
+        [str(d.version), Text(d.action.value, style=styles[d.action]), d.display_name, d.reason, _date(d.end_of_life)]
+        for d in decisions
+    ]
+    show(console, title, columns, rows, empty="no versions")
 
 
 def render_report(report: GovernanceReport, console: Console) -> None:
-    table = _table(
+    title = (
         f"Governance report ({', '.join(report.workloads)}; "
-        f"minimal-image check over the last {report.last_builds} builds)",
-        "Check",
-        "Workload",
-        "Subject",
-        "Finding",
+        f"minimal-image check over the last {report.last_builds} builds)"
     )
-    for finding in report.findings:
-        table.add_row(finding.check.value, finding.workload or "-", finding.subject, finding.detail)
-    if report.findings:
-        console.print(table)
-    else:
-        console.print(f"Governance report ({', '.join(report.workloads)}): no findings", highlight=False)
+    columns = [Column("Check", key=True), Column("Workload", key=True), Column("Subject"), Column("Finding")]
+    rows: list[list[Cell]] = [[f.check.value, f.workload or "-", f.subject, f.detail] for f in report.findings]
+    show(console, title, columns, rows, empty="no findings")
+    console.print()
     for check, description in DESCRIPTIONS.items():
         if check in report.skipped:
             state = f"skipped: {report.skipped[check]}"
         else:
             count = len(report.of(check))
             state = "ok" if count == 0 else f"{count} finding(s)"
-        console.print(f"  {check.value}: {description}: {state}", highlight=False, markup=False)
+        console.print(Text(f"  {check.value}: {description}: {state}"))
 
 
-def render_rejections(messages: Sequence[RejectedMessage], console: Console) -> None:
-    table = _table("Rejected messages", "When (UTC)", "Source", "Message id", "Reason", "Body")
+def render_rejections(messages: Sequence[RejectedMessage], console: Console, *, wide: bool = False) -> None:
+    columns = [
+        Column("When (UTC)", key=True, no_wrap=True),
+        Column("Source", key=True),
+        Column("Message id", no_wrap=True),
+        Column("Reason"),
+        Column("Body"),
+    ]
+    rows = []
     for m in sorted(messages, key=lambda m: m.at):
-        body = m.body if len(m.body) <= 200 else m.body[:200] + "..."
-        table.add_row(_when(m.at), m.source, m.message_id, m.reason, body)
-    if messages:
-        console.print(table)
-    else:
-        console.print("no rejected messages")
+        body = m.body if wide or len(m.body) <= 120 else m.body[:117] + "..."
+        rows.append([_when(m.at), m.source, m.message_id, m.reason, body])
+    show(console, "Rejected messages", columns, rows, empty="no rejected messages")
 
 
 # --- the HTML status page -------------------------------------------------------------------
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LABEL_WIDTH = 250  # px left of the timeline for the version labels
+NOW_MARGIN = 0.15  # the plot extends this share of its span past now
+TICK_LABEL = 50  # px a tick label needs right of its line; ticks closer to the edge are left out
 PLOT_WIDTH = 860
 LANE_HEIGHT = 28
 AXIS_HEIGHT = 30
@@ -272,6 +308,7 @@ class Timeline:
     lanes: list[Lane]
     ticks: list[tuple[float, str]]
     empty: bool
+    now_x: float = 0.0
 
 
 def _phase_after(event: LifecycleEvent, current: str | None) -> str | None:
@@ -304,7 +341,10 @@ def timeline(summary: WorkloadSummary, events: Sequence[LifecycleEvent], now: da
     if not shown:
         return Timeline(LABEL_WIDTH + PLOT_WIDTH, AXIS_HEIGHT + LANE_HEIGHT, LABEL_WIDTH, [], [], True)
     start = min(e.at for rows in by_version.values() for e in rows)
-    end = max([now] + [e.at for rows in by_version.values() for e in rows])
+    latest = max([now] + [e.at for rows in by_version.values() for e in rows])
+    # The plot runs on past now, so what holds now (current production) is a bar, not a sliver at the edge.
+    ahead = max((latest - start) * NOW_MARGIN, timedelta(days=1))
+    end = latest + ahead
     span = max((end - start).total_seconds(), 3600.0)
 
     def x(at: datetime) -> float:
@@ -334,8 +374,9 @@ def timeline(summary: WorkloadSummary, events: Sequence[LifecycleEvent], now: da
         AXIS_HEIGHT + len(lanes) * LANE_HEIGHT + 6,
         LABEL_WIDTH,
         lanes,
-        [(x(at), label) for at, label in _ticks(start, end)],
+        [(x(at), label) for at, label in _ticks(start, latest) if x(at) <= LABEL_WIDTH + PLOT_WIDTH - TICK_LABEL],
         False,
+        x(latest),
     )
 
 
@@ -382,26 +423,46 @@ def status_html(
     """The status page: the catalog with badges and, per workload, its versions across stages over time."""
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
+    width = max((tl.width for _, tl in workloads), default=LABEL_WIDTH + PLOT_WIDTH)
     pools = bars(hostpools) if hostpools is not None else []
-    return template.render(workloads=workloads, now=now, phases=PHASES, date=_date, hostpools=pools)
+    return template.render(
+        workloads=workloads,
+        now=now,
+        phases=PHASES,
+        date=_date,
+        timeline_width=width,
+        approvals=approvals_summary,
+        hostpools=pools,
+    )
 
 
 def render_runs(runs: Sequence[Run], console: Console) -> None:
     """Each pipeline run and the simulated (or real) Azure time it took, step by step."""
-    table = _table("Runs", "Workload", "Run", "Reason", "Version", "Result", "Azure time", "Slowest steps")
+    columns = [
+        Column("Workload", key=True),
+        Column("Run", key=True, no_wrap=True),
+        Column("Reason"),
+        Column("Version", no_wrap=True),
+        Column("Result"),
+        Column("Azure time", no_wrap=True),
+        Column("Slowest steps"),
+    ]
+    rows = []
     for run in sorted(runs, key=lambda r: r.started_at):
         took = (run.ended_at - run.started_at) if run.ended_at else None
         slowest = sorted(run.step_times.items(), key=lambda item: -item[1])[:3]
-        table.add_row(
-            run.workload,
-            run.run_id,
-            run.reason.value + (" (prepare only)" if run.prepare_only else ""),
-            str(run.version or "-"),
-            run.state.value if not run.failure_reason else f"{run.state.value}: {run.failure_reason[:80]}",
-            _duration(took) if took else "running",
-            ", ".join(f"{step} {_duration(timedelta(seconds=seconds))}" for step, seconds in slowest),
+        rows.append(
+            [
+                run.workload,
+                run.run_id,
+                run.reason.value + (" (prepare only)" if run.prepare_only else ""),
+                str(run.version or "-"),
+                run.state.value if not run.failure_reason else f"{run.state.value}: {run.failure_reason[:80]}",
+                _duration(took) if took else "running",
+                ", ".join(f"{step} {_duration(timedelta(seconds=seconds))}" for step, seconds in slowest),
+            ]
         )
-    console.print(table)
+    show(console, "Runs", columns, rows, empty="no runs")
 
 
 def _duration(span: timedelta) -> str:

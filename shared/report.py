@@ -8,7 +8,7 @@ image definitions in the gallery); `report_for(deps)` only gathers those and cal
   source-of-truth image per workload), and definitions in the gallery the catalog does not know;
 - workloads without a real owner;
 - production (and dr) versions without a recorded approval for that stage;
-- display names that do not follow `OS | Workload | vMajor.Minor[.Patch] | YYYY-MM`;
+- display names that do not follow `OS | Workload | vMajor.Minor.Patch | YYYY-MM`;
 - the "minimal image" check: apps whose version changed in most of the last N builds
   ("if it changes weekly, it probably does not belong in the image").
 """
@@ -30,9 +30,7 @@ from shared.steps.deps import Deps
 
 DEFAULT_LAST_BUILDS = 6
 PLACEHOLDER_OWNERS = frozenset({"tbd", "todo", "unknown", "none", "n/a", "na", "nobody", "owner", "changeme"})
-DISPLAY_NAME = re.compile(
-    r"^(?P<os>[^|]+?) \| (?P<workload>[^|]+?) \| v(?P<version>\d+\.\d+(?:\.\d+)?) \| \d{4}-\d{2}$"
-)
+DISPLAY_NAME = re.compile(r"^(?P<os>[^|]+?) \| (?P<workload>[^|]+?) \| v(?P<version>\d+\.\d+\.\d+) \| \d{4}-\d{2}$")
 _GALLERY_VERSION_ID = re.compile(r"/galleries/(?P<gallery>[^/]+)/images/(?P<definition>[^/]+)/versions/", re.IGNORECASE)
 
 
@@ -50,7 +48,7 @@ DESCRIPTIONS: dict[Check, str] = {
     Check.UNKNOWN_DEFINITION: "every image definition in the gallery belongs to a catalog workload",
     Check.NO_OWNER: "every workload has an owner",
     Check.UNAPPROVED: "versions serving production or dr have a recorded approval for that stage",
-    Check.NAMING: "display names follow 'OS | Workload | vMajor.Minor[.Patch] | YYYY-MM'",
+    Check.NAMING: "display names follow 'OS | Workload | vMajor.Minor.Patch | YYYY-MM'",
     Check.VOLATILE: "minimal image: no app changes version in most builds",
 }
 
@@ -182,11 +180,6 @@ def _unapproved(workload: Workload, found: WorkloadRecords) -> list[Finding]:
     return findings
 
 
-def _short_version(version: ImageVersion) -> str:
-    number = version.version
-    return f"{number.major}.{number.minor}" + (f".{number.patch}" if number.patch else "")
-
-
 def _naming(workload: Workload, versions: list[ImageVersion]) -> list[Finding]:
     findings = []
     for version in versions:
@@ -196,7 +189,7 @@ def _naming(workload: Workload, versions: list[ImageVersion]) -> list[Finding]:
         match = DISPLAY_NAME.fullmatch(version.display_name)
         problems = []
         if match is None:
-            problems.append("does not have the form 'OS | Workload | vMajor.Minor[.Patch] | YYYY-MM'")
+            problems.append("does not have the form 'OS | Workload | vMajor.Minor.Patch | YYYY-MM'")
         else:
             if match["os"] != workload.os_label:
                 problems.append(f"OS label {match['os']!r} is not the catalog's {workload.os_label!r}")
@@ -204,7 +197,7 @@ def _naming(workload: Workload, versions: list[ImageVersion]) -> list[Finding]:
                 problems.append(
                     f"workload label {match['workload']!r} is not the catalog's {workload.workload_label!r}"
                 )
-            if match["version"] != _short_version(version):
+            if match["version"] != str(version.version):
                 problems.append(f"v{match['version']} does not name version {version.version}")
         if problems:
             findings.append(

@@ -5,7 +5,8 @@ Shared by the CLI, the HTTP functions and the status page, so all three say the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,7 @@ class VersionRow(BaseModel):
 
     version: str
     display_name: str
+    gallery_version_id: str  # the ARM resource id hosts are deployed from
     status: str
     stage: str | None
     badges: list[str]
@@ -76,6 +78,7 @@ def version_row(
     return VersionRow(
         version=str(version.version),
         display_name=version.display_name,
+        gallery_version_id=version.gallery_version_id,
         status=version.status.value,
         stage=version.stage.value if version.stage else None,
         badges=badges(version, pointers, pinned),
@@ -136,6 +139,63 @@ def catalog_view(deps: Deps, *, with_usage: bool = False) -> list[WorkloadSummar
 def history(deps: Deps, workload: str) -> list[LifecycleEvent]:
     deps.workload(workload)
     return deps.records.list_events(workload)
+
+
+class EventRow(BaseModel):
+    """One audit entry as people and scripts read it: the version as "1.0.2", like everywhere else."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workload: str
+    version: str | None
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    detail: str
+    stage: str | None
+    from_status: str | None
+    to_status: str | None
+
+
+def event_row(event: LifecycleEvent) -> EventRow:
+    return EventRow(
+        workload=event.workload,
+        version=str(event.version) if event.version else None,
+        seq=event.seq,
+        at=event.at,
+        kind=event.kind,
+        actor=event.actor,
+        detail=event.detail,
+        stage=event.stage.value if event.stage else None,
+        from_status=event.from_status.value if event.from_status else None,
+        to_status=event.to_status.value if event.to_status else None,
+    )
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which audit entries `avdimage history` shows; empty fields match everything."""
+
+    since: datetime | None = None
+    stage: str | None = None
+    kinds: tuple[str, ...] = ()
+    version: str | None = None
+    limit: int = 0  # the newest N; 0 for all
+
+    def apply(self, events: Sequence[LifecycleEvent]) -> tuple[list[LifecycleEvent], int]:
+        """The matching entries oldest first (the newest `limit` of them) and how many matched."""
+        kinds = {k.lower() for k in self.kinds}
+        matched = [
+            e
+            for e in sorted(events, key=lambda e: (e.at, e.seq))
+            if (self.since is None or e.at >= self.since)
+            and (self.stage is None or (e.stage is not None and e.stage.value == self.stage))
+            and (not kinds or e.kind.lower() in kinds)
+            and (self.version is None or str(e.version) == self.version)
+        ]
+        shown = matched[-self.limit :] if self.limit else matched
+        return shown, len(matched)
 
 
 class ManifestDiff(BaseModel):

@@ -7,13 +7,24 @@ ownership (CODEOWNERS) per workload.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shared.domain import naming
 from shared.domain.errors import InvalidInput
@@ -160,11 +171,20 @@ class Stages(Strict):
         value: StagePolicy | None = getattr(self, stage.value)
         return value
 
+    @field_validator("validation", "production", "dr")
+    @classmethod
+    def approved_by_someone(cls, policy: StagePolicy | None, info: ValidationInfo) -> StagePolicy | None:
+        """Reported as `stages.<stage>.approvers` (see parse_workload), the field to fix."""
+        if policy is not None and not policy.approvers:
+            raise PydanticCustomError(
+                MISSING_APPROVER,
+                "{stage} needs at least one approver: promotion into it is approved by one of them",
+                {"stage": info.field_name},
+            )
+        return policy
+
     @model_validator(mode="after")
     def promotable(self) -> Self:
-        for stage in (self.validation, self.production, self.dr):
-            if stage is not None and not stage.approvers:
-                raise ValueError("validation, production and dr need at least one approver")
         if self.production.required(Stage.PRODUCTION) < 2:
             raise ValueError("production needs approvals_required >= 2: two distinct people (two-person rule)")
         for name in ("test", "validation", "production", "dr"):
@@ -320,6 +340,43 @@ def _field_path(loc: Iterable[int | str]) -> str:
     return path or "(file)"
 
 
+MISSING_APPROVER = "missing_approver"
+
+
+def _model_at(loc: Iterable[int | str]) -> type[BaseModel] | None:
+    """The catalog model that holds the field at `loc` (for the keys it knows), or None."""
+    model: type[BaseModel] | None = Workload
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field_info = model.model_fields.get(part)
+        if field_info is None:
+            return None
+        model = next(
+            (t for t in _types_in(field_info.annotation) if isinstance(t, type) and issubclass(t, BaseModel)), None
+        )
+    return model
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    found = [annotation]
+    for arg in get_args(annotation):
+        found += _types_in(arg)
+    return found
+
+
+def _issue(file: str, error: Any) -> CatalogIssue:
+    loc = tuple(error["loc"])
+    reason = error["msg"].removeprefix("Value error, ")
+    if error["type"] == MISSING_APPROVER:
+        loc = (*loc, "approvers")
+    elif error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        known = _model_at(loc[:-1])
+        nearest = difflib.get_close_matches(loc[-1], list(known.model_fields) if known else [], n=1)
+        reason = f"unknown key {loc[-1]!r}" + (f"; did you mean {nearest[0]!r}?" if nearest else "")
+    return CatalogIssue(file=file, field=_field_path(loc), reason=reason)
+
+
 _DEPLOYED_FIELDS = (
     ("resource_group", "resource group", "AVD_IMAGE_RESOURCE_GROUP"),
     ("name", "name", "AVD_GALLERY_NAME"),
@@ -352,20 +409,24 @@ def _bind_gallery(data: dict[str, Any], file: str, deployed: DeployedGallery) ->
 def parse_workload(
     text: str, file: str, deployed: DeployedGallery | None = None
 ) -> tuple[Workload | None, list[CatalogIssue]]:
+    workload, issues, _ = _parse(text, file, deployed)
+    return workload, issues
+
+
+def _parse(
+    text: str, file: str, deployed: DeployedGallery | None = None
+) -> tuple[Workload | None, list[CatalogIssue], dict[str, Any]]:
+    """The workload (or None), its issues, and the raw table (for cross-file checks of invalid files)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        return None, [CatalogIssue(file=file, field="(syntax)", reason=str(error))]
+        return None, [CatalogIssue(file=file, field="(syntax)", reason=str(error))], {}
     bound = _bind_gallery(data, file, deployed or DeployedGallery())
     try:
         workload = Workload.model_validate(data)
     except ValidationError as error:
-        issues = [
-            CatalogIssue(file=file, field=_field_path(e["loc"]), reason=e["msg"].removeprefix("Value error, "))
-            for e in error.errors()
-        ]
-        return None, bound + issues
-    return (None, bound) if bound else (workload, [])
+        return None, bound + [_issue(file, e) for e in error.errors()], data
+    return (None, bound, data) if bound else (workload, [], data)
 
 
 def load_catalog(folder: Path, deployed: DeployedGallery | None = None) -> Catalog:
@@ -374,48 +435,56 @@ def load_catalog(folder: Path, deployed: DeployedGallery | None = None) -> Catal
     if not folder.is_dir():
         raise CatalogError([CatalogIssue(file=str(folder), field="(folder)", reason="catalog folder not found")])
     workloads: list[tuple[str, Workload]] = []
+    raw: list[tuple[str, dict[str, Any]]] = []
     issues: list[CatalogIssue] = []
     files = sorted(folder.glob("*.toml"))
     if not files:
         issues.append(CatalogIssue(file=str(folder), field="(folder)", reason="no *.toml workload files"))
     for path in files:
-        workload, found = parse_workload(path.read_text(encoding="utf-8"), path.name, deployed)
+        workload, found, data = _parse(path.read_text(encoding="utf-8"), path.name, deployed)
         issues.extend(found)
+        raw.append((path.name, data))
         if workload is not None:
             workloads.append((path.name, workload))
-    issues.extend(_cross_file_issues(workloads))
+    issues.extend(_cross_file_issues(raw))
+    issues.extend(_host_pool_issues(workloads))
     if issues:
         raise CatalogError(issues)
     return Catalog(workloads=tuple(w for _, w in workloads))
 
 
-def _cross_file_issues(workloads: list[tuple[str, Workload]]) -> list[CatalogIssue]:
-    """Unique names, and one image definition per workload (the image sprawl guard)."""
+def _cross_file_issues(files: list[tuple[str, dict[str, Any]]]) -> list[CatalogIssue]:
+    """Unique names, and one image definition per workload (the image sprawl guard).
+
+    Read from each file's raw table, so a mistake elsewhere in a file hides none of these.
+    """
     issues: list[CatalogIssue] = []
     by_name: dict[str, str] = {}
-    by_definition: dict[tuple[str, str, str], str] = {}
-    for file, workload in workloads:
-        if workload.name in by_name:
+    by_definition: dict[tuple[str, ...], str] = {}
+    for file, data in files:
+        name = data.get("name")
+        gallery = data.get("gallery")
+        gallery = gallery if isinstance(gallery, dict) else {}
+        key = tuple(str(gallery.get(k, "")).lower() for k in ("resource_group", "name", "definition"))
+        if isinstance(name, str) and name in by_name:
             issues.append(
-                CatalogIssue(
-                    file=file,
-                    field="name",
-                    reason=f"workload {workload.name!r} is also defined in {by_name[workload.name]}",
-                )
+                CatalogIssue(file=file, field="name", reason=f"workload {name!r} is also defined in {by_name[name]}")
             )
-        by_name.setdefault(workload.name, file)
-        other = by_definition.get(workload.gallery.key)
+        if isinstance(name, str):
+            by_name.setdefault(name, file)
+        if not all(key):
+            continue
+        other = by_definition.get(key)
         if other is not None:
             issues.append(
                 CatalogIssue(
                     file=file,
                     field="gallery.definition",
-                    reason=f"image definition {workload.gallery.definition!r} is already the image of {other}; "
+                    reason=f"image definition {gallery['definition']!r} is already the image of {other}; "
                     "one source-of-truth image per workload (image sprawl guard)",
                 )
             )
-        by_definition.setdefault(workload.gallery.key, f"workload {workload.name!r} ({file})")
-    issues.extend(_host_pool_issues(workloads))
+        by_definition.setdefault(key, f"workload {name!r} ({file})")
     return issues
 
 

@@ -91,11 +91,12 @@ def run_id(value: object) -> str:
 
 
 def display_name(os_label: str, workload_label: str, version: VersionNumber, built: date) -> str:
-    """`Win11 | Office | v1.4 | 2026-11`: OS | Workload | Image Version | Build Date."""
-    shown = f"v{version.major}.{version.minor}"
-    if version.patch:
-        shown += f".{version.patch}"
-    return f"{os_label} | {workload_label} | {shown} | {built:%Y-%m}"
+    """`Win11 | Office | v1.4.0 | 2026-11`: OS | Workload | Image Version | Build Date.
+
+    Always the three parts of the gallery version, so every version of a workload reads alike
+    and the name says exactly which version to pick (`v1.4` next to `v1.4.1` did not).
+    """
+    return f"{os_label} | {workload_label} | v{version} | {built:%Y-%m}"
 
 
 SEPARATOR = "--"

@@ -103,9 +103,16 @@ def plan(
             )
         else:
             end = now + timedelta(days=policy.grace_days)
-            why = f"{version.status.value}, not among the newest {policy.keep} and not in use"
+            why = _retire_reason(version, newest, policy.keep)
             decisions.append(Decision(version.version, version.display_name, Action.DEPRECATE, why, end))
     return decisions
+
+
+def _retire_reason(version: ImageVersion, newest: list[VersionNumber], keep: int) -> str:
+    """Why a version goes, true however many versions there are (withdrawn ones never count as newest)."""
+    if version.status in (Status.WITHDRAWN, Status.FAILED):
+        return f"{version.status.value} and not in use; {version.status.value} versions do not count as newest"
+    return f"{version.status.value}, not among the newest {len(newest) or keep} and not in use"
 
 
 def _protection(

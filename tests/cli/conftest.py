@@ -13,7 +13,9 @@ from shared import bootstrap
 from shared.cli import app
 from tests.cli.scenario import demo_runtime
 
-WIDE = {"COLUMNS": "400"}  # wide enough that no table cell wraps, so assertions see whole names
+# Content assertions read phrases whole, at a width where no cell wraps; what people see at
+# 80 and 160 columns (no line too long, no word cut) is checked for every command in test_widths.py.
+WIDE = {"COLUMNS": "1000"}
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -136,11 +137,15 @@ def test_missing_configuration_exits_3_and_says_what_to_set(monkeypatch: pytest.
         "AVD_TABLES_CONNECTION_STRING",
     ):
         monkeypatch.delenv(name, raising=False)
-    result = CliRunner().invoke(app, ["catalog"])
+    result = CliRunner().invoke(app, ["catalog"], env=WIDE)
     assert result.exit_code == 3
     assert "configuration missing" in result.stderr
-    assert "ServiceBusConnection__fullyQualifiedNamespace" in result.stderr
+    assert "AVD_TABLES_ENDPOINT" in result.stderr
+    assert "ServiceBusConnection" not in result.stderr  # reading needs no Service Bus
     assert "make demo" in result.stderr
+    acting = CliRunner().invoke(app, ["build", "office"], env=WIDE)
+    assert acting.exit_code == 3
+    assert "ServiceBusConnection__fullyQualifiedNamespace" in acting.stderr
 
 
 def test_prepare_only_build_is_passed_on(fresh: Cli) -> None:
@@ -160,7 +165,7 @@ def test_build_sends_a_start_message_the_functions_carry_out(fresh: Cli) -> None
     result = fresh("build", "office")
     assert result.exit_code == 0, result.stderr
     run_id = f"manual-{now:%Y%m%d-%H%M}"
-    assert f"sent: build office run {run_id} (catalog-change)" in result.stdout
+    assert f"sent: build office run {run_id} (patch)" in result.stdout  # a manual rebuild is a patch bump
     records = fresh.runtime.records
     state = wait_for_run(
         fresh.runtime.deps,
@@ -171,7 +176,7 @@ def test_build_sends_a_start_message_the_functions_carry_out(fresh: Cli) -> None
         timeout=timedelta(minutes=1),
     )
     assert state is RunState.SUCCEEDED
-    built = records.get_version("office", VersionNumber.parse("1.1.0"))
+    built = records.get_version("office", VersionNumber.parse("1.0.1"))
     assert built.run_id == run_id
     assert built.requested_by.endswith("@cli")
     again = fresh("build", "office", "--run-id", run_id)
@@ -189,7 +194,7 @@ def test_build_while_a_run_is_active_is_refused(fresh: Cli) -> None:
 
 def test_prune_sends_a_prune_per_workload(fresh: Cli) -> None:
     """`prune` without a workload shows every plan and sends one prune per workload."""
-    result = fresh("prune")
+    result = fresh("prune", "--yes")
     assert result.exit_code == 0, result.stderr
     assert "sent: prune data-analyst, office" in result.stdout
     fresh.runtime.run()
@@ -219,7 +224,39 @@ def test_in_azure_operator_approvals_are_checked_then_queued(fresh: Cli) -> None
     assert queue.sent == []
     accepted = fresh("promote", "office", "1.0.0", "--to", "validation", "--as", "qa-lead@contoso.com")
     assert accepted.exit_code == 0, accepted.stderr
-    assert "sent to the image-approvals queue" in accepted.stdout
+    assert "sent to the image-approvals queue" in accepted.stderr
     assert [json.loads(e.body)["target_stage"] for e in queue.sent] == ["validation"]
     assert fresh.runtime.records.get_version("office", VersionNumber.parse("1.0.0")) == before
     assert fresh.runtime.records.list_rejections() == []
+
+
+def test_prune_without_yes_or_dry_run_changes_nothing_and_exits_2(fresh: Cli) -> None:
+    """`prune` deletes versions, so it asks for --yes (or --dry-run) and sends nothing without it."""
+    sent = len(fresh.runtime.trace.deliveries)
+    result = fresh("prune", "office")
+    assert result.exit_code == 2
+    assert "--yes" in result.stderr
+    assert "--dry-run" in result.stderr
+    fresh.runtime.run()
+    assert not any(":prune:" in d for d in fresh.runtime.trace.deliveries[sent:])
+
+
+def test_validate_catalog_reports_every_file_names_the_stage_and_suggests_keys(tmp_path: Path) -> None:
+    """An error in one file hides no cross-file error; the stage's approvers field is named; typos get a suggestion."""
+    repository = Path(__file__).resolve().parents[2] / "catalog"
+    office = (repository / "office.toml").read_text(encoding="utf-8")
+    office = office.replace('vm_size = "Standard_D4s_v5"', 'vm_sise = "Standard_D4s_v5"')
+    start = office.index("approvers = [", office.index("[stages.validation]"))
+    end = office.index("\n]", start) + 2  # the multi-line array of the sample catalog
+    office = office[:start] + "approvers = []" + office[end:]
+    assert "approvers = []" in office
+    (tmp_path / "office.toml").write_text(office, encoding="utf-8")
+    analyst = (repository / "data-analyst.toml").read_text(encoding="utf-8")
+    analyst = re.sub(r'definition = "[^"]+"', 'definition = "win11-24h2-office"', analyst, count=1)
+    (tmp_path / "data-analyst.toml").write_text(analyst, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate-catalog", str(tmp_path), "--json"], env=WIDE)
+    assert result.exit_code == 1
+    errors = {(e["file"], e["field"]): e["reason"] for e in json.loads(result.stdout)["errors"]}
+    assert errors[("office.toml", "vm_sise")] == "unknown key 'vm_sise'; did you mean 'vm_size'?"
+    assert "validation needs at least one approver" in errors[("office.toml", "stages.validation.approvers")]
+    assert "image sprawl guard" in errors[("office.toml", "gallery.definition")]  # though office.toml is invalid

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from shared.domain.model import VersionNumber
 from tests.cli.conftest import Cli
 
 PRODUCTION = "Win11 | DataAnalyst | v1.0.2 | 2027-01"
-ROLLBACK = "Win11 | DataAnalyst | v1.0 | 2026-11"
+ROLLBACK = "Win11 | DataAnalyst | v1.0.0 | 2026-11"
 DEPRECATED = "Win11 | DataAnalyst | v1.0.1 | 2026-12"
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts"
 
@@ -24,7 +25,7 @@ def test_catalog_table_names_production_rollback_target_and_deprecated_with_end_
     assert f"{DEPRECATED} (1.0.1, EOL 2027-02-02)" in out
     assert "data-platform@contoso.com" in out
     assert "euc-team@contoso.com" in out
-    assert "Win11 | Office | v1.0 | 2027-01 (1.0.0, test)" in out
+    assert "Win11 | Office | v1.0.0 | 2027-01 (1.0.0, test)" in out
     assert "rollback target" in out
     assert "deprecated" in out
 
@@ -48,14 +49,17 @@ def test_status_shows_roles_and_approvals_of_every_version(demo: Cli) -> None:
     """`status` names the rollback target and who approved each stage with which ticket."""
     result = demo("status", "data-analyst")
     assert result.exit_code == 0, result.stderr
-    assert f"rollback target: {ROLLBACK} (1.0.0)" in result.stdout
-    assert "production: cab-chair@contoso.com CHG-1.0.2-production" in result.stdout
+    assert re.search(rf"rollback target: +{re.escape(ROLLBACK)} \(1\.0\.0\)", result.stdout)
+    assert "4: validation, production, dr" in result.stdout  # approvals summarised at any width
     assert "end of life 2027-02-02" in result.stdout
+    wide = demo("status", "data-analyst", "--wide")
+    assert "production: cab-chair@contoso.com CHG-1.0.2-production" in wide.stdout
+    assert "/images/win11-25h2-data-analyst/versions/1.0.2" in wide.stdout
 
 
 def test_history_is_a_timeline_of_who_did_what_and_why(demo: Cli) -> None:
     """`history` lists the rollback with its approver and reason and the retention deprecation, in time order."""
-    result = demo("history", "data-analyst")
+    result = demo("history", "data-analyst", "--limit", "0")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "rolled-back" in out
@@ -63,13 +67,10 @@ def test_history_is_a_timeline_of_who_did_what_and_why(demo: Cli) -> None:
     assert "cab-chair@contoso.com (5d9c3f16-7e8b-4ca3-9f50-1b6e3c4d5f15)" in out
     assert "deprecated" in out
     assert "retention" in out
-    events = json.loads(demo("history", "data-analyst", "--json").stdout)
+    events = json.loads(demo("history", "data-analyst", "--json", "--limit", "0").stdout)
     times = [e["at"] for e in events]
     assert times == sorted(times)
-    kinds = [
-        (e["version"] and f"{e['version']['major']}.{e['version']['minor']}.{e['version']['patch']}", e["kind"])
-        for e in events
-    ]
+    kinds = [(e["version"], e["kind"]) for e in events]  # versions as "1.0.1", as in every command
     assert kinds.index(("1.0.1", "rolled-back")) < kinds.index(("1.0.1", "deprecated"))
 
 
@@ -140,3 +141,48 @@ def test_schema_write_regenerates_every_contract_file(demo: Cli, tmp_path: Path)
     assert written == ["approval.schema.json", "step-message.schema.json"]
     for name in written:
         assert (tmp_path / name).read_text(encoding="utf-8") == (CONTRACTS / name).read_text(encoding="utf-8")
+
+
+def test_history_filters_by_time_stage_event_and_count(demo: Cli) -> None:
+    """--since, --stage, --event, --version and --limit narrow the history; by default the newest 20 show."""
+    every = json.loads(demo("history", "data-analyst", "--json", "--limit", "0").stdout)
+    assert len(json.loads(demo("history", "data-analyst", "--json").stdout)) == min(20, len(every))
+    promoted = json.loads(demo("history", "data-analyst", "--json", "--limit", "0", "--event", "promoted").stdout)
+    assert promoted
+    assert {e["kind"] for e in promoted} == {"promoted"}
+    into_production = json.loads(
+        demo("history", "data-analyst", "--json", "--limit", "0", "--stage", "production", "--event", "promoted").stdout
+    )
+    assert [e["version"] for e in into_production] == ["1.0.0", "1.0.1", "1.0.2"]
+    since = every[-5]["at"]
+    recent = json.loads(demo("history", "data-analyst", "--json", "--limit", "0", "--since", since).stdout)
+    assert recent
+    assert all(e["at"] >= since for e in recent)
+    one = json.loads(demo("history", "data-analyst", "--json", "--limit", "0", "--version", "1.0.1").stdout)
+    assert one
+    assert {e["version"] for e in one} == {"1.0.1"}
+    bad = demo("history", "data-analyst", "--since", "last tuesday")
+    assert bad.exit_code == 2
+    assert "--since 'last tuesday' is not a date" in bad.stderr
+
+
+def test_json_versions_are_strings_with_gallery_resource_ids(demo: Cli) -> None:
+    """Every command's JSON names versions as "1.0.2" and carries the gallery version's resource id."""
+    catalog = json.loads(demo("catalog", "--json").stdout)
+    analyst = next(w for w in catalog if w["name"] == "data-analyst")
+    assert analyst["production"]["version"] == "1.0.2"
+    assert analyst["production"]["gallery_version_id"].endswith("/versions/1.0.2")
+    plan = json.loads(demo("prune", "--dry-run", "--json").stdout)
+    decisions = plan["workloads"][0]["decisions"]
+    assert all(isinstance(d["version"], str) and d["gallery_version_id"] for d in decisions)
+    assert plan["sent"] is False
+
+
+def test_version_and_short_help() -> None:
+    """`--version` prints the installed version and `-h` is help."""
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    assert CliRunner().invoke(app, ["--version"]).stdout.startswith("avdimage 0.")
+    assert "Usage: avdimage catalog" in CliRunner().invoke(app, ["catalog", "-h"]).stdout

@@ -20,7 +20,7 @@ GALLERY_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups
 def office(text: str, *, month: int = 0, apps: dict[str, str] | None = None, **changes: object) -> ImageVersion:
     """An office version named by the standard, built `month` months after T0, with these apps."""
     number = VersionNumber.parse(text)
-    short = f"v{number.major}.{number.minor}" + (f".{number.patch}" if number.patch else "")
+    short = f"v{number}"
     created = T0 + timedelta(days=31 * month)
     fields: dict[str, object] = {
         "display_name": f"Win11 | Office | {short} | {created:%Y-%m}",
@@ -78,14 +78,14 @@ def test_display_names_off_the_standard_are_flagged_with_the_expected_name() -> 
     """Wrong label, wrong version and free-form names are naming violations that show the standard name."""
     versions = [
         office("1.0.0"),
-        office("1.1.0", display_name="Win11 | Office | v1.2 | 2026-11"),
+        office("1.1.0", display_name="Win11 | Office | v1.2.0 | 2026-11"),
         office("1.2.0", display_name="office-golden-final-v2"),
-        office("1.3.0", display_name="Win10 | Office | v1.3 | 2026-11"),
+        office("1.3.0", display_name="Win10 | Office | v1.3.0 | 2026-11"),
     ]
     found = {f.subject: f.detail for f in governance_report(CATALOG, records(*versions)).of(Check.NAMING)}
     assert set(found) == {"1.1.0", "1.2.0", "1.3.0"}
-    assert "v1.2 does not name version 1.1.0" in found["1.1.0"]
-    assert "expected 'Win11 | Office | v1.2 | 2026-11'" in found["1.2.0"]
+    assert "v1.2.0 does not name version 1.1.0" in found["1.1.0"]
+    assert "expected 'Win11 | Office | v1.2.0 | 2026-11'" in found["1.2.0"]
     assert "OS label 'Win10' is not the catalog's 'Win11'" in found["1.3.0"]
 
 

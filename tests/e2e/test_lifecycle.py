@@ -35,7 +35,7 @@ def test_full_lifecycle_of_an_encrypted_25h2_workload(
     assert first.bitlocker.state_before.startswith("FullyEncrypted")
     assert first.bitlocker.state_after == "FullyDecrypted"
     assert first.bitlocker.prevent_device_encryption
-    assert first.display_name == "Win11 | DataAnalyst | v1.0 | 2026-11"
+    assert first.display_name == "Win11 | DataAnalyst | v1.0.0 | 2026-11"
     assert first.validated_for(Stage.TEST)
     assert first.validated_for(Stage.VALIDATION)
     assert [a.stage for a in first.approvals] == [Stage.VALIDATION, Stage.PRODUCTION, Stage.PRODUCTION, Stage.DR]

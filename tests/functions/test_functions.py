@@ -148,13 +148,14 @@ def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
     response = function("catalog")(http_get("/api/catalog"))
     payload = json.loads(response.get_body())
     analyst = next(w for w in payload if w["name"] == "data-analyst")
-    assert analyst["in_test"][0]["display_name"] == "Win11 | DataAnalyst | v1.0 | 2026-11"
+    assert analyst["in_test"][0]["display_name"] == "Win11 | DataAnalyst | v1.0.0 | 2026-11"
     history = json.loads(
         function("workload_history")(
             http_get("/api/workloads/data-analyst/history", {"workload": "data-analyst"})
         ).get_body()
     )
     assert "bitlocker-ready" in [e["kind"] for e in history]
+    assert {e["version"] for e in history if e["version"]} == {"1.0.0"}  # "1.0.0", as in the CLI's --json
     missing = function("workload_versions")(http_get("/api/workloads/nope/versions", {"workload": "nope"}))
     assert missing.status_code == 404
     assert "unknown workload 'nope'" in json.loads(missing.get_body())["error"]["message"]

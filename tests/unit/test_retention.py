@@ -75,3 +75,14 @@ def test_withdrawn_is_kept_until_a_newer_version_serves_production() -> None:
     retired = decisions(versions, Pointers(workload="office", production=V("1.0.2")))
     assert retired["1.0.1"][0] is Action.DEPRECATE
     assert decisions([make_version("1.0.0", status=Status.DELETED)], Pointers(workload="office")) == {}
+
+
+def test_a_withdrawn_version_is_not_said_to_be_outside_the_newest_when_there_are_only_that_many() -> None:
+    """With keep=3 and three versions, the withdrawn one is retired as withdrawn, not "not among the newest 3"."""
+    withdrawn = make_version("1.0.1", status=Status.WITHDRAWN, gallery_version_id="/g/versions/1.0.1")
+    versions = [ready("1.0.0"), withdrawn, ready("1.0.2")]
+    found = decisions(versions, Pointers(workload="office", production=V("1.0.2"), rollback=V("1.0.0")), keep=3)
+    assert found["1.0.1"] == (
+        Action.DEPRECATE,
+        "withdrawn and not in use; withdrawn versions do not count as newest",
+    )

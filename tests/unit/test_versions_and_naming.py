@@ -58,7 +58,7 @@ def test_bump_rules(previous: str | None, reason: BuildReason, expected: str) ->
 def test_display_name_follows_the_standard() -> None:
     """OS | Workload | Image Version | Build Date, with the patch shown only when non-zero."""
     assert naming.display_name("Win11", "Office", VersionNumber.parse("1.4.0"), date(2026, 11, 3)) == (
-        "Win11 | Office | v1.4 | 2026-11"
+        "Win11 | Office | v1.4.0 | 2026-11"
     )
     assert naming.display_name("Win11", "Office", VersionNumber.parse("1.0.1"), date(2026, 12, 15)) == (
         "Win11 | Office | v1.0.1 | 2026-12"
