@@ -1,16 +1,18 @@
 """`python -m benchmarks.reliability`: every fault class against whole lifecycles -> docs/reliability.md.
 
-A lifecycle here is build -> validation -> production of one workload (`tests.e2e.scenario`). After
-each disturbed run the lifecycle is judged:
+A lifecycle here is build -> validation -> production of one workload (`tests.e2e.scenario`). Every
+fault class states the outcome it expects (`Expect`: completed, or failed with an exact reason), and
+each disturbed run is judged against it once idle:
 
-- completed: the version serves production (or, for a deliberately fatal fault, see failed);
-- failed with reason: the run, or the version, ended failed with a readable reason, or the request
-  was refused / dead-lettered with one (`records.list_rejections()`, `bus.dead_letters`);
-- lost: neither (a run still "running" when nothing is left to do, a version stuck mid-operation
-  with no message to continue it, a promotion that silently did nothing). Must be 0.
-- leaked: temp resources still tagged `avd-lifecycle-run` once idle. Must be 0.
-- duplicate versions: more than one version record per run, or gallery versions that no record
-  owns. Must be 0.
+- completed / failed with reason: the expected outcome, and only that (a failure counts only with the
+  expected reason; a dead letter or a refusal never counts as a correct failure of a build);
+- unexpected: it ended, but not as expected (another reason, or completed where it should fail);
+- stuck: neither - a run still "running" with nothing left to continue it, a version mid-operation
+  with no message, a promotion that silently did nothing. Must be 0;
+- leaked: temp resources still tagged `avd-lifecycle-run` once idle. Must be 0;
+- duplicate versions: more than one version record per run, or gallery versions no record owns;
+- disagreements: what a reconcile pass still finds between the records and the gallery after it ran
+  (`shared.steps.reconcile.check` without repairs). Must be 0.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from benchmarks.common import DOCS, ROOT, quiet_logs, repo_catalog
 from localrun.runtime import LocalRuntime
 from shared.adapters.table_records import TableRecordStore
 from shared.domain.catalog import Catalog, CatalogError, load_catalog
-from shared.domain.commands import Envelope, StartBuild
+from shared.domain.commands import Envelope, Reconcile, StartBuild
 from shared.domain.compute import RUN_TAG, WORKLOAD_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status
+from shared.steps import reconcile
 from tests.e2e.scenario import BUILDER, CrashingStore, InjectedCrash, build, promote
 
 VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
@@ -51,11 +54,38 @@ VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
 @dataclass
 class Verdict:
     workload: str
-    outcome: str  # "completed", "failed", "lost"
+    outcome: str  # "completed", "failed", "unexpected", "lost" (= stuck)
     reason: str = ""
     leaked: int = 0
     duplicates: int = 0
     leftovers: list[str] = field(default_factory=list)
+    disagreements: int = 0
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a fault class should end in: completed, or failed with `reason` in the run's (or version's) reason."""
+
+    outcome: str = "completed"
+    reason: str = ""
+
+    def __str__(self) -> str:
+        text = "completed" if self.outcome == "completed" else f"failed: {self.reason}"
+        return text.replace("|", "/")  # shown in a Markdown table
+
+
+COMPLETES = Expect()
+
+
+def settle(verdict: Verdict, expect: Expect) -> Verdict:
+    """Count only the expected outcome; anything else that ended is `unexpected`, with what was expected."""
+    if verdict.outcome == "lost":
+        return verdict
+    if verdict.outcome == expect.outcome and expect.reason in verdict.reason:
+        return verdict
+    verdict.reason = f"expected {expect}, got {verdict.outcome}: {verdict.reason}"
+    verdict.outcome = "unexpected"
+    return verdict
 
 
 @dataclass
@@ -64,9 +94,22 @@ class FaultClass:
     how: str
     verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    expect: Expect = COMPLETES
 
     def count(self, outcome: str) -> int:
         return sum(1 for v in self.verdicts if v.outcome == outcome)
+
+    def add(self, verdict: Verdict, expect: Expect | None = None) -> Verdict:
+        self.verdicts.append(settle(verdict, expect or self.expect))
+        return verdict
+
+    @property
+    def disagreements(self) -> int:
+        return sum(v.disagreements for v in self.verdicts)
+
+    @property
+    def expected(self) -> str:
+        return str(self.expect)
 
     @property
     def leaked(self) -> int:
@@ -103,6 +146,11 @@ def judge(runtime: LocalRuntime, workload: str, *, expect: str = "1.0.0") -> Ver
     mine = [r for r in temp if r["tags"].get(WORKLOAD_TAG, workload) == workload]
     leftovers = [f"{r['type'].rsplit('/', 1)[-1]} {r['name']}" for r in mine]
     verdict = Verdict(workload, "lost", leaked=len(mine), duplicates=duplicates, leftovers=leftovers)
+    verdict.disagreements = disagreements(runtime, workload)
+    if any(r.state is RunState.RUNNING for r in runs):
+        running = [r.run_id + "@" + r.step for r in runs if r.state is RunState.RUNNING]
+        verdict.reason = f"still running once idle: {running}"
+        return verdict
     if pointers.production is not None and str(pointers.production) == expect:
         verdict.outcome = "completed"
         return verdict
@@ -125,6 +173,16 @@ def judge(runtime: LocalRuntime, workload: str, *, expect: str = "1.0.0") -> Ver
     return verdict
 
 
+def disagreements(runtime: LocalRuntime, workload: str) -> int:
+    """Run a reconcile pass, then count what a second (dry) pass still finds."""
+    if workload not in runtime.catalog:
+        return 0
+    runtime.submit(Reconcile(workload=workload, requested_at=runtime.sim.clock.now(), after="judge"))
+    runtime.run()
+    health, _ = reconcile.check(workload, runtime.deps, repair=False)
+    return len(health.repairs) + len(health.flags) + len(health.unknown_versions)
+
+
 def lifecycle(runtime: LocalRuntime, workload: str, run_id: str = "first-build") -> None:
     """Build, then validation and production - each approval only if the previous phase got there."""
     build(runtime, workload, run_id, BuildReason.FIRST)
@@ -145,7 +203,7 @@ def duplicated(catalog: Catalog) -> FaultClass:
     runtime = LocalRuntime(catalog, deliver_twice=True)
     for workload in catalog.names:
         lifecycle(runtime, workload)
-        fault.verdicts.append(judge(runtime, workload))
+        fault.add(judge(runtime, workload))
     return fault
 
 
@@ -196,7 +254,8 @@ def reordered(catalog: Catalog, seeds: int) -> FaultClass:
         for stage in (Stage.VALIDATION, Stage.PRODUCTION):
             for workload in catalog.names:
                 promote(runtime, workload, "1.0.0", stage)
-        fault.verdicts += [judge(runtime, w) for w in catalog.names]
+        for w in catalog.names:
+            fault.add(judge(runtime, w))
     return fault
 
 
@@ -277,7 +336,7 @@ def crashes(catalog: Catalog, workload: str) -> list[FaultClass]:
             fault_name = crashing.crashed[0] if crashing.crashed else "none"
             if verdict.outcome != "completed":
                 compute_fault.notes.append(f"k={k} {fault_name}: {verdict.outcome}: {_short(verdict.reason)}")
-            compute_fault.verdicts.append(verdict)
+            compute_fault.add(verdict)
     commit_fault = FaultClass(
         "crash before each record commit",
         f"`{workload}` lifecycle with `CrashingStore`: run k fails the k-th commit once, after the step's "
@@ -291,7 +350,7 @@ def crashes(catalog: Catalog, workload: str) -> list[FaultClass]:
         if verdict.outcome != "completed":
             crashed: Any = runtime.records
             commit_fault.notes.append(f"k={k} {crashed.crashed}: {verdict.outcome}: {_short(verdict.reason)}")
-        commit_fault.verdicts.append(verdict)
+        commit_fault.add(verdict)
     return [compute_fault, commit_fault]
 
 
@@ -306,7 +365,7 @@ def azure_faults(catalog: Catalog, workload: str, seeds: int) -> list[FaultClass
         runtime = LocalRuntime(catalog)
         runtime.sim.faults.throttle(storm_requests=n, retry_after=1)
         lifecycle(runtime, workload)
-        storms.verdicts.append(judge(runtime, workload))
+        storms.add(judge(runtime, workload))
         storms.notes.append(f"N={n}: {Counter(e.status for e in runtime.sim.request_log).get(429, 0)} answers 429")
     classes.append(storms)
 
@@ -318,7 +377,7 @@ def azure_faults(catalog: Catalog, workload: str, seeds: int) -> list[FaultClass
         runtime = LocalRuntime(catalog)
         runtime.sim.faults.error_rate("*", 0.05, seed=seed)
         lifecycle(runtime, workload)
-        errors.verdicts.append(judge(runtime, workload))
+        errors.add(judge(runtime, workload))
         errors.notes.append(f"seed {seed}: {Counter(e.status for e in runtime.sim.request_log).get(500, 0)} x 500")
     classes.append(errors)
 
@@ -344,9 +403,10 @@ def azure_faults(catalog: Catalog, workload: str, seeds: int) -> list[FaultClass
         runtime.sim.faults.lro_fails(op)
         lifecycle(runtime, workload)
         verdict = judge(runtime, workload)
-        lro.verdicts.append(verdict)
+        lro.add(verdict, LRO_EXPECT.get(op, COMPLETES))
         left = f" - LEFT BEHIND: {', '.join(verdict.leftovers)}" if verdict.leftovers else ""
         lro.notes.append(f"{op.split('/', 1)[1]}: {verdict.outcome}: {_short(verdict.reason)}{left}")
+    lro.expect = Expect("failed", "per operation: its exact reason, or completed (retried)")
     classes.append(lro)
 
     regions = FaultClass(
@@ -365,15 +425,25 @@ def azure_faults(catalog: Catalog, workload: str, seeds: int) -> list[FaultClass
         runtime.sim.faults.replication_fails(region, times=times)
         lifecycle(runtime, name)
         verdict = judge(runtime, name)
-        expected = "completed" if times == 1 else "failed"
-        regions.notes.append(
-            f"{name} {region} x{times}: {verdict.outcome} (expected {expected}) {_short(verdict.reason)}".strip()
-        )
-        if verdict.outcome != expected and verdict.outcome != "lost":
-            verdict.reason = f"unexpected outcome (expected {expected}): {verdict.reason}"
-        regions.verdicts.append(verdict)
+        expected = COMPLETES if times == 1 else Expect("failed", f"replication of 1.0.0 to {region} failed 3 times")
+        regions.add(verdict, expected)
+        regions.notes.append(f"{name} {region} x{times}: {verdict.outcome} (expected {expected})")
+    regions.expect = Expect("failed", "x1 completed; x5 replication to the region failed 3 times")
     classes.append(regions)
     return classes
+
+
+LRO_EXPECT = {
+    "Microsoft.Compute/virtualMachines/write": Expect(
+        "failed", "source VM data-analyst--image--src failed to provision"
+    ),
+    "Microsoft.Compute/snapshots/write": Expect(
+        "failed", "snapshot data-analyst--first-build--snap failed to provision"
+    ),
+    "Microsoft.Compute/disks/write": Expect("failed", "disk data-analyst--first-build--disk failed to provision"),
+    "Microsoft.Compute/galleries/images/versions/write": Expect("failed", "creating gallery version 1.0.0 failed"),
+}
+"""Operations whose failed LRO must fail the run with this reason; the others are retried to completion."""
 
 
 # -- Azurite restarted mid-run ----------------------------------------------------------------------------
@@ -457,8 +527,7 @@ def azurite_restart(catalog: Catalog, workload: str, cut_points: Iterable[int]) 
             runtime.run()
             for stage in (Stage.VALIDATION, Stage.PRODUCTION):
                 promote(runtime, workload, "1.0.0", stage)
-            verdict = judge(runtime, workload)
-            fault.verdicts.append(verdict)
+            verdict = fault.add(judge(runtime, workload))
             fault.notes.append(
                 f"cut at +{minutes} min (run at step {step_at_cut.step if step_at_cut else '-'}): {verdict.outcome}"
             )
@@ -492,11 +561,12 @@ def bad_input(catalog: Catalog) -> list[FaultClass]:
         if mine and reason in mine[0].reason:
             approvals.verdicts.append(Verdict(case, "failed", mine[0].reason))
         elif dead:
-            approvals.verdicts.append(Verdict(case, "failed", f"dead-lettered: {dead[0].description}"))
+            approvals.verdicts.append(Verdict(case, "unexpected", f"dead-lettered, not refused: {dead[0].description}"))
         else:
             approvals.verdicts.append(Verdict(case, "lost", f"no rejection with {reason!r}"))
     if _snapshot(runtime) != before:
         approvals.notes.append("**records changed** by refused approvals")
+    approvals.expect = Expect("failed", "refused with the case's reason, nothing changed")
 
     events = FaultClass(
         "bad Event Grid events and step messages",
@@ -517,6 +587,7 @@ def bad_input(catalog: Catalog) -> list[FaultClass]:
         )
     if _snapshot(runtime) != before:
         events.notes.append("**records changed** by refused events")
+    events.expect = Expect("failed", "kept as a rejection with the case's reason")
 
     catalogs = FaultClass(
         "catalog mistakes",
@@ -579,6 +650,7 @@ def bad_input(catalog: Catalog) -> list[FaultClass]:
                 catalogs.verdicts.append(Verdict(case, "lost", f"{type(error).__name__}: {error}"))
             else:
                 catalogs.verdicts.append(Verdict(case, "lost", "accepted"))
+    catalogs.expect = Expect("failed", "CatalogError naming file, field and reason")
     return [approvals, events, catalogs]
 
 
@@ -597,28 +669,16 @@ def _snapshot(runtime: LocalRuntime) -> Any:
 # -- report -----------------------------------------------------------------------------------------------
 
 
-TRANSIENT = {
-    "every message delivered twice",
-    "messages reordered",
-    "crash before / after each Azure call",
-    "crash before each record commit",
-    "ARM 429 storms",
-    "5 % random 5xx",
-    "Azurite restarted mid-run",
-}
-"""Fault classes a correct product absorbs: every run should complete, a failure is a finding."""
-
-
 def findings(classes: list[FaultClass]) -> list[str]:
+    """Every run that did not end as its class expects, and every leftover."""
     lines = []
     for c in classes:
-        if c.name in TRANSIENT:
-            bad = [v for v in c.verdicts if v.outcome != "completed"]
-            if bad:
-                lines.append(
-                    f"- **{c.name}**: {len(bad)} of {len(c.verdicts)} runs did not complete although the fault "
-                    f"is transient: `{_short(bad[0].reason)}`"
-                )
+        bad = [v for v in c.verdicts if v.outcome in ("unexpected", "lost")]
+        if bad:
+            lines.append(
+                f"- **{c.name}**: {len(bad)} of {len(c.verdicts)} runs did not end as expected ({c.expected}): "
+                f"`{_short(bad[0].reason)}`"
+            )
         for v in c.verdicts:
             if v.leaked:
                 lines.append(
@@ -638,33 +698,41 @@ def report(classes: list[FaultClass], seconds: float) -> str:
         "`promote`), on the simulator and the local bus (Service Bus semantics: sessions, duplicate detection, "
         "scheduled delivery, 10 deliveries then dead letter). Each run is judged once idle:",
         "",
-        "- **completed**: the version serves production;",
-        "- **failed with reason**: the run or version ended failed with a readable reason, or the request was "
-        "refused or dead-lettered with one (for the bad-input classes this is the expected outcome);",
-        "- **lost**: neither - e.g. a run still running with nothing left to continue it, or a silently "
+        "- **expected**: the outcome the class must end in - completed, or failed with that exact reason;",
+        "- **completed** / **failed with reason**: runs that ended as expected, and only those;",
+        "- **unexpected**: runs that ended otherwise (another reason, a dead letter instead of a failed run, "
+        "completed where a failure was expected). Each is listed under its class;",
+        "- **stuck**: neither - e.g. a run still running with nothing left to continue it, or a silently "
         "ignored request. Must be 0;",
         "- **leaked**: temp resources still tagged `avd-lifecycle-run` (`sim.live_resources(tag=...)`) once "
         "idle, without the sweeper. Must be 0;",
-        "- **duplicate versions**: more than one version record per run, or gallery versions no record owns. "
-        "Must be 0.",
+        "- **duplicates**: more than one version record per run, or gallery versions no record owns;",
+        "- **disagreements**: what a reconcile pass, run after the class's runs, still finds between the "
+        "records and the gallery (a dry second pass of `shared.steps.reconcile.check`). Must be 0.",
         "",
-        "| fault class | runs | completed | failed with reason | lost | leaked | duplicate versions |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| fault class | expected | runs | completed | failed with reason | unexpected | stuck | leaked "
+        "| duplicates | disagreements |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def bold(n: int) -> str:
+        return f"**{n}**" if n else "0"
+
     for c in classes:
-        lost, leaked, dup = c.count("lost"), c.leaked, c.duplicates
         lines.append(
-            f"| {c.name} | {len(c.verdicts)} | {c.count('completed')} | {c.count('failed')} "
-            f"| {'**' + str(lost) + '**' if lost else 0} | {'**' + str(leaked) + '**' if leaked else 0} "
-            f"| {'**' + str(dup) + '**' if dup else 0} |"
+            f"| {c.name} | {c.expected} | {len(c.verdicts)} | {c.count('completed')} | {c.count('failed')} "
+            f"| {bold(c.count('unexpected'))} | {bold(c.count('lost'))} | {bold(c.leaked)} | {bold(c.duplicates)} "
+            f"| {bold(c.disagreements)} |"
         )
     total_lost = sum(c.count("lost") for c in classes)
     total_leaked = sum(c.leaked for c in classes)
     total_dup = sum(c.duplicates for c in classes)
+    total_unexpected = sum(c.count("unexpected") for c in classes)
+    total_disagree = sum(c.disagreements for c in classes)
     lines += [
         "",
-        f"Totals: {sum(len(c.verdicts) for c in classes)} runs, lost {total_lost}, leaked {total_leaked}, "
-        f"duplicate versions {total_dup}.",
+        f"Totals: {sum(len(c.verdicts) for c in classes)} runs, unexpected {total_unexpected}, stuck {total_lost}, "
+        f"leaked {total_leaked}, duplicate versions {total_dup}, disagreements after reconcile {total_disagree}.",
         "",
     ]
     found = findings(classes)
@@ -672,7 +740,7 @@ def report(classes: list[FaultClass], seconds: float) -> str:
         lines += [
             "## Findings",
             "",
-            "Generated from the results: transient faults that did not end in a completed lifecycle, and leftovers.",
+            "Generated from the results: runs that did not end as their class expects, and leftovers.",
             "",
             *found,
             "",
@@ -686,7 +754,10 @@ def report(classes: list[FaultClass], seconds: float) -> str:
             lines.append("")
         lost = [v for v in c.verdicts if v.outcome == "lost"]
         if lost:
-            lines += ["**Lost:**", ""] + [f"- {v.workload}: {_short(v.reason)}" for v in lost[:20]] + [""]
+            lines += ["**Stuck:**", ""] + [f"- {v.workload}: {_short(v.reason)}" for v in lost[:20]] + [""]
+        odd = [v for v in c.verdicts if v.outcome == "unexpected"]
+        if odd:
+            lines += ["**Unexpected:**", ""] + [f"- {v.workload}: {_short(v.reason)}" for v in odd[:20]] + [""]
         leaks = [v for v in c.verdicts if v.leaked or v.duplicates]
         if leaks:
             lines += [
@@ -702,12 +773,18 @@ def report(classes: list[FaultClass], seconds: float) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _healing(catalog: Catalog, seeds: int) -> list[FaultClass]:
+    from benchmarks.reliability_healing import healing_classes  # it builds on this module
+
+    return healing_classes(catalog, seeds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--crash-workload", default="data-analyst")
     parser.add_argument("--output", default=str(DOCS / "reliability.md"))
-    parser.add_argument("--only", default="", help="comma-separated: dup,reorder,crash,azure,azurite,input")
+    parser.add_argument("--only", default="", help="comma-separated: dup,reorder,crash,azure,azurite,input,heal")
     args = parser.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
     catalog = repo_catalog()
@@ -721,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
             ("azure", lambda: azure_faults(catalog, "data-analyst", args.seeds)),
             ("azurite", lambda: azurite_restart(catalog, "data-analyst", (3, 40, 75))),
             ("input", lambda: bad_input(catalog)),
+            ("heal", lambda: _healing(catalog, min(args.seeds, 3))),
         ]
         for key, run in steps:
             if only and key not in only:
@@ -731,9 +809,12 @@ def main(argv: list[str] | None = None) -> int:
     text = report(classes, time.perf_counter() - started)
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}")
-    summary = {c.name: (len(c.verdicts), c.count("lost"), c.leaked, c.duplicates) for c in classes}
+    summary = {
+        c.name: (len(c.verdicts), c.count("lost"), c.leaked, c.duplicates, c.disagreements, c.count("unexpected"))
+        for c in classes
+    }
     print(json.dumps(summary))
-    return 1 if any(v[1] or v[2] or v[3] for v in summary.values()) else 0
+    return 1 if any(v[1] or v[2] or v[3] or v[4] for v in summary.values()) else 0
 
 
 if __name__ == "__main__":

@@ -58,3 +58,17 @@ def workload_history(req: func.HttpRequest) -> func.HttpResponse:
     except InvalidInput as error:
         return _error(error, 400)
     return _json([event_row(e).model_dump(mode="json") for e in sorted(events, key=lambda e: (e.at, e.seq))])
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Disabled workloads (invalid catalog files) and each workload's last reconcile pass."""
+    deps = bootstrap.entrypoints().deps
+    found = {w.name: deps.records.get_health(w.name) for w in deps.catalog.workloads}
+    return _json(
+        {
+            "disabled": [d.model_dump(mode="json") for d in deps.catalog.disabled],
+            "workloads": {name: h.model_dump(mode="json") if h else None for name, h in found.items()},
+        }
+    )

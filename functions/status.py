@@ -25,13 +25,14 @@ def status_page(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(refusal, status_code=401, mimetype="text/plain", charset="utf-8")
     from shared.hostpools_view import estate
     from shared.render import status_html
+    from shared.report import needs_attention
     from shared.views import catalog_view, history
 
     deps = bootstrap.entrypoints().deps
     summaries = catalog_view(deps, with_usage=req.params.get("usage", "true") != "false")
     events = {s.name: history(deps, s.name) for s in summaries}
     return func.HttpResponse(
-        status_html(summaries, events, deps.clock.now(), estate(deps)),
+        status_html(summaries, events, deps.clock.now(), estate(deps), attention=needs_attention(deps)),
         status_code=200,
         mimetype="text/html",
         charset="utf-8",

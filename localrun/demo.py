@@ -2,7 +2,8 @@
 
 Six weeks of an estate in well under a minute of wall time: timer-driven builds (new workloads, new
 base images, Patch Tuesday), approvals arriving as messages, an incident and a one-message
-rollback, event-driven retention, and the sweeper.
+rollback, event-driven retention, the sweeper, and a production version deleted by hand in the
+portal, which reconcile detects and flags.
 
 With `--state DIR` (what `make demo` passes: .demo) the demo starts its own Azurite with its
 tables in DIR/azurite and saves the simulator to DIR/simulator.pickle at the end, so that
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from azure.mgmt.compute import ComputeManagementClient
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -39,6 +41,7 @@ from shared.render import render_catalog, render_decisions, render_diff, render_
 from shared.report import report_for
 from shared.steps.versions import plan_prune
 from shared.views import catalog_view, diff
+from simulator import client_kwargs
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(highlight=False)  # the terminal's width: everything below fits 80 columns
@@ -72,7 +75,7 @@ class Demo:
         fresh: list[LifecycleEvent] = []
         for workload in self.runtime.catalog.names:
             for event in self.runtime.records.list_events(workload):
-                key = (workload, str(event.version), event.seq)
+                key = (workload, str(event.version), event.seq if event.seq >= 0 else hash((event.at, event.detail)))
                 if key not in self.seen:
                     self.seen.add(key)
                     fresh.append(event)
@@ -200,6 +203,24 @@ def scenario(demo: Demo) -> None:
         narrate(Text("sweeper", style="magenta"), Text(f"{at} {what}"))
     for name in runtime.catalog.names:
         render_decisions(name, plan_prune(name, runtime.deps), console, dry_run=False)
+    hand_deleted(demo)
+
+
+def hand_deleted(demo: Demo) -> None:
+    """Self-healing: a production version deleted by hand in the portal is detected by reconcile and flagged."""
+    runtime = demo.runtime
+    workload = runtime.catalog.get("data-analyst")
+    production = runtime.records.get_pointers(workload.name).production
+    demo.at(runtime.sim.clock.now(), f"an admin deletes data-analyst {production} (production) in the portal")
+    client = ComputeManagementClient(**client_kwargs(runtime.sim))
+    gallery = workload.gallery
+    client.gallery_image_versions.begin_delete(
+        gallery.resource_group, gallery.name, gallery.definition, str(production), polling=False
+    )
+    demo.settle()  # the delete event asks for a reconcile pass
+    health = runtime.records.get_health(workload.name)
+    for flag in health.flags if health else ():
+        console.print(f"  [red]reconcile flags[/red] {flag}")
 
 
 def summary(runtime: LocalRuntime) -> None:

@@ -25,10 +25,11 @@ from shared.adapters.hostpools_azure import AzureHostPools
 from shared.adapters.hostpools_records import EntityRolloutRecords
 from shared.adapters.local_bus import LocalBus
 from shared.adapters.memory_records import MemoryRecordStore
-from shared.adapters.messaging import DeadLetter
+from shared.adapters.messaging import DeadLetter, DeadLetteredMessage
 from shared.config import Settings
 from shared.domain.approvals import approval_message_id
-from shared.domain.catalog import Catalog, load_catalog
+from shared.domain.catalog import Catalog
+from shared.domain.catalog_isolation import load_catalog_isolated
 from shared.domain.commands import Command, Envelope
 from shared.domain.errors import RequestRefused
 from shared.domain.records import RecordStore
@@ -38,6 +39,7 @@ from simulator import Simulator, client_kwargs
 
 log = logging.getLogger("localrun")
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+REJECTED = "Rejected"  # dead-letter reason of a refused message (already kept with its reason)
 
 
 @dataclass
@@ -68,7 +70,8 @@ class LocalRuntime:
         self.sim = simulator or Simulator(
             subscription_id=self.settings.subscription_id, start=start, auto_advance_on_poll=False
         )
-        self.catalog = load_catalog(catalog, self.settings.deployed_gallery) if isinstance(catalog, Path) else catalog
+        deployed = self.settings.deployed_gallery
+        self.catalog = load_catalog_isolated(catalog, deployed) if isinstance(catalog, Path) else catalog
         kwargs = client_kwargs(self.sim)
         self.compute = AzureCompute(self.settings.subscription_id, self.settings.image_resource_group, lambda: kwargs)
         self.records: RecordStore = records or MemoryRecordStore()
@@ -84,7 +87,7 @@ class LocalRuntime:
             rollouts=EntityRolloutRecords(self.records) if isinstance(self.records, EntityStore) else None,
             verifier=self.issuer.verifier(),
         )
-        self.bus = LocalBus(self.sim.clock, self._deliver)
+        self.bus = LocalBus(self.sim.clock, self._deliver, on_dead_letter=self._dead_letter)
         self.entrypoints = Entrypoints(self.deps, self.bus)
         self.entrypoints.sign_in = self._sign_in
         self.trace = Trace()
@@ -157,7 +160,15 @@ class LocalRuntime:
                 handled = self.entrypoints.step_message(envelope.message_id, envelope.body, envelope.subject)
             if handled.rejected:
                 self.trace.refusals.append(f"{envelope.message_id}: {handled.rejected}")
-                raise DeadLetter("Rejected", handled.rejected)
+                raise DeadLetter(REJECTED, handled.rejected)
+
+    def _dead_letter(self, dead: DeadLetteredMessage) -> None:
+        """The dead-letter function on `image-steps/$DeadLetterQueue` (refusals are recorded already)."""
+        envelope = dead.envelope
+        if envelope.subject == APPROVAL_SUBJECT or dead.reason == REJECTED:
+            return
+        handled = self.entrypoints.dead_letter(envelope.message_id, envelope.body, dead.reason, dead.description)
+        self.trace.deliveries.append(f"{self.sim.clock.now():%Y-%m-%d %H:%M} dead letter {handled.note}")
 
     def _on_events(self, events: list[dict[str, Any]]) -> None:
         """Event Grid delivers arrays; each event goes through the Event Grid function's path."""

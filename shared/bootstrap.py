@@ -61,7 +61,7 @@ def build_deps(settings: Settings) -> Deps:
     from shared.adapters.hostpools_azure import AzureHostPools
     from shared.adapters.hostpools_records import EntityRolloutRecords
     from shared.adapters.table_records import TableRecordStore
-    from shared.domain.catalog import load_catalog
+    from shared.domain.catalog_isolation import load_catalog_isolated
     from shared.steps.deps import Deps
 
     if settings.tables_connection_string:
@@ -88,7 +88,8 @@ def build_deps(settings: Settings) -> Deps:
     return Deps(
         records=records,
         compute=compute,
-        catalog=load_catalog(settings.catalog_path, settings.deployed_gallery),
+        # One bad catalog file disables that workload only (shared.domain.catalog_isolation).
+        catalog=load_catalog_isolated(settings.catalog_path, settings.deployed_gallery),
         clock=clock,
         settings=settings,
         hostpools=AzureHostPools(client_kwargs),

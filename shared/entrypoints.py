@@ -19,13 +19,15 @@ from shared.adapters.messaging import Bus
 from shared.domain import retention
 from shared.domain.approvals import ApprovalRequest, NothingToDo, redact
 from shared.domain.catalog import Workload
-from shared.domain.commands import Envelope, Prune, Rollback
+from shared.domain.commands import ContinueRun, ContinueVersion, Envelope, Prune, Reconcile, Rollback, StartBuild
 from shared.domain.errors import AzureOperationError, InvalidInput, RequestRefused, TransitionRefused
 from shared.domain.model import RejectedMessage
 from shared.messagebus import MessageBus, decode
+from shared.steps.dead_letters import abandon_operation, dead_lettered
 from shared.steps.deps import Deps
 from shared.steps.events import route_event
 from shared.steps.promotion import decide_promotion, decide_rollback, progress_note
+from shared.steps.runs import watchdog
 from shared.steps.schedule import due_builds
 from shared.steps.sweep import sweep
 
@@ -99,6 +101,14 @@ class Entrypoints:
             return Handled(note=str(done), nothing_to_do=True)
         except (InvalidInput, RequestRefused) as refusal:
             return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, str(refusal))
+        except AzureOperationError as error:
+            if error.status != 404:
+                raise
+            # A version the request names was deleted outside the product: no retry can help. Keep the
+            # request with the reason, and let reconcile record the deletion and repair the pointers.
+            self.bus.send([Envelope.wrap(Reconcile(workload=request.workload, requested_at=self.deps.clock.now()))])
+            reason = f"{error} (deleted outside the product; reconcile will record it)"
+            return self._reject("image-approvals", message_id, APPROVAL_SUBJECT, body, reason)
         self.bus.send(sent)
         return Handled(sent=sent, note=progress_note(command, self.deps))
 
@@ -121,16 +131,42 @@ class Entrypoints:
         return Handled(sent=sent, note=", ".join(f"{b.workload}:{b.run_id}" for b in builds) or "nothing due")
 
     def retention_and_sweep(self) -> Handled:
-        """Retention per workload (as messages, so they serialize with each workload's steps) and the sweeper."""
+        """Per workload, as messages that serialize with its steps: retention and a reconcile pass;
+        then the watchdog's checks of runs without progress, and the sweeper.
+
+        The messages go first: a sweeper that meets an Azure error must not cost that hour's pruning.
+        """
         now = self.deps.clock.now()
-        removed = sweep(self.deps, now)
         inventory = self._compute_inventory()
         sent = [
             Envelope.wrap(Prune(workload=w.name, requested_at=now, in_use=self._share(inventory, w)))
             for w in self.deps.catalog.workloads
         ]
+        sent += [Envelope.wrap(Reconcile(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        sent += watchdog(self.deps, now)
         self.bus.send(sent)
+        removed = sweep(self.deps, now)
         return Handled(sent=sent, note="; ".join(removed) or "no abandoned temp resources")
+
+    def dead_letter(self, message_id: str, body: str | bytes, reason: str, description: str) -> Handled:
+        """The step queue's dead-letter subqueue: a step that can never run ends its run with the reason.
+
+        A dead-lettered run step fails its run (and starts its cleanup); a version operation fails that
+        operation's version; anything else is kept as a rejected message, so nothing ends without a trace.
+        """
+        why = f"{reason}: {description}".strip(": ") or "dead-lettered"
+        try:
+            command = decode(body)
+        except InvalidInput as error:
+            return self._reject("image-steps/$DeadLetterQueue", message_id, "", body, f"{why}; {error}")
+        if isinstance(command, ContinueRun | StartBuild):
+            sent = dead_lettered(command, why, self.deps)
+        elif isinstance(command, ContinueVersion):
+            sent = abandon_operation(command, why, self.deps)
+        else:
+            return self._reject("image-steps/$DeadLetterQueue", message_id, "", body, f"dead-lettered: {why}")
+        self.bus.send(sent)
+        return Handled(sent=sent, note=f"dead letter {message_id[:200]}: {why}")
 
     def _compute_inventory(self) -> dict[str, int] | None:
         """One subscription-wide VM and scale set listing per sweep, shared by every workload's

@@ -18,14 +18,16 @@ from shared.domain.commands import (
     ContinueRun,
     ContinueVersion,
     Envelope,
+    FailRun,
     Promote,
     Prune,
+    Reconcile,
     Rollback,
     StartBuild,
     StartRollout,
 )
-from shared.domain.errors import InvalidInput
-from shared.steps import promotion, rollout, runs, versions
+from shared.domain.errors import ConcurrencyConflict, InvalidInput
+from shared.steps import promotion, reconcile, rollout, runs, versions
 from shared.steps.deps import Deps
 
 C = TypeVar("C", bound=Command)
@@ -38,9 +40,12 @@ HANDLERS: dict[type[Command], Handler] = {
     Rollback: promotion.rollback,
     ContinueVersion: versions.continue_version,
     Prune: versions.prune,
+    FailRun: runs.fail_run,
+    Reconcile: reconcile.reconcile,
     StartRollout: rollout.start_rollout,
     ContinueRollout: rollout.continue_rollout,
 }
+RACE_RETRIES = 4  # a handler that lost an ETag race re-reads and decides again, this many times
 _COMMAND = TypeAdapter[AnyCommand](AnyCommand)
 
 
@@ -62,8 +67,20 @@ class MessageBus:
         self.deps = deps
 
     def handle(self, command: Command) -> list[Envelope]:
+        """Run the command's handler; one that lost a race (ConcurrencyConflict) re-reads and decides again.
+
+        Handlers read before they act and their Azure calls are idempotent, so running one again
+        is what a redelivery would do - without spending one of the message's deliveries.
+        """
         handler = HANDLERS[type(command)]
-        messages = handler(command, self.deps)
+        for _ in range(RACE_RETRIES):
+            try:
+                messages = handler(command, self.deps)
+                break
+            except ConcurrencyConflict:
+                continue
+        else:
+            messages = handler(command, self.deps)
         if isinstance(command, ContinueVersion | Rollback):  # production may have moved: host pools follow
             messages += rollout.on_production_change(command, self.deps)
         return messages

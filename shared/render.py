@@ -419,8 +419,10 @@ def status_html(
     events: Mapping[str, Sequence[LifecycleEvent]],
     now: datetime,
     hostpools: Estate | None = None,
+    attention: Sequence[str] = (),
 ) -> str:
-    """The status page: the catalog with badges and, per workload, its versions across stages over time."""
+    """The status page: the catalog with badges and, per workload, its versions across stages over time;
+    `attention` lists what needs a person (shared.report.needs_attention)."""
     template = _environment().get_template("status.html")
     workloads = [(s, timeline(s, events.get(s.name, []), now)) for s in summaries]
     width = max((tl.width for _, tl in workloads), default=LABEL_WIDTH + PLOT_WIDTH)
@@ -433,6 +435,7 @@ def status_html(
         timeline_width=width,
         approvals=approvals_summary,
         hostpools=pools,
+        attention=attention,
     )
 
 

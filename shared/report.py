@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.domain import naming
 from shared.domain.catalog import Catalog, Workload
+from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, Stage, Status
 from shared.domain.records import WorkloadRecords
 from shared.steps.deps import Deps
@@ -41,6 +42,8 @@ class Check(StrEnum):
     UNAPPROVED = "unapproved-production"
     NAMING = "naming"
     VOLATILE = "volatile-component"
+    RECONCILE = "records-vs-gallery"
+    CATALOG_FILE = "catalog-file"
 
 
 DESCRIPTIONS: dict[Check, str] = {
@@ -50,6 +53,8 @@ DESCRIPTIONS: dict[Check, str] = {
     Check.UNAPPROVED: "versions serving production or dr have a recorded approval for that stage",
     Check.NAMING: "display names follow 'OS | Workload | vMajor.Minor.Patch | YYYY-MM'",
     Check.VOLATILE: "minimal image: no app changes version in most builds",
+    Check.RECONCILE: "the gallery agrees with the records (what reconcile could not repair safely)",
+    Check.CATALOG_FILE: "every catalog file is valid (an invalid one disables its workload)",
 }
 
 
@@ -84,9 +89,11 @@ def governance_report(
     *,
     gallery_definitions: Iterable[str] | None = None,
     last_builds: int = DEFAULT_LAST_BUILDS,
+    health: Mapping[str, WorkloadHealth] | None = None,
 ) -> GovernanceReport:
-    """Every finding over the catalog and records; `gallery_definitions` are 'gallery/definition' names."""
-    findings: list[Finding] = []
+    """Every finding over the catalog and records; `gallery_definitions` are 'gallery/definition' names;
+    `health` is each workload's last reconcile pass."""
+    findings: list[Finding] = _healing(catalog, health or {})
     for workload in catalog.workloads:
         found = records.get(workload.name)
         versions = [v for v in found.versions if v.status is not Status.DELETED] if found else []
@@ -119,7 +126,29 @@ def report_for(deps: Deps, *, last_builds: int = DEFAULT_LAST_BUILDS) -> Governa
     records = {w.name: deps.records.load_workload(w.name) for w in deps.catalog.workloads}
     galleries = sorted({w.gallery.name for w in deps.catalog.workloads})
     definitions = [f"{g}/{name}" for g in galleries for name in deps.compute.list_image_definitions(g)]
-    return governance_report(deps.catalog, records, gallery_definitions=definitions, last_builds=last_builds)
+    health = {w.name: h for w in deps.catalog.workloads if (h := deps.records.get_health(w.name)) is not None}
+    return governance_report(
+        deps.catalog, records, gallery_definitions=definitions, last_builds=last_builds, health=health
+    )
+
+
+def _healing(catalog: Catalog, health: Mapping[str, WorkloadHealth]) -> list[Finding]:
+    """Invalid catalog files, and what the last reconcile pass flagged or could not place."""
+    findings = [
+        Finding(check=Check.CATALOG_FILE, workload=d.name, subject=d.file, detail=d.reason) for d in catalog.disabled
+    ]
+    for name, found in sorted(health.items()):
+        findings += [Finding(check=Check.RECONCILE, workload=name, subject="pointers", detail=f) for f in found.flags]
+        findings += [
+            Finding(
+                check=Check.RECONCILE,
+                workload=name,
+                subject=v,
+                detail=f"gallery version {v} is in {name}'s definition but no record owns it",
+            )
+            for v in found.unknown_versions
+        ]
+    return findings
 
 
 def _definition_of(version: ImageVersion) -> str | None:
@@ -238,3 +267,16 @@ def _volatile(workload: Workload, versions: list[ImageVersion], last_builds: int
                 )
             )
     return findings
+
+
+def needs_attention(deps: Deps) -> list[str]:
+    """One line per thing a person must look at: disabled workloads, what reconcile could not repair."""
+    lines = [d.reason for d in deps.catalog.disabled]
+    for workload in deps.catalog.workloads:
+        found = deps.records.get_health(workload.name)
+        if found is not None:
+            lines += [f"{workload.name}: {flag}" for flag in found.flags]
+            lines += [
+                f"{workload.name}: unknown gallery version {v} (no record owns it)" for v in found.unknown_versions
+            ]
+    return lines

@@ -77,12 +77,37 @@ def _azure(operation: str) -> Iterator[None]:
     """Azure errors become domain errors that keep Azure's code and message."""
     try:
         yield
-    except ResourceNotFoundError:
-        raise
-    except HttpResponseError as error:
+    except HttpResponseError as error:  # ResourceNotFoundError (404) too: a resource that vanished
         code = (error.error.code if error.error is not None else None) or str(error.status_code or "HttpError")
         message = (error.error.message if error.error is not None else None) or str(error.message)
         raise AzureOperationError(operation, code, message, error.status_code) from None
+
+
+def _version_state(found: dict[str, Any], version: str) -> GalleryVersionState:
+    """A gallery image version as the product sees it (replication status only when expanded)."""
+    props = found.get("properties", {})
+    publishing = props.get("publishingProfile", {})
+    status = props.get("replicationStatus", {})
+    end_of_life = publishing.get("endOfLifeDate")
+    return GalleryVersionState(
+        id=str(found.get("id", "")),
+        name=str(found.get("name", version)),
+        provisioning=_state(props.get("provisioningState")),
+        aggregated=str(status.get("aggregatedState", "")),
+        regions=tuple(
+            RegionReplication(
+                region=str(r.get("region", "")),
+                state=str(r.get("state", "Unknown")),
+                progress=int(r.get("progress", 0) or 0),
+                details=str(r.get("details", "") or ""),
+            )
+            for r in status.get("summary", [])
+        ),
+        target_regions=tuple(str(t.get("name", "")) for t in publishing.get("targetRegions", [])),
+        exclude_from_latest=bool(publishing.get("excludeFromLatest", False)),
+        end_of_life=datetime.fromisoformat(end_of_life.replace("Z", "+00:00")) if end_of_life else None,
+        tags=dict(found.get("tags") or {}),
+    )
 
 
 class AzureCompute:
@@ -458,29 +483,18 @@ class AzureCompute:
                 )
             except ResourceNotFoundError:
                 return None
-        props = found.get("properties", {})
-        publishing = props.get("publishingProfile", {})
-        status = props.get("replicationStatus", {})
-        end_of_life = publishing.get("endOfLifeDate")
-        return GalleryVersionState(
-            id=str(found.get("id", "")),
-            name=str(found.get("name", version)),
-            provisioning=_state(props.get("provisioningState")),
-            aggregated=str(status.get("aggregatedState", "")),
-            regions=tuple(
-                RegionReplication(
-                    region=str(r.get("region", "")),
-                    state=str(r.get("state", "Unknown")),
-                    progress=int(r.get("progress", 0) or 0),
-                    details=str(r.get("details", "") or ""),
+        return _version_state(found, version)
+
+    def list_gallery_versions(self, gallery: str, definition: str) -> list[GalleryVersionState]:
+        """Every version of a definition as Azure has it (one request; no replication status)."""
+        with _azure(f"list gallery versions of {definition}"):
+            try:
+                listed = self.compute.gallery_image_versions.list_by_gallery_image(
+                    self.resource_group, gallery, definition
                 )
-                for r in status.get("summary", [])
-            ),
-            target_regions=tuple(str(t.get("name", "")) for t in publishing.get("targetRegions", [])),
-            exclude_from_latest=bool(publishing.get("excludeFromLatest", False)),
-            end_of_life=datetime.fromisoformat(end_of_life.replace("Z", "+00:00")) if end_of_life else None,
-            tags=dict(found.get("tags") or {}),
-        )
+                return [_version_state(_json(item), "") for item in listed]
+            except ResourceNotFoundError:
+                return []  # no definition yet: nothing was ever captured
 
     def update_gallery_version(
         self,

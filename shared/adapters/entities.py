@@ -1,8 +1,10 @@
 """How records become Table Storage entities: row keys, and a JSON body split into columns.
 
-A string property holds at most 64 KiB (32K UTF-16 characters), so large bodies (manifests
-with hundreds of apps) are split into `body0`, `body1`, ...; a few plain columns stay
-readable in Storage Explorer.
+A string property holds at most 64 KiB (32K UTF-16 code units; a character outside the BMP,
+an emoji, takes two), so large bodies (manifests with hundreds of apps) are split into
+`body0`, `body1`, ... of at most CHUNK code units; a few plain columns stay readable in
+Storage Explorer. An entity holds at most 1 MiB: a refused message's body is truncated (with
+its size and SHA-256 kept) so every refusal can be stored.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from shared.domain import naming
+from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
 from shared.domain.records import Loaded, WorkloadRecords
 
-CHUNK = 30_000
+CHUNK = 30_000  # UTF-16 code units per column: under the 64 KiB property limit
 VERSION_PREFIX = "version:"
 RUN_PREFIX = "run:"
 EVENT_PREFIX = "event:"
 POINTERS_KEY = "pointers"
+HEALTH_KEY = "reconcile"  # the last reconcile result; inside WORKLOAD_RANGE, so a pass reads it for free
 WORKLOAD_EVENTS = "workload"
 REJECTED_PARTITION = "rejected-messages"  # not a workload: "--" can never be in a workload name
-MAX_BODY = 30_000
+MAX_BODY = 30_000  # characters of a refused message's body that are kept
+MAX_REASON = 4_000
 
 Record = TypeVar("Record", bound=BaseModel)
 
@@ -51,11 +56,32 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+def utf16_units(text: str) -> int:
+    """Table Storage measures strings in UTF-16: a character outside the BMP counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def chunks(text: str, limit: int = CHUNK) -> list[str]:
+    """Split `text` into pieces of at most `limit` UTF-16 code units, never inside a character."""
+    if utf16_units(text) == len(text):  # all in the BMP: plain slices
+        return [text[i : i + limit] for i in range(0, max(len(text), 1), limit)]
+    pieces: list[str] = []
+    start, units = 0, 0
+    for index, char in enumerate(text):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if units + width > limit:
+            pieces.append(text[start:index])
+            start, units = index, 0
+        units += width
+    pieces.append(text[start:])
+    return pieces
+
+
 def encode(workload: str, row_key: str, record: BaseModel) -> dict[str, Any]:
     body = record.model_dump_json()
     entity: dict[str, Any] = {"PartitionKey": workload, "RowKey": row_key}
-    for index in range(0, max(len(body), 1), CHUNK):
-        entity[f"body{index // CHUNK}"] = body[index : index + CHUNK]
+    for index, piece in enumerate(chunks(body)):
+        entity[f"body{index}"] = piece
     for column in ("status", "stage", "display_name", "state", "step", "kind"):
         value = getattr(record, column, None)
         if value is not None:
@@ -103,7 +129,15 @@ def loaded(workload: str, rows: dict[str, tuple[dict[str, Any], str] | None]) ->
 
 def rejected_entity(message: RejectedMessage) -> dict[str, Any]:
     digest = hashlib.sha256(f"{message.source}:{message.message_id}".encode()).hexdigest()[:32]
-    kept = message.model_copy(update={"body": message.body[:MAX_BODY]})
+    body = message.body
+    if len(body) > MAX_BODY:
+        raw = body.encode("utf-8", errors="replace")
+        body = (
+            body[:MAX_BODY] + f"\n[truncated: {len(message.body)} characters, {len(raw)} bytes UTF-8,"
+            f" sha256 {hashlib.sha256(raw).hexdigest()}]"
+        )
+    reason = message.reason if len(message.reason) <= MAX_REASON else message.reason[:MAX_REASON] + " [truncated]"
+    kept = message.model_copy(update={"body": body, "reason": reason})
     return encode(REJECTED_PARTITION, f"{message.source}:{digest}", kept)
 
 
@@ -115,6 +149,7 @@ def workload_records(workload: str, rows: list[tuple[dict[str, Any], str]]) -> W
     pointers = Pointers(workload=workload)
     runs: list[Run] = []
     versions: list[ImageVersion] = []
+    health: WorkloadHealth | None = None
     for entity, etag in rows:
         key = str(entity["RowKey"])
         if key == POINTERS_KEY:
@@ -123,4 +158,6 @@ def workload_records(workload: str, rows: list[tuple[dict[str, Any], str]]) -> W
             runs.append(decode(entity, Run, etag))
         elif key.startswith(VERSION_PREFIX):
             versions.append(decode(entity, ImageVersion, etag))
-    return WorkloadRecords(pointers=pointers, runs=runs, versions=versions)
+        elif key == HEALTH_KEY:
+            health = decode(entity, WorkloadHealth, None)
+    return WorkloadRecords(pointers=pointers, runs=runs, versions=versions, health=health)

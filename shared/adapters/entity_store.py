@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.adapters import entities
 from shared.domain.errors import RecordNotFound
+from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, LifecycleEvent, Pointers, RejectedMessage, Run, VersionNumber
 from shared.domain.records import Changes, Loaded, WorkloadRecords, number_audit
 
@@ -97,3 +98,11 @@ class EntityStore(ABC):
     def list_rejections(self) -> list[RejectedMessage]:
         rows = self._range(entities.REJECTED_PARTITION, "", "~")
         return sorted((entities.decode(e, RejectedMessage, None) for e, _ in rows), key=lambda m: m.at)
+
+    def put_health(self, health: WorkloadHealth) -> None:
+        partition = entities.partition(health.workload)
+        self._upsert(entities.encode(partition, entities.HEALTH_KEY, health))
+
+    def get_health(self, workload: str) -> WorkloadHealth | None:
+        row = self._point(entities.partition(workload), entities.HEALTH_KEY)
+        return entities.decode(row[0], WorkloadHealth, None) if row else None

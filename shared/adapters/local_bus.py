@@ -10,7 +10,11 @@ What it keeps from a session-enabled Service Bus queue with duplicate detection:
 - abandon and retry: a handler exception makes the message visible again at once (behind the other
   sessions' due messages); after ``max_delivery_count`` deliveries it is dead-lettered with reason
   ``MaxDeliveryCountExceeded`` and the last exception's text;
-- ``DeadLetter(reason)`` raised by a handler dead-letters the message at once.
+- ``DeadLetter(reason)`` raised by a handler dead-letters the message at once;
+- the dead-letter subqueue (``image-steps/$DeadLetterQueue``): when ``on_dead_letter`` is given,
+  every dead-lettered message is delivered to it as Service Bus delivers that subqueue to its own
+  trigger; a failing consumer gets it again, up to ``max_delivery_count`` times, after which it
+  stays in ``dead_letters`` unconsumed (``unconsumed_dead_letters``).
 
 Deterministic: no randomness and no wall-clock reads, only the injected clock. The clock must
 never go backwards. State is guarded by a lock that is never held while a handler runs, so a
@@ -73,6 +77,7 @@ class LocalBus:
         max_delivery_count: int = 10,
         duplicate_window: timedelta = timedelta(hours=1),
         lock_duration: timedelta = timedelta(minutes=5),
+        on_dead_letter: Callable[[DeadLetteredMessage], None] | None = None,
     ) -> None:
         if max_delivery_count < 1:
             raise ValueError(f"max_delivery_count must be at least 1, got {max_delivery_count}")
@@ -100,6 +105,10 @@ class LocalBus:
         self._stats = BusStats()
         self._dead_letters: list[DeadLetteredMessage] = []
         self._duplicates: list[str] = []
+        self._on_dead_letter = on_dead_letter
+        # Dead letters waiting for the dead-letter consumer: (message, deliveries so far).
+        self._dead_letter_queue: deque[tuple[DeadLetteredMessage, int]] = deque()
+        self._unconsumed: list[DeadLetteredMessage] = []
 
     # ------------------------------------------------------------------ what tests and runners read
 
@@ -114,6 +123,12 @@ class LocalBus:
         """The dead-letter queue, oldest first (a copy)."""
         with self._lock:
             return list(self._dead_letters)
+
+    @property
+    def unconsumed_dead_letters(self) -> list[DeadLetteredMessage]:
+        """Dead letters the consumer failed on every delivery (a copy); they need a person."""
+        with self._lock:
+            return list(self._unconsumed)
 
     @property
     def duplicates(self) -> list[str]:
@@ -165,10 +180,10 @@ class LocalBus:
             return self._pending[0][0] if self._pending else None
 
     def has_due(self) -> bool:
-        """Whether some message could be delivered now (its session is not busy)."""
+        """Whether some message could be delivered now (its session is not busy), dead letters included."""
         with self._lock:
             self._promote(self._now())
-            return bool(self._ready)
+            return bool(self._ready) or bool(self._dead_letter_queue)
 
     def deliver_due(self, *, limit: int | None = None) -> int:
         """Deliver every message visible now, including those sent meanwhile; return how many deliveries ran.
@@ -179,18 +194,28 @@ class LocalBus:
         while limit is None or count < limit:
             with self._lock:
                 self._promote(self._now())
-                if not self._ready:
+                if not self._ready and not self._dead_letter_queue:
                     return count
-                _, _, session_id = heapq.heappop(self._ready)
-                self._locked.add(session_id)
-                message = self._sessions[session_id][0]
-                message.delivery_count += 1
-                self._stats.delivered += 1
-                if message.delivery_count > 1:
-                    self._stats.redelivered += 1
+                dead = None if self._ready else self._dead_letter_queue.popleft()
+                if dead is None:
+                    session_id, message = self._take_head()
             count += 1
-            self._deliver_one(session_id, message)
+            if dead is not None:
+                self._consume_dead_letter(*dead)
+            else:
+                self._deliver_one(session_id, message)
         return count
+
+    def _take_head(self) -> tuple[str, _Queued]:
+        """Lock the next ready session and count the delivery of its head (lock held)."""
+        _, _, session_id = heapq.heappop(self._ready)
+        self._locked.add(session_id)
+        message = self._sessions[session_id][0]
+        message.delivery_count += 1
+        self._stats.delivered += 1
+        if message.delivery_count > 1:
+            self._stats.redelivered += 1
+        return session_id, message
 
     def run(
         self,
@@ -296,6 +321,19 @@ class LocalBus:
             if not settled:  # KeyboardInterrupt and the like: give the message back untouched
                 self._settle(session_id, message, abandon=True)
 
+    def _consume_dead_letter(self, message: DeadLetteredMessage, deliveries: int) -> None:
+        """Run the dead-letter consumer (lock NOT held); on failure the message is offered again."""
+        assert self._on_dead_letter is not None  # only queued when there is a consumer
+        try:
+            self._on_dead_letter(message)
+        except Exception:
+            with self._lock:
+                if deliveries + 1 >= self.max_delivery_count:
+                    self._unconsumed.append(message)
+                else:
+                    self._dead_letter_queue.append((message, deliveries + 1))
+            return
+
     def _settle(
         self,
         session_id: str,
@@ -318,9 +356,10 @@ class LocalBus:
             else:
                 reason, description = dead_letter
                 self._stats.dead_lettered += 1
-                self._dead_letters.append(
-                    DeadLetteredMessage(message.envelope, reason, description, message.delivery_count, now)
-                )
+                dead = DeadLetteredMessage(message.envelope, reason, description, message.delivery_count, now)
+                self._dead_letters.append(dead)
+                if self._on_dead_letter is not None:
+                    self._dead_letter_queue.append((dead, 0))
             if session:
                 head = session[0]
                 heapq.heappush(self._ready, (head.visible_at, head.seq, session_id))

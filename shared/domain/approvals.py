@@ -316,7 +316,7 @@ def redact(body: str) -> str:
         value = data.get(key)
         if isinstance(value, str):
             data[key] = f"<redacted sha256:{hashlib.sha256(value.encode()).hexdigest()[:16]}>"
-    return json.dumps(data)
+    return json.dumps(data, ensure_ascii=False)  # as received: no \\u escapes that multiply its size
 
 
 def contract_schemas() -> dict[str, dict[str, object]]:

@@ -315,9 +315,23 @@ class CatalogError(InvalidInput):
         super().__init__(f"the workload catalog has {len(issues)} error(s):\n{lines}")
 
 
+class DisabledWorkload(BaseModel):
+    """A workload whose catalog file is invalid: nothing runs for it until the file is fixed."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str  # the name the file gives, else the file's stem
+    file: str
+    issues: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return f"workload {self.name!r} is disabled: {self.file} is invalid ({'; '.join(self.issues)[:600]})"
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True)
     workloads: tuple[Workload, ...]
+    disabled: tuple[DisabledWorkload, ...] = ()  # see shared.domain.catalog_isolation
 
     def get(self, name: str) -> Workload:
         for workload in self.workloads:

@@ -136,6 +136,36 @@ class Prune(Command):
         return f"{self.workload}:prune:{self.requested_at.isoformat()}"
 
 
+class FailRun(Command):
+    """End a run that cannot go on (its step message was dead-lettered, or the watchdog saw no progress).
+
+    Applies only while the run is still at `step`/`attempt`: a run that moved on since is left alone.
+    """
+
+    kind: Literal["fail-run"] = "fail-run"
+    run_id: RunId
+    step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
+    attempt: int = Field(ge=0)
+    reason: FreeText
+    source: Literal["dead-letter", "watchdog"]
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:{self.run_id}:fail-{self.source}:{self.step}:{self.attempt}"
+
+
+class Reconcile(Command):
+    """Compare the records (desired state) with the gallery (actual state); repair what is safe."""
+
+    kind: Literal["reconcile"] = "reconcile"
+    requested_at: datetime
+    after: str = Field(default="timer", pattern=r"^[a-z0-9.:-]{1,80}$")  # what asked: timer, event, a pointer move
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:reconcile:{self.after}:{self.requested_at.isoformat()}"
+
+
 PoolKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,72}$")]  # pool key or name
 
 
@@ -172,7 +202,16 @@ class ContinueRollout(Command):
 
 
 AnyCommand = Annotated[
-    StartBuild | ContinueRun | Promote | Rollback | ContinueVersion | Prune | StartRollout | ContinueRollout,
+    StartBuild
+    | ContinueRun
+    | Promote
+    | Rollback
+    | ContinueVersion
+    | Prune
+    | FailRun
+    | Reconcile
+    | StartRollout
+    | ContinueRollout,
     Field(discriminator="kind"),
 ]
 

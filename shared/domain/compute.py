@@ -170,6 +170,10 @@ class Compute(Protocol):
 
     def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None: ...
 
+    def list_gallery_versions(self, gallery: str, definition: str) -> list[GalleryVersionState]:
+        """Every version in the definition, as Azure has it (reconcile compares it with the records)."""
+        ...
+
     def update_gallery_version(
         self,
         gallery: str,

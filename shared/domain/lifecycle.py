@@ -142,3 +142,13 @@ def deprecate(version: ImageVersion, end_of_life: datetime) -> ImageVersion:
 
 def delete(version: ImageVersion) -> ImageVersion:
     return _move(version, Status.DELETED, "delete")
+
+
+GONE_OUTSIDE = "deleted outside the product"
+
+
+def vanished(version: ImageVersion, how: str) -> ImageVersion:
+    """The gallery no longer has this version and the product did not delete it: record that."""
+    if version.status is Status.DELETED:
+        raise TransitionRefused(f"cannot record {version.version} as {GONE_OUTSIDE}: it is deleted already")
+    return version.evolve(status=Status.DELETED, failure_reason=f"{GONE_OUTSIDE} ({how})", target_stage=None)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from shared.domain.health import WorkloadHealth
 from shared.domain.model import (
     ImageVersion,
     LifecycleEvent,
@@ -63,6 +64,7 @@ class WorkloadRecords:
     pointers: Pointers
     runs: list[Run]
     versions: list[ImageVersion]
+    health: WorkloadHealth | None = None  # the last reconcile pass's result
 
 
 class RecordStore(Protocol):
@@ -95,6 +97,12 @@ class RecordStore(Protocol):
         ...
 
     def list_rejections(self) -> list[RejectedMessage]: ...
+
+    def put_health(self, health: WorkloadHealth) -> None:
+        """Keep the latest reconcile result of a workload (its own row, upserted)."""
+        ...
+
+    def get_health(self, workload: str) -> WorkloadHealth | None: ...
 
 
 def number_audit(changes: Changes) -> tuple[list[ImageVersion], Pointers | None, list[LifecycleEvent]]:

@@ -52,7 +52,7 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         )
     vm = compute.get_vm(name)
     if vm is None:
-        return Outcome(fail=f"temporary VM {name} disappeared during sysprep")
+        return Outcome(fail=f"temporary VM {name} was deleted outside the product during sysprep")
     if vm.power in ("stopped", "deallocated"):
         return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
     if ctx.now - started > SYSPREP_TIMEOUT:
@@ -126,7 +126,7 @@ def step_deallocate(ctx: StepContext) -> Outcome:
         )
     vm = compute.get_vm(name)
     if vm is None:
-        return Outcome(fail=f"temporary VM {name} disappeared before capture")
+        return Outcome(fail=f"temporary VM {name} was deleted outside the product before capture")
     if vm.power == "deallocated":
         if not vm.generalized:
             compute.generalize(name)

@@ -38,4 +38,7 @@ class Deps:
         try:
             return self.catalog.get(name)
         except KeyError:
+            disabled = next((d for d in self.catalog.disabled if d.name == name), None)
+            if disabled is not None:
+                raise RequestRefused(disabled.reason) from None
             raise RequestRefused(f"unknown workload {name!r}: it is not in the catalog") from None

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.domain import naming
-from shared.domain.commands import ContinueVersion, Envelope, Prune
+from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.errors import InvalidInput
 from shared.domain.model import RunState, Status, VersionNumber
 from shared.steps.deps import Deps
@@ -190,6 +190,11 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
         bucket = _floor(event.time, RETENTION_BUCKET)
         messages.append(Envelope.wrap(Prune(workload=workload.name, requested_at=bucket)))
         why.append("retention check")
+    deleted = event.data.operation_name.lower().endswith("/delete") and event.event_type.lower().endswith("success")
+    if deleted and version is not None and version.status not in (Status.DELETED, Status.FAILED):
+        # Not deleted by the product (it records DELETED first): reconcile records it and repairs pointers.
+        messages.append(Envelope.wrap(Reconcile(workload=workload.name, requested_at=event.time, after="event")))
+        why.append("deleted outside the product: reconcile")
     return messages, f"{workload.name} {number}: " + (", ".join(why) or "nothing to do")
 
 

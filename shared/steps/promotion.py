@@ -20,7 +20,7 @@ from shared.domain.records import AuditEntry, Changes, WorkloadRecords
 from shared.steps import replication
 from shared.steps.deps import Deps
 from shared.steps.outcome import start_once
-from shared.steps.versions import REPLICATION_TYPICAL, _message
+from shared.steps.versions import REPLICATION_TYPICAL, _message, reconcile_after
 
 # A version in one of these states is never promoted again.
 CLOSED = {
@@ -284,7 +284,7 @@ def rollback(command: Rollback, deps: Deps) -> list[Envelope]:
         last_rollback=command.message_id,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[withdrawn, restored], pointers=moved, audit=audit))
-    return []
+    return [reconcile_after(workload.name, f"rollback:{current.version}", deps)]  # e.g. DR served it
 
 
 def progress_note(command: Promote | Rollback, deps: Deps) -> str:

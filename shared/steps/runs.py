@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.domain import lifecycle
-from shared.domain.commands import ContinueRun, Envelope, StartBuild
+from shared.domain.commands import ContinueRun, Envelope, FailRun, StartBuild
+from shared.domain.compute import OperationState
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
     Run,
@@ -40,6 +41,11 @@ from shared.steps.step_context import StepContext
 ABORT = "abort"
 ABORT_MAX_CHECKS = 20
 STEP_TIMEOUT = timedelta(hours=6)  # no Azure operation of a build step takes this long; BitLocker has its own limit
+# A timeout is decided by the record's own sequence too: at least this many re-checks of the
+# operation were recorded, so one instance with a skewed clock cannot fail a healthy step.
+TIMEOUT_MIN_CHECKS = 3
+GONE = frozenset({"ResourceNotFound", "NotFound", "ParentResourceNotFound"})
+GONE_WORDS = "deleted outside the product"
 
 
 STEPS: dict[str, Callable[[StepContext], Outcome]] = {
@@ -79,7 +85,7 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         return [Envelope.wrap(position(loaded.run))] if loaded.run.state is RunState.RUNNING else []
     now = deps.clock.now()
     pointers = loaded.pointers
-    if pointers.active_run is not None:
+    if pointers.active_run is not None and blocking_run(deps, workload.name, pointers.active_run):
         raise RequestRefused(
             f"{workload.name} already has run {pointers.active_run} in progress; one run per workload at a time"
         )
@@ -129,7 +135,13 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         pointers=loaded.pointers,
     )
     try:
-        overdue = run.pending is not None and run.step != ABORT and now - run.pending.started_at > STEP_TIMEOUT
+        overdue = (
+            run.pending is not None
+            and run.step != ABORT
+            and run.pending.kind != BUSY  # throttling has its own limit (AZURE_BUSY_LIMIT)
+            and now - run.pending.started_at > STEP_TIMEOUT
+            and run.pending.checks >= TIMEOUT_MIN_CHECKS
+        )
         if overdue and run.pending is not None:
             hours = STEP_TIMEOUT.total_seconds() / 3600
             outcome = Outcome(fail=f"step {run.step} waited more than {hours:.0f} hours for {run.pending.kind}")
@@ -139,17 +151,48 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         outcome = _azure_trouble(ctx, error)
     except RequestRefused as error:
         outcome = Outcome(fail=str(error))
+    if outcome.fail and run.step in STEP_NEEDS and GONE_WORDS not in outcome.fail:
+        gone = _gone_input(ctx)
+        if gone:
+            outcome = dataclasses.replace(outcome, fail=f"{gone}: {outcome.fail}")
     return _apply(ctx, loaded, outcome)
 
 
-AZURE_BUSY_LIMIT = 30  # consecutive throttled or 5xx checks of one step before the run fails
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+# The temp resource each step works on: if a step fails and it is gone, someone deleted it by hand.
+STEP_NEEDS: dict[str, tuple[str, str]] = {
+    "temp-vm": ("Microsoft.Compute/disks", "disk"),
+    "clone-check": (VM_TYPE, "vm"),
+    "bitlocker": (VM_TYPE, "vm"),
+    "sysprep": (VM_TYPE, "vm"),
+    "deallocate": (VM_TYPE, "vm"),
+    "capture": (VM_TYPE, "vm"),
+}
+
+
+def _gone_input(ctx: StepContext) -> str:
+    """Say so when the step failed because its temp resource vanished (one read, on the failure path only)."""
+    resource_type, kind = STEP_NEEDS[ctx.run.step]
+    compute, name = ctx.deps.compute, ctx.temp(kind)
+    try:
+        state = compute.resource_state(compute.id_of(resource_type, name))
+    except AzureOperationError:
+        return ""
+    return f"{kind} {name} was {GONE_WORDS}" if state is OperationState.MISSING else ""
+
+
+BUSY = "azure-busy"
+AZURE_BUSY_LIMIT = 60  # consecutive throttled or 5xx checks of one step before the run fails (hours of them)
 
 
 def _azure_trouble(ctx: StepContext, error: AzureOperationError) -> Outcome:
     """Throttling and server errors wait and try again (steps are idempotent); anything else fails."""
+    if error.code in GONE or error.status == 404:
+        # A temp resource (or the source VM) vanished mid-step: someone deleted it by hand.
+        return Outcome(fail=f"step {ctx.run.step}: a resource was {GONE_WORDS}: {error}")
     if not error.transient:
         return Outcome(fail=str(error))
-    busy = ctx.pending("azure-busy")
+    busy = ctx.pending(BUSY)
     if busy.checks >= AZURE_BUSY_LIMIT:
         return Outcome(fail=f"Azure kept failing transiently ({busy.checks} tries): {error}")
     return Outcome(wait=timedelta(minutes=min(1 + busy.checks, 10)), pending=busy)
@@ -224,3 +267,83 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         )
     )
     return messages + outcome.then
+
+
+def blocking_run(deps: Deps, workload: str, run_id: str) -> bool:
+    """Whether the run named as active really is running: a failed or missing run never blocks the next."""
+    run = deps.records.find_run(workload, run_id)
+    return run is not None and run.state is RunState.RUNNING
+
+
+def fail_run(command: FailRun, deps: Deps) -> list[Envelope]:
+    """End a run whose step cannot go on: fail it with the reason and start its cleanup (abort).
+
+    Applies only while the run is where the command saw it (step and attempt): a run that made
+    progress since is left alone. A run whose abort itself cannot go on ends failed; whatever it
+    left behind is the sweeper's (its run is no longer running).
+    """
+    loaded = deps.records.load(command.workload, run_id=command.run_id)
+    run = loaded.run
+    if run is None or run.state is not RunState.RUNNING:
+        return []
+    if (run.step, run.attempt) != (command.step, command.attempt):
+        return []
+    if run.version is not None:
+        loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
+    now = deps.clock.now()
+    ctx = StepContext(
+        deps=deps,
+        workload=deps.workload(command.workload),
+        run=run,
+        version=loaded.version,
+        now=now,
+        pointers=loaded.pointers,
+    )
+    if run.step == ABORT:
+        entry = AuditEntry(at=now, kind="run-failed", actor=command.source, detail=f"cleanup ended: {command.reason}")
+        ended = run.evolve(failure_reason=run.failure_reason or command.reason, pending=None)
+        ctx = dataclasses.replace(ctx, run=ended)
+        return _apply(ctx, loaded, Outcome(finish=True, audit=[entry]))
+    return _apply(ctx, loaded, Outcome(fail=command.reason))
+
+
+WATCHDOG_GRACE = timedelta(hours=2)  # longer than any re-check a step schedules (at most 30 min)
+STEP_DEADLINES: dict[str, timedelta] = {
+    "customize": timedelta(hours=8),  # customizations run one Run Command (90 min at most) after another
+    "bitlocker": timedelta(hours=12),  # above the default decryption limit; the step fails itself first
+    "replicate": timedelta(hours=12),
+}
+DEFAULT_DEADLINE = timedelta(hours=3)
+
+
+def watchdog(deps: Deps, now: datetime) -> list[Envelope]:
+    """Runs that look stuck past their step's deadline get a check `WATCHDOG_GRACE` later.
+
+    The verdict is not taken from this instance's clock: the check fails the run only if the run's
+    own sequence (step, attempt) has not moved by then, so a healthy run (it re-checks at least
+    every 30 minutes) is never failed by a skewed clock.
+    """
+    checks: list[Envelope] = []
+    for workload in deps.catalog.workloads:
+        active = deps.records.get_pointers(workload.name).active_run
+        if active is None:
+            continue
+        run = deps.records.find_run(workload.name, active)
+        if run is None or run.state is not RunState.RUNNING:
+            continue
+        moments = [run.started_at, run.step_started_at, run.pending.started_at if run.pending else None]
+        since = max(t for t in moments if t is not None)
+        deadline = STEP_DEADLINES.get(run.step, DEFAULT_DEADLINE)
+        if now - since <= deadline:
+            continue
+        hours = deadline.total_seconds() / 3600
+        check = FailRun(
+            workload=workload.name,
+            run_id=run.run_id,
+            step=run.step,
+            attempt=run.attempt,
+            reason=f"no progress in step {run.step} since {since:%Y-%m-%d %H:%M} UTC (deadline {hours:.0f} h)",
+            source="watchdog",
+        )
+        checks.append(Envelope.wrap(check, scheduled_for=now + WATCHDOG_GRACE))
+    return checks

@@ -8,6 +8,7 @@ from shared.domain.catalog import ScheduleKind, Workload
 from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason
 from shared.steps.deps import Deps
+from shared.steps.runs import blocking_run
 
 SCHEDULER = "scheduler"
 
@@ -44,14 +45,17 @@ def _due(workload: Workload, deps: Deps, now: datetime) -> StartBuild | None:
     if workload.schedule.kind is ScheduleKind.MANUAL:
         return None
     loaded = deps.records.load(workload.name)
-    if loaded.pointers.active_run is not None:
+    active = loaded.pointers.active_run
+    if active is not None and blocking_run(deps, workload.name, active):
         return None  # one run per workload at a time; the next tick looks again
     versions = deps.records.list_versions(workload.name)
     if not versions:
         run_id, reason = "first-build", BuildReason.FIRST
     elif workload.schedule.kind is ScheduleKind.PATCH_TUESDAY:
         run_id, start = patch_window(now, workload.schedule.offset_days)
-        if any(v.created_at >= start for v in versions):
+        # A build stamped after now came from an instance whose clock ran ahead: it is evidence of
+        # skew, not of a build in this window. The window's own run id is the authority.
+        if any(start <= v.created_at <= now for v in versions):
             return None  # this window already has its build
         reason = BuildReason.PATCH
     else:

@@ -9,7 +9,7 @@ from typing import Literal
 from shared.adapters import guest_scripts
 from shared.domain import lifecycle, naming, retention
 from shared.domain.catalog import Workload
-from shared.domain.commands import ContinueVersion, Envelope, Prune
+from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult, VmSpec
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
@@ -168,7 +168,8 @@ def _replicate(
     deps.records.commit(Changes(workload=workload.name, versions=versions, pointers=pointers, audit=audit))
     if target is Stage.VALIDATION:
         return [_message(ready, "validate", deps, None)]
-    return []
+    # A pointer moved: converge the gallery with it.
+    return [reconcile_after(workload.name, f"{target.value}:{version.version}", deps)]
 
 
 def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Envelope]:
@@ -330,6 +331,11 @@ def _validation_checks(version: ImageVersion, result: ScriptResult, vm_name: str
     }
 
 
+def reconcile_after(workload: str, move: str, deps: Deps) -> Envelope:
+    """A reconcile pass right after a pointer moved (shared.steps.reconcile)."""
+    return Envelope.wrap(Reconcile(workload=workload, requested_at=deps.clock.now(), after=move))
+
+
 INVENTORY_FRESH = timedelta(minutes=30)  # a sweep's inventory older than this is listed again
 
 
@@ -361,17 +367,25 @@ def prune(command: Prune, deps: Deps) -> list[Envelope]:
             continue
         version = deps.records.get_version(workload.name, decision.version)
         if decision.action is retention.Action.DEPRECATE and decision.end_of_life is not None:
-            if version.gallery_version_id:
-                start_once(
-                    deps.compute.update_gallery_version,
-                    gallery.name,
-                    gallery.definition,
-                    str(version.version),
-                    exclude_from_latest=True,
-                    end_of_life=decision.end_of_life,
-                )
             changed = lifecycle.deprecate(version, decision.end_of_life)
             detail = f"deprecated ({decision.reason}); end of life {decision.end_of_life:%Y-%m-%d}"
+            if version.gallery_version_id:
+                try:
+                    start_once(
+                        deps.compute.update_gallery_version,
+                        gallery.name,
+                        gallery.definition,
+                        str(version.version),
+                        exclude_from_latest=True,
+                        end_of_life=decision.end_of_life,
+                    )
+                except AzureOperationError as error:
+                    if error.status != 404:
+                        raise
+                    if version.status is not Status.FAILED:  # a failed run's cleanup removes its own
+                        # Deleted by hand: record it, so retention never trips over it again.
+                        changed = lifecycle.vanished(version, "found missing by retention")
+                        detail = changed.failure_reason
         else:
             if version.gallery_version_id:
                 start_once(

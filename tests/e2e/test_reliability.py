@@ -92,8 +92,8 @@ def test_failures_end_the_run_with_a_reason_and_no_leftovers(
     assert run.state is RunState.FAILED
     assert reason in run.failure_reason
     version = runtime.records.find_version(WORKLOAD, V100)
-    if version is not None:
-        assert version.status is Status.FAILED
+    if version is not None:  # retention may already have deprecated the failed version; the reason stays
+        assert version.status in (Status.FAILED, Status.DEPRECATED)
         assert reason in version.failure_reason
     assert runtime.sim.live_resources(tag=RUN_TAG) == []
     gallery = catalog.get(WORKLOAD).gallery

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
+from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
 from localrun.runtime import LocalRuntime
-from shared.domain.commands import ContinueRun, Envelope
-from shared.domain.model import Stage, Status, VersionNumber
+from shared.domain.commands import ContinueRun, Envelope, StartBuild
+from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
 from tests.functions.conftest import REGISTERED, approval, as_, bus_message, function, http_get, snapshot
 
 V100 = VersionNumber.parse("1.0.0")
@@ -27,8 +28,10 @@ def test_function_metadata() -> None:
     assert sorted(found) == [
         "arm_events",
         "catalog",
+        "health",
         "image_approvals",
         "image_steps",
+        "image_steps_dead_letters",
         "rebuild_scheduler",
         "retention_sweep",
         "status_page",
@@ -46,6 +49,12 @@ def test_function_metadata() -> None:
     assert (approvals["type"], approvals["queueName"], approvals["connection"]) == (
         "serviceBusTrigger",
         "image-approvals",
+        "ServiceBusConnection",
+    )
+    dead = found["image_steps_dead_letters"][0]
+    assert (dead["type"], dead["queueName"], dead["connection"]) == (
+        "serviceBusTrigger",
+        "image-steps/$DeadLetterQueue",
         "ServiceBusConnection",
     )
     assert found["arm_events"][0]["type"] == "eventGridTrigger"
@@ -159,6 +168,31 @@ def test_http_catalog_and_history(fresh: LocalRuntime) -> None:
     missing = function("workload_versions")(http_get("/api/workloads/nope/versions", {"workload": "nope"}))
     assert missing.status_code == 404
     assert "unknown workload 'nope'" in json.loads(missing.get_body())["error"]["message"]
+
+
+def test_a_dead_lettered_step_fails_its_run(fresh: LocalRuntime) -> None:
+    """image_steps_dead_letters reads Service Bus's dead-letter reason and ends the run with it."""
+    fresh.submit(StartBuild(workload="data-analyst", run_id="patch-1", reason=BuildReason.PATCH, requested_by="a@b.c"))
+    fresh.run(until=fresh.sim.clock.now() + timedelta(minutes=5))
+    run = fresh.records.find_run("data-analyst", "patch-1")
+    assert run is not None
+    assert run.state is RunState.RUNNING
+    stuck = Envelope.wrap(ContinueRun(workload="data-analyst", run_id="patch-1", step=run.step, attempt=run.attempt))
+    message = ServiceBusMessage(
+        body=stuck.body.encode(),
+        message_id=stuck.message_id,
+        application_properties={},
+        user_properties={},
+        dead_letter_reason="MaxDeliveryCountExceeded",
+        dead_letter_error_description="ConnectionError: 503 Server Busy",
+    )
+    function("image_steps_dead_letters")(message)
+    fresh.run()
+    ended = fresh.records.find_run("data-analyst", "patch-1")
+    assert ended is not None
+    assert ended.state is RunState.FAILED
+    assert "dead-lettered: MaxDeliveryCountExceeded: ConnectionError: 503 Server Busy" in ended.failure_reason
+    assert fresh.records.get_pointers("data-analyst").active_run is None
 
 
 def test_status_page_in_azure_answers_only_behind_easy_auth(fresh: LocalRuntime, monkeypatch: Any) -> None:

@@ -56,6 +56,7 @@ NOT_DEPLOYED = {
 # In local.settings.sample.json but not in Azure: Flex Consumption takes the worker runtime from
 # functionAppConfig.runtime and refuses FUNCTIONS_WORKER_RUNTIME as an app setting.
 LOCAL_ONLY = {"FUNCTIONS_WORKER_RUNTIME"}
+DEAD_LETTER_SUBQUEUE = "$DeadLetterQueue"  # Service Bus: every queue has one; functions/dead_letters.py
 
 
 def deployed_settings() -> set[str]:
@@ -114,7 +115,11 @@ def test_the_app_registers_bindings_to_check() -> None:
     """The functions app registers the Service Bus, Event Grid and timer triggers this module checks."""
     types = {binding["type"] for binding in bindings()}
     assert {"serviceBusTrigger", "eventGridTrigger", "timerTrigger"} <= types
-    assert {b["queueName"] for b in bindings() if "queueName" in b} == {STEP_QUEUE, APPROVAL_QUEUE}
+    assert {b["queueName"] for b in bindings() if "queueName" in b} == {
+        STEP_QUEUE,
+        APPROVAL_QUEUE,
+        f"{STEP_QUEUE}/{DEAD_LETTER_SUBQUEUE}",
+    }
     assert {b["connection"] for b in bindings() if "connection" in b} == {SERVICE_BUS_CONNECTION}
 
 
@@ -137,10 +142,16 @@ def test_identity_based_connections_are_complete() -> None:
 def test_binding_queues_exist_with_the_session_mode_the_trigger_expects(parsed: dict[str, dict[str, Any]]) -> None:
     """Every trigger queue is declared in servicebus.bicep, sessionful exactly when the trigger uses sessions."""
     queues = bicep_queues(parsed)
-    triggers = {b["queueName"]: b for b in bindings() if b["type"] == "serviceBusTrigger"}
+    every = [b for b in bindings() if b["type"] == "serviceBusTrigger"]
+    triggers = {b["queueName"]: b for b in every if not b["queueName"].endswith(DEAD_LETTER_SUBQUEUE)}
     assert sorted(triggers) == sorted(queues)  # and no queue is deployed that nothing consumes
     for name, binding in triggers.items():
         assert queues[name]["requiresSession"] is bool(binding.get("isSessionsEnabled", False)), name
+    # A dead-letter subqueue exists with its queue and is read without sessions.
+    for binding in every:
+        if binding["queueName"].endswith(DEAD_LETTER_SUBQUEUE):
+            assert binding["queueName"].split("/")[0] in queues
+            assert not binding.get("isSessionsEnabled", False)
     assert queues[STEP_QUEUE]["requiresSession"] is True
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -322,3 +323,23 @@ def test_azure_yaml_declares_the_function_service() -> None:
         "host": "function",
     }
     assert (REPO / project["infra"]["path"] / f"{project['infra']['module']}.bicep").exists()
+
+
+def test_azure_yaml_validates_the_catalog_before_deploy(tmp_path: Path) -> None:
+    """The predeploy hook runs `avdimage validate-catalog` and stops a deploy of a catalog with a mistake."""
+    python = iac_tool("python")
+    result = run([python, "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open('azure.yaml')), sys.stdout)"])
+    hooks = json.loads(result.stdout)["hooks"]["predeploy"]
+    assert hooks["posix"]["run"] == "./infra/hooks/predeploy.sh"
+    assert hooks["posix"]["continueOnError"] is False
+    assert "validate-catalog" in (REPO / "infra" / "hooks" / "predeploy.ps1").read_text(encoding="utf-8")
+    shutil.copytree(REPO / "catalog", tmp_path / "catalog")
+    (tmp_path / ".venv").symlink_to(REPO / ".venv")
+    hook = REPO / "infra" / "hooks" / "predeploy.sh"
+    good = subprocess.run(["sh", str(hook)], cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: S603, S607
+    assert good.returncode == 0, good.stderr
+    office = tmp_path / "catalog" / "office.toml"
+    office.write_text(office.read_text(encoding="utf-8") + '\ncolour = "blue"\n', encoding="utf-8")
+    bad = subprocess.run(["sh", str(hook)], cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: S603, S607
+    assert bad.returncode != 0
+    assert "office.toml" in bad.stdout + bad.stderr

@@ -80,8 +80,27 @@ def test_no_new_run_while_one_is_active() -> None:
     """One run per workload at a time: the scheduler waits for the active run."""
     deps = make_deps(CATALOG)
     pointers = deps.records.get_pointers("office").evolve(active_run="first-build")
-    deps.records.commit(Changes(workload="office", pointers=pointers))
+    run = Run(
+        workload="office", run_id="first-build", reason=BuildReason.FIRST, requested_by="s", started_at=deps.clock.now()
+    )
+    deps.records.commit(Changes(workload="office", pointers=pointers, run=run))
     assert "office" not in [b.workload for b in due_builds(deps, deps.clock.now())]
+
+
+def test_a_failed_run_never_blocks_the_next() -> None:
+    """A run that ended (or has no record) but is still named active does not stop the scheduler."""
+    deps = make_deps(CATALOG)
+    pointers = deps.records.get_pointers("office").evolve(active_run="manual-1")
+    run = Run(
+        workload="office",
+        run_id="manual-1",
+        reason=BuildReason.FIRST,
+        requested_by="s",
+        started_at=deps.clock.now(),
+        state=RunState.FAILED,
+    )
+    deps.records.commit(Changes(workload="office", pointers=pointers, run=run))
+    assert "office" in [b.workload for b in due_builds(deps, deps.clock.now())]
 
 
 def tagged(name: str, owner: str, expires: datetime, workload: str = "office") -> TaggedResource:
@@ -95,7 +114,7 @@ def tagged(name: str, owner: str, expires: datetime, workload: str = "office") -
 
 
 def test_sweeper_removes_only_abandoned_resources() -> None:
-    """Expired, orphaned or finished-run resources go; a running run's resources stay."""
+    """Orphaned or finished-run resources go; a running run's resources stay, even past their expiry tag."""
     clock = FakeClock()
     later = clock.now() + timedelta(hours=20)
     compute = FakeCompute(
@@ -122,8 +141,8 @@ def test_sweeper_removes_only_abandoned_resources() -> None:
     assert sorted(r.split(":")[0] for r in removed) == [
         "office--done--vm",
         "office--ghost--vm",
-        "office--old--vm",
         "other--x--vm",
     ]
+    assert ("start_delete", compute.tagged[2].id) not in compute.calls  # expired, but its run is running
     assert any("run done failed" in r for r in removed)
     assert ("start_delete", compute.tagged[0].id) not in compute.calls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,4 +168,24 @@ def test_gallery_version_events_continue_replication_and_trigger_retention() -> 
         "time": "2026-11-02T00:00:00Z",
         "data": {"operationName": "Microsoft.Compute/galleries/images/versions/delete", "resourceUri": uri},
     }
-    assert [e.subject for e in route_event(cloud_event, deps)[0]] == ["prune"]
+    # The product never deletes a version it still records as replicating: someone else did.
+    assert [e.subject for e in route_event(cloud_event, deps)[0]] == ["prune", "reconcile"]
+
+
+def test_a_handler_that_loses_an_etag_race_re_reads_and_decides_again() -> None:
+    """A version row rewritten between a handler's read and its commit costs a re-read, not a delivery."""
+    deps = deps_with(in_test())
+    store: Any = deps.records
+    original, raced = store.commit, []
+
+    def commit(changes: Changes) -> None:
+        if len(raced) < 2:  # someone else writes the version first, twice in a row
+            raced.append(True)
+            current = deps.records.get_version("data-analyst", V100)
+            original(Changes(workload="data-analyst", versions=[current.evolve(drift=("touched",) * len(raced))]))
+        original(changes)
+
+    store.commit = commit
+    MessageBus(deps).handle(promote(Stage.VALIDATION))
+    version = deps.records.get_version("data-analyst", V100)
+    assert (version.status, version.target_stage, len(raced)) == (Status.REPLICATING, Stage.VALIDATION, 2)
