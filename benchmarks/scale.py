@@ -186,6 +186,8 @@ def sweep_arm_reads(workloads: int) -> dict[str, Any]:
         "reads": reads,
         "writes": len(entries) - reads,
         "throttled": sum(1 for e in entries if e.status == 429),
+        # Reconcile (one per workload per sweep) reads each workload's gallery versions.
+        "gallery_reads": sum(1 for e in entries if e.is_read and "/galleries/" in e.action),
         "actions": sorted({e.action for e in entries}),
         "seconds": time.perf_counter() - started,
     }
