@@ -3,8 +3,8 @@
 - catalogs of many workloads cloned from catalog/office.toml (unique names and image definitions);
 - `Probe`: counts handler invocations, record-store round trips and commits (= state transitions)
   and marks phases at every command a scenario submits;
-- the critical path of a lifecycle: the Azure operations the product cannot avoid, in order,
-  with their durations taken from the simulator's duration table.
+- the reference chains: the Azure operations any tool must wait for (and a Packer-style build),
+  fixed lists priced from the duration table the simulator used in the run.
 """
 
 from __future__ import annotations
@@ -219,102 +219,100 @@ def _label(command: Command) -> str:
     return type(command).__name__
 
 
-# -- the critical path --------------------------------------------------------------------------------
+# -- the reference chains -------------------------------------------------------------------------------
+#
+# Fixed lists of operations, priced from the duration table the simulator used in the run
+# (`runtime.sim.durations`): nothing here looks at what the product did, so an operation the
+# product adds (a clone, a validation VM, a late re-check) can only raise its ratio.
 
 
 @dataclass(frozen=True)
 class Op:
-    step: str  # the run step (or phase part) it belongs to
+    step: str  # the part of the chain it belongs to
     what: str
     seconds: float
 
 
-def build_path(runtime: LocalRuntime, probe: Probe, phase: Phase) -> list[Op]:
-    """The unavoidable Azure operations of one build, in dependency order.
+def source_ships_encrypted(workload: Workload) -> bool:
+    """Whether a VM created from the workload's marketplace image boots BitLocker-encrypted.
 
-    Conditional operations are included only when the build performed them (read from the
-    phase's ARM request log and the version record).
+    Read from the simulator's marketplace catalog (the offering's default) and the workload's
+    security type (a Trusted Launch VM of these offerings encrypts itself), not from the product.
     """
-    d = runtime.sim.durations
-    command = phase.command
-    assert isinstance(command, StartBuild)
-    workload = runtime.catalog.get(command.workload)
-    actions = probe.actions(phase)
-    rc = d["run_command"]
-    ops: list[Op] = []
-    if "Microsoft.Network/virtualNetworks/write" in actions:
-        # Created without waiting: the source VM's NIC and create run while it provisions.
-        ops.append(Op("source-vm", "virtual network create (first build; overlaps the VM create)", 0.0))
-    vm_writes = actions.count("Microsoft.Compute/virtualMachines/write")
-    if vm_writes >= 3:  # source VM, temp VM, validation VM
-        ops.append(Op("source-vm", "source VM create from the marketplace image", d["vm_create"]))
-    ops += [
-        Op("customize", "customizations + inventory: one Run Command on the source VM", rc),
-        Op("snapshot", "snapshot of the source OS disk", d["snapshot_create"]),
-        Op("disk", "disk from the snapshot", d["disk_create"]),
-        Op("temp-vm", "temporary VM create on the disk", d["vm_create"]),
-        Op("temp-vm", "inventory Run Command on the clone (drift check)", rc),
+    from simulator.backends.catalog import find_offering
+
+    market = workload.base_image.marketplace
+    if market is None:
+        return False
+    offering = find_offering(market.publisher, market.offer, market.sku)
+    trusted = workload.security_type.value.startswith("TrustedLaunch")
+    return bool(offering and offering.default_encrypted) or trusted
+
+
+def _decrypt(d: dict[str, float], workload: Workload) -> list[Op]:
+    if not source_ships_encrypted(workload):
+        return []
+    return [
+        Op("bitlocker", "Run Command: BitLocker off (sysprep refuses an encrypted volume)", d["run_command"]),
+        Op("bitlocker", "decryption to FullyDecrypted (128 GB)", d["bitlocker_decrypt_128gb"]),
     ]
-    run = runtime.records.find_run(workload.name, command.run_id)
-    version = runtime.records.find_version(workload.name, run.version) if run and run.version else None
-    encrypted = bool(version and version.bitlocker and "FullyDecrypted" not in version.bitlocker.state_before)
-    ops.append(Op("bitlocker", "Run Command: BitLocker off + PreventDeviceEncryption", rc))
-    if encrypted:
-        disk_gb = 128  # the simulator's default OS disk
-        ops.append(Op("bitlocker", "decryption to FullyDecrypted", d["bitlocker_decrypt_128gb"] * disk_gb / 128))
-        # The confirming status Run Command can start before the decryption ends and answer just after
-        # it, so it adds nothing unavoidable (no ARM event reports the end).
-        ops.append(Op("bitlocker", "Run Command confirming FullyDecrypted (overlaps the end)", 0.0))
-    ops += [
+
+
+def _image_chain(d: dict[str, float], workload: Workload, *, decrypt: bool) -> list[Op]:
+    rc = d["run_command"]
+    return [
+        Op("create", "VM create from the source image", d["vm_create"]),
+        Op("customize", "customizations: one Run Command", rc),
+        *(_decrypt(d, workload) if decrypt else []),
         Op("sysprep", "Run Command starting sysprep /generalize /oobe /shutdown", rc),
         Op("sysprep", "sysprep until the VM shuts down", d["sysprep"]),
-        Op("deallocate", "deallocate", d["vm_deallocate"]),
-        Op("deallocate", "generalize (synchronous in ARM and in the simulator)", 0.0),
+        Op("capture", "deallocate", d["vm_deallocate"]),
+        Op("capture", "generalize", d["vm_generalize"]),
+        Op("capture", "gallery version create incl. home-region replica", d["gallery_version_create"]),
     ]
-    if "Microsoft.Compute/galleries/images/write" in actions:
-        # Created without waiting: the version PUT follows at once (a too-early one is asked again).
-        ops.append(Op("capture", "image definition create (first build; overlaps the version create)", 0.0))
-    ops.append(Op("capture", "gallery version create incl. home-region replica", d["gallery_version_create"]))
+
+
+def reference_build(d: dict[str, float], workload: Workload) -> list[Op]:
+    """What any tool must wait for to put this workload's image in its test regions.
+
+    Create from the source image, customize, sysprep, capture into the gallery, replicate. A
+    lower bound: no decryption (a tool that keeps a decrypted source VM avoids it), no clone,
+    no validation VM, no clean-up wait.
+    """
+    ops = _image_chain(d, workload, decrypt=False)
     if len(replication.target_regions(workload, Stage.TEST)) > 1:
-        ops.append(Op("capture", "replication to the other test regions (parallel)", d["replication_per_region"]))
-    ops.append(Op("cleanup", "temporary VM delete (disk and NIC go with it; snapshot already deleted)", d["vm_delete"]))
-    if vm_writes >= 2:
-        ops += [
-            Op("validate", "validation VM create from the version", d["vm_create"]),
-            Op("validate", "validation Run Command (BitLocker, registry, manifest)", rc),
-            Op("validate", "validation VM delete", d["vm_delete"]),
-        ]
+        ops.append(Op("replicate", "replication to the other test regions (parallel)", d["replication_per_region"]))
     return ops
 
 
-def promotion_path(runtime: LocalRuntime, probe: Probe, phase: Phase) -> list[Op]:
-    """A promotion: replication to the stage's regions if they add a region or change replica counts,
-    plus a validation VM when the stage's evidence could not be reused."""
-    d = runtime.sim.durations
+def packer_chain(d: dict[str, float], workload: Workload) -> list[Op]:
+    """A Packer-style build: a fresh VM from the source image every time, then capture.
+
+    It pays the decryption on every build when the source boots encrypted (sysprep refuses an
+    encrypted volume), and ends when the version exists in its home region.
+    """
+    return _image_chain(d, workload, decrypt=True)
+
+
+def reference_promotion(d: dict[str, float], workload: Workload, stage: Stage) -> list[Op]:
+    """A promotion must wait only for replication, when the stage adds a region or a replica count."""
+    previous = list(Stage)[stage.order - 1]
+    before = {t.name: t.replica_count for t in replication.target_regions(workload, previous)}
+    after = {t.name: t.replica_count for t in replication.target_regions(workload, stage)}
+    if before == after:
+        return []
+    return [Op("replicate", f"replication to {stage.value} regions (parallel)", d["replication_per_region"])]
+
+
+def reference_path(runtime: LocalRuntime, phase: Phase) -> list[Op]:
+    """The reference chain of a phase (rollback and unknown commands: nothing to wait for)."""
     command = phase.command
-    ops: list[Op] = []
+    d = runtime.sim.durations
+    if isinstance(command, StartBuild):
+        return reference_build(d, runtime.catalog.get(command.workload))
     if isinstance(command, Promote):
-        workload = runtime.catalog.get(command.workload)
-        stage = command.target_stage
-        previous = list(Stage)[stage.order - 1]
-        before = {t.name: t.replica_count for t in replication.target_regions(workload, previous)}
-        after = {t.name: t.replica_count for t in replication.target_regions(workload, stage)}
-        if before != after:
-            ops.append(Op("replicate", f"replication to {stage.value} regions (parallel)", d["replication_per_region"]))
-        actions = probe.actions(phase)
-        if "Microsoft.Compute/virtualMachines/write" in actions:
-            ops += [
-                Op("validate", "validation VM create", d["vm_create"]),
-                Op("validate", "validation Run Command", d["run_command"]),
-                Op("validate", "validation VM delete", d["vm_delete"]),
-            ]
-    return ops
-
-
-def critical_path(runtime: LocalRuntime, probe: Probe, phase: Phase) -> list[Op]:
-    if isinstance(phase.command, StartBuild):
-        return build_path(runtime, probe, phase)
-    return promotion_path(runtime, probe, phase)
+        return reference_promotion(d, runtime.catalog.get(command.workload), command.target_stage)
+    return []
 
 
 @contextlib.contextmanager

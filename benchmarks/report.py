@@ -1,0 +1,295 @@
+"""The lifecycle sections of docs/benchmarks.md: reference chains, critical-path ratio, the sweep,
+ARM requests and Table round trips. Every verdict and explanation is computed from the run's figures.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from benchmarks.common import Op, packer_chain, reference_build, source_ships_encrypted
+from benchmarks.lifecycle import EVENT_LATENCY, Lifecycle, SweepPoint, simulator_knobs, summarize
+from benchmarks.targets import number, para, verdict
+from shared.domain.commands import StartBuild
+
+# ARM limits assumed (per subscription; see the section for the caveats).
+OLD_READS_PER_HOUR = 12_000
+OLD_WRITES_PER_HOUR = 1_200
+BUCKET_READS = (250, 25)  # capacity, refill per second (per subscription and region)
+BUCKET_WRITES = (200, 10)
+
+# Product run steps that do the work of a reference-chain step; the others have no counterpart.
+COUNTERPART = {"source-vm": "create", "customize": "customize", "sysprep": "sysprep", "deallocate": "capture"}
+COUNTERPART["capture"] = "capture"
+
+
+def _chain_table(ops: list[Op]) -> list[str]:
+    lines = ["| step | operation | seconds |", "|---|---|---:|"]
+    lines += [f"| {o.step} | {o.what} | {o.seconds:,.0f} |" for o in ops]
+    lines.append(f"| | **total** | **{sum(o.seconds for o in ops):,.0f}** |")
+    return [*lines, ""]
+
+
+def build_steps(run: Lifecycle, index: int) -> list[tuple[str, float]]:
+    """(step, virtual seconds) of one build: `Run.step_times`, then the test-stage validation."""
+    phase = run.builds()[index].phase
+    command = phase.command
+    assert isinstance(command, StartBuild)
+    record = run.runtime.records.find_run(command.workload, command.run_id)
+    assert record is not None
+    assert record.ended_at is not None
+    rows = list(record.step_times.items())
+    rows.append(("validate (test stage)", (phase.end - record.ended_at).total_seconds()))
+    return rows
+
+
+def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
+    command = run.builds()[-1].phase.command
+    assert isinstance(command, StartBuild)
+    workload = run.runtime.catalog.get(command.workload)
+    d = run.runtime.sim.durations
+    reference, packer = reference_build(d, workload), packer_chain(d, workload)
+    lines = ["## 1. Reference chains: what any tool must wait for", ""]
+    lines += para(
+        "Fixed lists of operations priced from the duration table the simulator used in this run "
+        "(`runtime.sim.durations`); nothing in them is read from what the product did, so an operation "
+        "the product adds (a clone, a validation VM, a late re-check) can only raise its ratio. "
+        f"Workload `{workload.name}`; its source image boots "
+        + ("BitLocker-encrypted" if source_ships_encrypted(workload) else "decrypted")
+        + " (simulator marketplace catalog and the workload's security type)."
+    )
+    lines += ["**Reference build** (the denominator of every build's ratio):", "", *_chain_table(reference)]
+    lines += ["**Packer-style build** (a fresh VM from the source image every build):", "", *_chain_table(packer)]
+    steps = build_steps(run, -1)
+    extra = [(s, t) for s, t in steps if s not in COUNTERPART and t > 0]
+    lines += [
+        "**The product's patch build** (Event Grid on; `Run.step_times`, virtual seconds):",
+        "",
+        "| step | seconds | reference counterpart |",
+        "|---|---:|---|",
+        *[f"| {s} | {t:,.1f} | {COUNTERPART.get(s, '-')} |" for s, t in steps],
+        "",
+    ]
+    faster = figures["patch_build_s"] < figures["packer_chain_s"]
+    lines += para(
+        f"Patch build {number(figures['patch_build_s'])} s against the Packer-style chain's "
+        f"{number(figures['packer_chain_s'])} s: {verdict('patch_build_s', figures)}. "
+        f"Steps with no counterpart on the reference chain took {sum(t for _, t in extra):,.0f} s of it: "
+        + ", ".join(f"{s} {t:,.0f} s" for s, t in sorted(extra, key=lambda x: -x[1]))
+        + "."
+        + (
+            ""
+            if faster
+            else f" Without them the patch build would take "
+            f"{figures['patch_build_s'] - sum(t for _, t in extra):,.0f} s."
+        )
+    )
+    return lines
+
+
+def ratio_section(on: Lifecycle, off: Lifecycle) -> list[str]:
+    lines = ["## 2. Critical-path ratio at the table's durations", ""]
+    lines += para(
+        "Scenario: `tests.e2e.scenario.full_lifecycle` on `data-analyst`: first build -> validation -> "
+        "production -> dr, patch build -> validation -> production, rollback; approvals are submitted "
+        "the moment the previous phase is idle. A phase's *actual* time runs from the command to the last "
+        "state change it caused (the Probe's commit times); its *reference* is the chain of section 1 for "
+        "a build, one replication for a promotion that adds a region or a replica count, nothing "
+        "otherwise. Ratio = sum of actual / sum of reference. Events are delivered at once here; "
+        "section 3 adds delivery latency and other durations."
+    )
+    lines += [
+        "| phase | actual, EG on | actual, EG off | reference | ARM reads / writes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for p_on, p_off in zip(on.phases, off.phases, strict=True):
+        req = p_on.requests
+        lines.append(
+            f"| {p_on.phase.label} | {p_on.actual:,.0f} | {p_off.actual:,.0f} | {p_on.reference:,.0f} "
+            f"| {req['reads']} / {req['writes']} |"
+        )
+    total = sum(p.reference for p in on.phases)
+    lines += [
+        f"| **whole lifecycle** | **{sum(p.actual for p in on.phases):,.0f}** "
+        f"| **{sum(p.actual for p in off.phases):,.0f}** | **{total:,.0f}** | |",
+        f"| **ratio** | **{on.ratio:.4f}** | **{off.ratio:.4f}** | 1 | |",
+        "",
+    ]
+    worst = max(on.phases, key=lambda p: p.actual - p.reference)
+    lines += para(
+        f"The largest excess over the reference is `{worst.phase.label}`: {worst.actual:,.0f} s against "
+        f"{worst.reference:,.0f} s (+{worst.actual - worst.reference:,.0f} s). Event Grid saves "
+        f"{sum(p.actual for p in off.phases) - sum(p.actual for p in on.phases):,.0f} s of virtual time "
+        "over this lifecycle."
+    )
+    return lines
+
+
+def sweep_section(points: list[SweepPoint], figures: dict[str, float]) -> list[str]:
+    eg, no_eg = summarize(points, True), summarize(points, False)
+    knobs = simulator_knobs()
+    seeds = sorted({p.seed for p in points if p.seed is not None})
+    lines = ["## 3. Perturbation sweep: durations x0.5-x2.0", ""]
+    how = (
+        "Each run multiplies the whole duration table by the factor (`Simulator(durations=...)`), runs the "
+        "lifecycle of section 2, and divides by the reference chains priced from that same scaled table, "
+        "so a wait tuned to one duration shows up as a higher ratio at the other factors. "
+    )
+    if knobs:
+        how += (
+            f"Seeds {', '.join(map(str, seeds))}: each seed draws the simulator's per-operation duration "
+            f"variance and, with Event Grid on, a delivery latency of {EVENT_LATENCY[0]:.0f}-"
+            f"{EVENT_LATENCY[1]:.0f} s per event. With variance the reference (priced at the table) is the "
+            "expected value, not a lower bound."
+        )
+    else:
+        how += (
+            "This simulator build has no seed or Event Grid latency knobs (`Simulator(seed=..., "
+            "event_latency=...)`, branch i11-sim-strict), so every seed would replay the same run: each "
+            "factor ran once and events were delivered at once. Re-run `make bench` once those knobs "
+            "are in main to sweep seeds with latency."
+        )
+    lines += para(how)
+    lines += [
+        "| factor | seed | ratio, EG on | ratio, EG off | patch build (s) | Packer-style (s) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    keyed = {(p.factor, p.seed, p.event_grid): p for p in points}
+    for factor, seed in sorted({(p.factor, p.seed) for p in points}, key=lambda k: (k[0], k[1] or 0)):
+        a, b = keyed[(factor, seed, True)], keyed[(factor, seed, False)]
+        lines.append(
+            f"| x{factor:g} | {seed if seed is not None else '-'} | {a.ratio:.4f} | {b.ratio:.4f} "
+            f"| {a.patch_build_s:,.0f} | {a.packer_chain_s:,.0f} |"
+        )
+    lines += [
+        "",
+        "| | worst | median | best | runs |",
+        "|---|---:|---:|---:|---:|",
+        f"| ratio, Event Grid on | {eg['worst']:.4f} | {eg['median']:.4f} | {eg['best']:.4f} | {eg['runs']:.0f} |",
+        f"| ratio, Event Grid off | {no_eg['worst']:.4f} | {no_eg['median']:.4f} | {no_eg['best']:.4f} "
+        f"| {no_eg['runs']:.0f} |",
+        "",
+    ]
+    worst_on = max((p for p in points if p.event_grid), key=lambda p: p.ratio)
+    worst_off = max((p for p in points if not p.event_grid), key=lambda p: p.ratio)
+    spread_on = eg["worst"] - eg["best"]
+    lines += para(
+        f"Event Grid on: worst at x{worst_on.factor:g} ({verdict('ratio_eg_worst', figures)}); "
+        f"Event Grid off: worst at x{worst_off.factor:g} ({verdict('ratio_no_eg_worst', figures)}). "
+        f"Across the factors the Event Grid ratio moves by {spread_on:.4f}"
+        + (
+            " - the product's waits follow the durations; the level of the ratio is the work the product "
+            "does that the reference chain does not (section 1)."
+            if spread_on < 0.05
+            else " - the waits do not follow the durations."
+        )
+    )
+    return lines
+
+
+def _window_peak(times: list[Any]) -> int:
+    """The most requests within any one second of virtual time."""
+    ordered = sorted(times)
+    peak, low = 0, 0
+    for high, at in enumerate(ordered):
+        while at - ordered[low] >= timedelta(seconds=1):
+            low += 1
+        peak = max(peak, high - low + 1)
+    return peak
+
+
+def arm_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
+    phases = run.phases
+
+    def total(chosen: list[Any]) -> dict[str, int]:
+        reads = sum(p.requests["reads"] for p in chosen)
+        writes = sum(p.requests["writes"] for p in chosen)
+        return {"reads": reads, "writes": writes, "total": reads + writes}
+
+    first, patch = total(phases[0:3]), total(phases[4:7])
+    dr, rollback = total([phases[3]]), total([phases[7]])
+    log = run.runtime.sim.request_log
+    first_log = log[: phases[2].phase.end_request_index]
+    read_peak = _window_peak([e.time for e in log if e.is_read])
+    write_peak = _window_peak([e.time for e in log if not e.is_read])
+    lines = ["## 4. ARM requests per lifecycle", ""]
+    lines += para(
+        "A lifecycle = build -> validation -> production (the approvals' work included); every request "
+        "the app sent to the simulator (`runtime.sim.request_log`; reads = GET, LRO polls included)."
+    )
+    lines += [
+        "| lifecycle | reads | writes | total | target |",
+        "|---|---:|---:|---:|---|",
+        f"| first lifecycle of a workload | {first['reads']} | {first['writes']} | {first['total']} "
+        f"| {verdict('arm_requests_first', figures)} |",
+        f"| patch lifecycle | {patch['reads']} | {patch['writes']} | {patch['total']} | |",
+        f"| promotion to dr | {dr['reads']} | {dr['writes']} | {dr['total']} | |",
+        f"| rollback | {rollback['reads']} | {rollback['writes']} | {rollback['total']} | |",
+        "",
+        "Busiest actions in the first lifecycle:",
+        "",
+        "| ARM action | requests |",
+        "|---|---:|",
+        *[f"| `{a}` | {n} |" for a, n in Counter(e.action for e in first_log).most_common(8)],
+        "",
+    ]
+    old = min(OLD_READS_PER_HOUR / max(1, patch["reads"]), OLD_WRITES_PER_HOUR / max(1, patch["writes"]))
+    bucket = min(BUCKET_READS[1] * 3600 / max(1, patch["reads"]), BUCKET_WRITES[1] * 3600 / max(1, patch["writes"]))
+    fits = read_peak <= BUCKET_READS[0] and write_peak <= BUCKET_WRITES[0]
+    lines += para(
+        f"Against ARM's subscription limits (assumed): the older hourly model ({OLD_READS_PER_HOUR:,} reads, "
+        f"{OLD_WRITES_PER_HOUR:,} writes per hour) allows {old:,.0f} patch lifecycles per hour; the "
+        f"token-bucket model (reads {BUCKET_READS[0]} refilled at {BUCKET_READS[1]}/s, writes "
+        f"{BUCKET_WRITES[0]} at {BUCKET_WRITES[1]}/s) allows {bucket:,.0f} sustained. Measured bursts of "
+        f"this lifecycle: at most {read_peak} reads and {write_peak} writes within one second of virtual "
+        "time, "
+        + ("within" if fits else "over")
+        + f" the buckets' capacities ({BUCKET_READS[0]} / {BUCKET_WRITES[0]}) for a lifecycle alone; many "
+        "lifecycles at once are measured in section 8 (its 429 column)."
+    )
+    return lines
+
+
+def trips_section(on: Lifecycle, off: Lifecycle, figures: dict[str, float]) -> list[str]:
+    a, b = on.probe.transition_stats(), off.probe.transition_stats()
+    lines = ["## 5. Table round trips per state transition", ""]
+    lines += para(
+        "A state transition = one `commit` (one single-partition transaction: state + audit); round trips "
+        "= every point read, query and transaction the store served, counted per handler invocation by "
+        "the Probe. *All invocations* divides every round trip (no-op invocations such as stale events "
+        "and duplicates included) by the transitions; *committing* only those of invocations that changed "
+        "something."
+    )
+    rows = [
+        ("handler invocations", "invocations", "{:.0f}"),
+        ("state transitions (commits)", "transitions", "{:.0f}"),
+        ("round trips, total", "round_trips", "{:.0f}"),
+        ("**round trips per transition, all invocations**", "per_transition_all", "{:.2f}"),
+        ("round trips per transition, committing invocations", "per_transition_committing", "{:.2f}"),
+        ("worst committing invocation (round trips per commit)", "max_per_committing_invocation", "{:.1f}"),
+        ("invocations that changed nothing", "noop_invocations", "{:.0f}"),
+        ("their round trips", "noop_round_trips", "{:.0f}"),
+    ]
+    lines += ["| | Event Grid on | Event Grid off |", "|---|---:|---:|"]
+    lines += [f"| {label} | {fmt.format(a[key])} | {fmt.format(b[key])} |" for label, key, fmt in rows]
+    lines += [""]
+    by_kind = on.probe.by_step()
+    costly = sorted(((t / c, n) for n, (_, c, t) in by_kind.items() if c), reverse=True)[:3]
+    lines += para(
+        f"All invocations: {verdict('table_trips_all', figures)}. Committing invocations: "
+        f"{figures['table_trips_committing']:.2f}. The {a['noop_invocations']:.0f} invocations that changed "
+        f"nothing spent {a['noop_round_trips']:.0f} of {a['round_trips']:.0f} round trips "
+        f"({a['noop_round_trips'] / max(1, a['round_trips']):.0%}). Costliest messages per commit "
+        "(their no-op deliveries included): " + ", ".join(f"`{n}` {per:.1f}" for per, n in costly) + "."
+    )
+    lines += [
+        "By message (Event Grid on; message id without workload and attempt):",
+        "",
+        "| message | invocations | commits | round trips | per commit |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, (count, commits, trips) in sorted(by_kind.items(), key=lambda kv: -kv[1][2]):
+        per = f"{trips / commits:.1f}" if commits else "-"
+        lines.append(f"| `{name}` | {count} | {commits} | {trips} | {per} |")
+    return [*lines, ""]
