@@ -127,15 +127,8 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
     if run.version != version:  # a message from before the version existed (only after a crash)
         loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
-    now = deps.clock.now()
-    ctx = StepContext(
-        deps=deps,
-        workload=deps.workload(command.workload),
-        run=run,
-        version=loaded.version,
-        now=now,
-        pointers=loaded.pointers,
-    )
+    ctx = _context(deps, run, loaded)
+    now = ctx.now
     try:
         overdue = (
             run.pending is not None
@@ -292,15 +285,8 @@ def fail_run(command: FailRun, deps: Deps) -> list[Envelope]:
         return []
     if run.version is not None:
         loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
-    now = deps.clock.now()
-    ctx = StepContext(
-        deps=deps,
-        workload=deps.workload(command.workload),
-        run=run,
-        version=loaded.version,
-        now=now,
-        pointers=loaded.pointers,
-    )
+    ctx = _context(deps, run, loaded)
+    now = ctx.now
     if run.step == ABORT:
         entry = AuditEntry(at=now, kind="run-failed", actor=command.source, detail=f"cleanup ended: {command.reason}")
         ended = run.evolve(failure_reason=run.failure_reason or command.reason, pending=None)
@@ -349,3 +335,15 @@ def watchdog(deps: Deps, now: datetime) -> list[Envelope]:
         )
         checks.append(Envelope.wrap(check, scheduled_for=now + WATCHDOG_GRACE))
     return checks
+
+
+def _context(deps: Deps, run: Run, loaded: Loaded) -> StepContext:
+    """What a step (or the end of a run) sees: the run, its version and pointers, now."""
+    return StepContext(
+        deps=deps,
+        workload=deps.workload(run.workload),
+        run=run,
+        version=loaded.version,
+        now=deps.clock.now(),
+        pointers=loaded.pointers,
+    )
