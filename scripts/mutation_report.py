@@ -1,24 +1,55 @@
-"""Write docs/mutation.md from mutmut's own results: the score per module and every survivor.
+"""Run mutmut and write docs/mutation.md from its own results: the score per module, every survivor.
 
-`make mutation` runs mutmut over shared/domain and shared/steps, then this script. A surviving
-mutant is either killed by a new test or explained in docs/mutation-equivalent.toml (mutant name
--> why no test can tell it apart); the report lists both, so nothing survives unexplained.
+`make mutation` runs mutmut over shared/domain and shared/steps through `run` (one mutmut run per
+glob, each logged with its time and counts), then writes the report. A surviving mutant is either
+killed by a new test or explained in docs/mutation-equivalent.toml (mutant name -> why no test can
+tell it apart); the report lists both, the runs it is built from, and any module not (fully) run,
+so no number stands without mutmut's output behind it.
+
+    python scripts/mutation_report.py run "shared.domain.*" "shared.steps.versions.*"
+    python scripts/mutation_report.py
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import os
 import subprocess
 import sys
+import time
 import tomllib
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "mutation.md"
 EXPLAINED = ROOT / "docs" / "mutation-equivalent.toml"
+RUNS = ROOT / "mutants" / "mutation-runs.jsonl"
 MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
+PACKAGES = ("shared/domain", "shared/steps")
 DETECTED = {"killed", "timeout"}
 COUNTED = DETECTED | {"survived", "no tests"}
+
+# Code behind a safety invariant (docs/invariants.md): a survivor here is never acceptable unexplained.
+INVARIANT_CODE = {
+    "shared.domain.lifecycle.*": "16 state machine",
+    "shared.domain.retention.x_plan*": "9 retention",
+    "shared.domain.retention.x__protection*": "9 retention",
+    "shared.domain.retention.x_in_use_key*": "9 retention",
+    "shared.domain.approvals.x_authorize*": "5 approver per stage",
+    "shared.domain.approvals.x_is_requester*": "6 two-person",
+    "shared.domain.approvals.x_admit*": "6 two-person / 8 replay",
+    "shared.domain.approvals.x_standing*": "6 two-person",
+    "shared.domain.approvals.x_check_requested_at*": "8 replay",
+    "shared.steps.replication.x_judge*": "2 replication",
+    "shared.steps.versions.x__validation_checks*": "4 validation",
+    "shared.steps.promotion.x_decide_rollback*": "8 replay / 10 rollback target",
+    "shared.steps.promotion.x_rollback*": "10 rollback target",
+    "shared.steps.build_image.x__start_version*": "1 hidden from latest",
+    "shared.steps.build_image.x__remove_temp_resources*": "12 temp resources",
+}
 
 
 def results() -> dict[str, str]:
@@ -36,12 +67,54 @@ def results() -> dict[str, str]:
 
 def module_of(mutant: str) -> str:
     """shared.steps.build_image.x_step_capture__mutmut_3 -> shared.steps.build_image"""
-    parts = mutant.split(".")
-    return ".".join(p for p in parts[:-1])
+    return mutant.rsplit(".", 1)[0]
 
 
-def render(found: dict[str, str], explained: dict[str, str]) -> str:
+def invariant_of(mutant: str) -> str | None:
+    return next((why for pattern, why in INVARIANT_CODE.items() if fnmatch.fnmatchcase(mutant, pattern)), None)
+
+
+def modules_in_scope() -> list[str]:
+    """Every module of the mutated packages, so one never run still shows (as not run)."""
+    return sorted(
+        str(p.relative_to(ROOT).with_suffix("")).replace("/", ".")
+        for package in PACKAGES
+        for p in (ROOT / package).glob("*.py")
+        if p.name != "__init__.py"
+    )
+
+
+def run(globs: list[str], children: int) -> int:
+    """One mutmut run per glob, each appended to the run log with its time and mutmut's counts."""
+    RUNS.parent.mkdir(exist_ok=True)
+    for pattern in globs:
+        started = datetime.now(UTC)
+        clock = time.monotonic()
+        code = subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
+            ["nice", "-n", "15", str(MUTMUT), "run", "--max-children", str(children), pattern], cwd=ROOT, check=False
+        ).returncode
+        seconds = time.monotonic() - clock
+        mine = Counter(s for n, s in results().items() if fnmatch.fnmatchcase(n, pattern))
+        entry = {"glob": pattern, "started": started.isoformat(timespec="seconds"), "seconds": round(seconds)}
+        entry |= {"exit": code, "counts": dict(mine)}
+        with RUNS.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+        if code != 0:
+            print(f"mutation_report: mutmut run {pattern!r} exited {code}", file=sys.stderr)
+            return code
+    return 0
+
+
+def logged_runs() -> list[dict[str, object]]:
+    if not RUNS.exists():
+        return []
+    return [json.loads(line) for line in RUNS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str, object]]) -> str:
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    for module in modules_in_scope():
+        by_module[module] = Counter()
     for name, status in found.items():
         by_module[module_of(name)][status] += 1
     total: Counter[str] = Counter()
@@ -56,47 +129,73 @@ def render(found: dict[str, str], explained: dict[str, str]) -> str:
     lines = [
         "# Mutation testing",
         "",
-        f"Generated by `make mutation` (mutmut; mutated: {scope}; killed by {tests});",
-        "do not edit by hand. Score = (killed + timeout) / counted,",
-        "where counted = killed + timeout + survived + no tests.",
+        f"Generated by `make mutation` (mutmut; mutated: {scope}; killed by {tests}, see below);",
+        "do not edit by hand. Score = (killed + timeout) / counted, where counted = killed + timeout",
+        "+ survived + no tests; `not checked` mutants were in no run below and count nowhere.",
         "",
-        "| module | killed | timeout | survived | no tests | score |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| module | killed | timeout | survived | no tests | not checked | score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *rows,
         _row("**all**", total),
         "",
+        "## Runs this report is built from",
+        "",
+        "Each is one `mutmut run <glob>` (scripts/mutation_report.py `run`); a later run of a mutant",
+        "replaces its earlier result.",
+        "",
+        "| started (UTC) | glob | minutes | exit | mutmut's counts for the glob |",
+        "|---|---|---:|---:|---|",
+    ]
+    for entry in runs:
+        counts = entry.get("counts") or {}
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) if isinstance(counts, dict) else ""
+        minutes = int(entry.get("seconds", 0)) / 60  # type: ignore[call-overload]
+        lines.append(f"| {entry['started']} | `{entry['glob']}` | {minutes:.1f} | {entry['exit']} | {shown} |")
+    if not runs:
+        lines.append("| - | (no logged run) | | | |")
+    survivors = sorted(n for n, s in found.items() if s in {"survived", "no tests"})
+    unexplained = [n for n in survivors if n not in explained]
+    on_invariants = [n for n in unexplained if invariant_of(n)]
+    lines += [
+        "",
         "## Survivors",
         "",
+        f"{len(survivors)} survivors: {len(survivors) - len(unexplained)} explained as equivalent "
+        f"(docs/mutation-equivalent.toml), {len(unexplained)} unexplained, "
+        f"{len(on_invariants)} unexplained on code behind an invariant (docs/invariants.md).",
+        "",
     ]
-    survivors = sorted(n for n, s in found.items() if s in {"survived", "no tests"})
-    if not survivors:
-        lines.append("None.")
     for name in survivors:
         why = explained.get(name)
-        lines.append(f"- `{name}` ({found[name]}): " + (f"equivalent - {why}" if why else "**unexplained**"))
+        rule = invariant_of(name)
+        mark = f" [invariant {rule}]" if rule else ""
+        lines.append(f"- `{name}` ({found[name]}){mark}: " + (f"equivalent - {why}" if why else "**unexplained**"))
     return "\n".join(lines) + "\n"
 
 
 def _row(module: str, counts: Counter[str]) -> str:
     counted = sum(counts[s] for s in COUNTED)
     detected = sum(counts[s] for s in DETECTED)
-    score = f"{100 * detected / counted:.1f}%" if counted else "-"
+    score = f"{100 * detected / counted:.1f}%" if counted else "not run"
     return (
         f"| {module} | {counts['killed']} | {counts['timeout']} | {counts['survived']} | "
-        f"{counts['no tests']} | {score} |"
+        f"{counts['no tests']} | {counts['not checked']} | {score} |"
     )
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["run"]:
+        children = int(os.environ.get("MUTATION_CHILDREN", "2"))
+        return run(argv[1:] or [f"{p.replace('/', '.')}.*" for p in PACKAGES], children)
     found = results()
     if not found:
         print("mutation_report: mutmut has no results; run `make mutation`", file=sys.stderr)
         return 1
     explained = tomllib.loads(EXPLAINED.read_text()) if EXPLAINED.exists() else {}
-    REPORT.write_text(render(found, {k: str(v) for k, v in explained.items()}))
+    REPORT.write_text(render(found, {k: str(v) for k, v in explained.items()}, logged_runs()))
     print(f"wrote {REPORT.relative_to(ROOT)}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

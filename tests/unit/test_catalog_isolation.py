@@ -143,3 +143,10 @@ def test_nothing_valid_is_an_error_listing_every_issue(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as caught:
         load_catalog_isolated(tmp_path)
     assert [(i.file, i.field) for i in caught.value.issues] == [("a.toml", "(syntax)"), ("b.toml", "schedule.colour")]
+
+
+def test_a_one_character_declared_name_is_kept(tmp_path: Path) -> None:
+    """A declared name of one character is a name (the bound is 1-60), not replaced by the stem."""
+    write(tmp_path, {"a.toml": OFFICE, "odd.toml": 'name = "x"\n'})
+    (disabled,) = load_catalog_isolated(tmp_path).disabled
+    assert disabled.name == "x"

@@ -49,8 +49,9 @@ def test_an_unknown_time_zone_is_refused_without_a_guess_when_nothing_is_close()
     """A zone with no near name gets the rule alone."""
     with pytest.raises(ValueError, match="unknown time zone") as caught:
         window(time_zone="Mars/Olympus")
-    assert "unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Amsterdam" in str(caught.value)
-    assert "did you mean" not in str(caught.value)
+    assert caught.value.errors()[0]["msg"] == (  # type: ignore[attr-defined]
+        "Value error, unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Amsterdam"
+    )
 
 
 def test_an_unknown_time_zone_suggests_at_most_three_zones_ending_alike() -> None:
@@ -63,8 +64,9 @@ def test_an_unknown_time_zone_suggests_at_most_three_zones_ending_alike() -> Non
     assert "Europe/Amsterdam?)" in str(caught.value)
     with pytest.raises(ValueError, match="did you mean") as many:
         window(time_zone="Nowhere/a")
-    hint = str(many.value).split("(did you mean ")[1].split("?)")[0]
-    assert len(hint.split(", ")) == 3
+    assert many.value.errors()[0]["msg"].endswith(  # type: ignore[attr-defined]
+        "(did you mean Africa/Accra, Africa/Addis_Ababa, Africa/Asmara?)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,6 +117,14 @@ def test_the_next_opening_is_now_inside_a_window_else_the_next_start() -> None:
     assert w.next_opening(inside) == inside
     assert w.next_opening(datetime(2026, 11, 7, 10, 0, tzinfo=UTC)) == datetime(2026, 11, 7, 22, 0, tzinfo=UTC)
     assert w.next_opening(datetime(2026, 11, 7, 23, 0, tzinfo=UTC)) == datetime(2026, 11, 8, 22, 0, tzinfo=UTC)
+
+
+def test_a_window_starts_at_its_minute() -> None:
+    """A 22:30 start opens at 22:30, not on the hour."""
+    w = window(start="22:30")
+    assert not w.contains(datetime(2026, 11, 7, 22, 29, tzinfo=UTC))
+    assert w.contains(datetime(2026, 11, 7, 22, 30, tzinfo=UTC))
+    assert w.next_opening(datetime(2026, 11, 7, 12, 0, tzinfo=UTC)) == datetime(2026, 11, 7, 22, 30, tzinfo=UTC)
 
 
 def test_a_weekly_window_just_missed_opens_seven_days_later() -> None:

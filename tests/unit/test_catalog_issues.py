@@ -1,0 +1,65 @@
+"""Catalog issues name the exact field and give pydantic's reason without its prefix, typos with a guess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.domain.catalog import CatalogError, CatalogIssue, load_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = (ROOT / "catalog" / "office.toml").read_text(encoding="utf-8")
+POOL = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-avd-hosts/providers/Microsoft.DesktopVirtualization/hostPools/hp-office"
+
+
+def issues_of(tmp_path: Path, text: str) -> list[CatalogIssue]:
+    (tmp_path / "office.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    return caught.value.issues
+
+
+def test_a_whole_file_rule_is_reported_with_field_file(tmp_path: Path) -> None:
+    """A rule over the whole workload (unique customization names) is reported with field "(file)"."""
+    found = issues_of(tmp_path, GOOD.replace('name = "fslogix"', 'name = "m365-apps"'))
+    assert found == [
+        CatalogIssue(
+            file="office.toml", field="(file)", reason="customization names must be unique; repeated: m365-apps"
+        )
+    ]
+
+
+def test_a_value_error_reason_is_shown_without_pydantics_prefix(tmp_path: Path) -> None:
+    """The admin reads our sentence, not "Value error, ..."."""
+    text = GOOD + f'\n[[host_pools]]\nid = "{POOL}"\nbatch_size = 1\nmax_unavailable_percent = 5\n'
+    assert issues_of(tmp_path, text) == [
+        CatalogIssue(
+            file="office.toml", field="host_pools[0]", reason="set batch_size or max_unavailable_percent, not both"
+        )
+    ]
+
+
+def test_a_typo_deep_in_a_list_of_tables_is_matched_against_that_table(tmp_path: Path) -> None:
+    """A typo under host_pools[0].maintenance_window is matched against the window's keys."""
+    text = GOOD + (
+        f'\n[[host_pools]]\nid = "{POOL}"\n[host_pools.maintenance_window]\n'
+        'dayz = ["sat"]\nstart = "22:00"\nduration_minutes = 60\n'
+    )
+    assert CatalogIssue(
+        file="office.toml",
+        field="host_pools[0].maintenance_window.dayz",
+        reason="unknown key 'dayz'; did you mean 'days'?",
+    ) in issues_of(tmp_path, text)
+
+
+def test_a_typo_in_an_approver_is_matched_against_the_approver_keys(tmp_path: Path) -> None:
+    """A typo inside stages.test.approvers[0] suggests the approver's own key."""
+    text = GOOD.replace('[{ group = "3f9a1c52', '[{ grop = "3f9a1c52', 1)
+    assert issues_of(tmp_path, text) == [
+        CatalogIssue(
+            file="office.toml",
+            field="stages.test.approvers[0].grop",
+            reason="unknown key 'grop'; did you mean 'group'?",
+        )
+    ]
