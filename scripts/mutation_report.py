@@ -6,7 +6,7 @@ killed by a new test or explained in docs/mutation-equivalent.toml (mutant name 
 tell it apart); the report lists both, the runs it is built from, and any module not (fully) run,
 so no number stands without mutmut's output behind it.
 
-    python scripts/mutation_report.py run "shared.domain.*" "shared.steps.versions.*"
+    python scripts/mutation_report.py run "shared.domain.*" "shared.steps.versions.*,shared.steps.waits.*"
     python scripts/mutation_report.py
 """
 
@@ -85,19 +85,20 @@ def modules_in_scope() -> list[str]:
 
 
 def run(globs: list[str], children: int) -> int:
-    """One mutmut run per glob, each appended to the run log with its time and mutmut's counts."""
+    """One mutmut run per argument (globs joined by ',' share a run), each appended to the run log
+    with its time and mutmut's counts."""
     RUNS.parent.mkdir(exist_ok=True)
     for pattern in globs:
         started = datetime.now(UTC)
         clock = time.monotonic()
         code = subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
-            [str(MUTMUT), "run", "--max-children", str(children), pattern],
+            [str(MUTMUT), "run", "--max-children", str(children), *pattern.split(",")],
             cwd=ROOT,
             check=False,
             preexec_fn=lambda: os.nice(15),  # two cores shared by everyone: mutants go last
         ).returncode
         seconds = time.monotonic() - clock
-        mine = Counter(s for n, s in results().items() if fnmatch.fnmatchcase(n, pattern))
+        mine = Counter(s for n, s in results().items() if any(fnmatch.fnmatchcase(n, g) for g in pattern.split(",")))
         entry = {"glob": pattern, "started": started.isoformat(timespec="seconds"), "seconds": round(seconds)}
         entry |= {"exit": code, "counts": dict(mine)}
         with RUNS.open("a", encoding="utf-8") as log:
@@ -189,7 +190,7 @@ def _row(module: str, counts: Counter[str]) -> str:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["run"]:
         children = int(os.environ.get("MUTATION_CHILDREN", "2"))
-        return run(argv[1:] or [f"{p.replace('/', '.')}.*" for p in PACKAGES], children)
+        return run(argv[1:] or [",".join(f"{p.replace('/', '.')}.*" for p in PACKAGES)], children)
     found = results()
     if not found:
         print("mutation_report: mutmut has no results; run `make mutation`", file=sys.stderr)

@@ -63,3 +63,32 @@ def test_a_typo_in_an_approver_is_matched_against_the_approver_keys(tmp_path: Pa
             reason="unknown key 'grop'; did you mean 'group'?",
         )
     ]
+
+
+def test_a_stage_without_approvers_is_reported_on_its_approvers(tmp_path: Path) -> None:
+    """A validation stage with no approvers points at `stages.validation.approvers`, the field to fix."""
+    text = GOOD.replace(
+        """approvers = [
+  { group = "3f9a1c52-7d2e-4b8a-9c41-5e0d2a6b7f10", label = "EUC team" },
+  { principal = "1c5e9b72-3a4d-4e6f-b8c1-7d2a9e0f1b11", label = "QA lead" },
+]""",
+        "approvers = []",
+    )
+    assert issues_of(tmp_path, text) == [
+        CatalogIssue(
+            file="office.toml",
+            field="stages.validation.approvers",
+            reason="validation needs at least one approver: promotion into it is approved by one of them",
+        )
+    ]
+
+
+def test_the_catalog_error_lists_every_issue_on_its_own_line() -> None:
+    """The error text counts the issues and lists each as `  - file: field: reason`."""
+    error = CatalogError(
+        [
+            CatalogIssue(file="a.toml", field="name", reason="bad"),
+            CatalogIssue(file="b.toml", field="(file)", reason="x"),
+        ]
+    )
+    assert str(error) == "the workload catalog has 2 error(s):\n  - a.toml: name: bad\n  - b.toml: (file): x"

@@ -144,3 +144,9 @@ def test_a_version_gone_from_the_gallery_is_recorded_as_deleted_outside_the_prod
     assert refusal(lifecycle.vanished, after, "again") == (
         "cannot record 1.0.0 as deleted outside the product: it is deleted already"
     )
+
+
+def test_superseding_twice_is_refused_naming_the_action() -> None:
+    """A production version already superseded cannot be superseded again: the refusal says so."""
+    superseded = lifecycle.supersede(make_version(status=Status.READY, stage=Stage.PRODUCTION))
+    assert refusal(lifecycle.supersede, superseded) == "cannot supersede 1.0.0: it is superseded"
