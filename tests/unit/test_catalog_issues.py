@@ -92,3 +92,77 @@ def test_the_catalog_error_lists_every_issue_on_its_own_line() -> None:
         ]
     )
     assert str(error) == "the workload catalog has 2 error(s):\n  - a.toml: name: bad\n  - b.toml: (file): x"
+
+
+def test_free_text_approvers_are_refused_showing_sixty_characters(tmp_path: Path) -> None:
+    """An approver written as free text is refused with its first 60 characters and the form to use."""
+    text = GOOD.replace(
+        '[{ group = "3f9a1c52-7d2e-4b8a-9c41-5e0d2a6b7f10", label = "EUC team" }]', f'["{"q" * 70}"]', 1
+    )
+    assert issues_of(tmp_path, text) == [
+        CatalogIssue(
+            file="office.toml",
+            field="stages.test.approvers",
+            reason=f"approver 1 ({'q' * 60!r}) is free text, not an Entra principal: write "
+            '{ group = "<object id>", label = "..." } or { principal = "<object id>", label = "..." }',
+        )
+    ]
+
+
+def test_a_stated_gallery_other_than_the_deployed_one_is_refused_with_the_setting(tmp_path: Path) -> None:
+    """A `[gallery] name` that is not the deployed gallery names the app setting to look at."""
+    text = GOOD.replace("[gallery]", '[gallery]\nname = "gal_other"', 1)
+    assert issues_of(tmp_path, text) == [
+        CatalogIssue(
+            file="office.toml",
+            field="gallery.name",
+            reason="'gal_other' is not the deployed gallery's name 'gal_avd_images' (AVD_GALLERY_NAME); "
+            "leave it out: the app's settings name the gallery",
+        )
+    ]
+
+
+def test_a_missing_folder_or_an_empty_one_is_one_issue_naming_it(tmp_path: Path) -> None:
+    """The strict loader refuses a missing folder and a folder without workload files, naming the folder."""
+    with pytest.raises(CatalogError) as missing:
+        load_catalog(tmp_path / "nope")
+    assert missing.value.issues == [
+        CatalogIssue(file=str(tmp_path / "nope"), field="(folder)", reason="catalog folder not found")
+    ]
+    with pytest.raises(CatalogError) as empty:
+        load_catalog(tmp_path)
+    assert empty.value.issues == [CatalogIssue(file=str(tmp_path), field="(folder)", reason="no *.toml workload files")]
+
+
+def test_membership_is_by_workload_name(tmp_path: Path) -> None:
+    """`name in catalog` is true only for a workload the catalog holds."""
+    catalog = load_catalog(ROOT / "catalog")
+    assert "office" in catalog
+    assert "nope" not in catalog
+
+
+def test_files_without_a_full_gallery_key_never_clash_and_never_stop_the_check(tmp_path: Path) -> None:
+    """Files missing a definition are not compared (no false sprawl clash) and later clashes are still found."""
+    bare = GOOD.replace('definition = "win11-24h2-office"\n', "")
+    (tmp_path / "a.toml").write_text(bare.replace('name = "office"', 'name = "one"', 1), encoding="utf-8")
+    (tmp_path / "b.toml").write_text(bare.replace('name = "office"', 'name = "two"', 1), encoding="utf-8")
+    (tmp_path / "c.toml").write_text(GOOD.replace('name = "office"', 'name = "three"', 1), encoding="utf-8")
+    (tmp_path / "d.toml").write_text(GOOD.replace('name = "office"', 'name = "four"', 1), encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    assert [(i.file, i.field) for i in caught.value.issues] == [
+        ("a.toml", "gallery.definition"),
+        ("b.toml", "gallery.definition"),
+        ("d.toml", "gallery.definition"),
+    ]
+    assert "image sprawl guard" in caught.value.issues[2].reason
+    assert "image sprawl guard" not in caught.value.issues[0].reason
+
+
+def test_different_pools_of_different_workloads_do_not_clash(tmp_path: Path) -> None:
+    """Only the same pool id (any case) served twice is a clash."""
+    analyst = (ROOT / "catalog" / "data-analyst.toml").read_text(encoding="utf-8")
+    (tmp_path / "a.toml").write_text(GOOD + f'\n[[host_pools]]\nid = "{POOL}"\n', encoding="utf-8")
+    other = POOL.replace("hp-office", "hp-analyst")
+    (tmp_path / "b.toml").write_text(analyst + f'\n[[host_pools]]\nid = "{other}"\n', encoding="utf-8")
+    assert sorted(load_catalog(tmp_path).names) == ["data-analyst", "office"]

@@ -94,7 +94,7 @@ def test_the_source_vm_name_is_fixed_per_workload() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["office--r1", "office--r1--vm--x", "Office--r1--vm", "1office--r1--vm"],
+    ["office--r1", "office--r1--vm--x", "Office--r1--vm", "1office--r1--vm", "Office--run-1--vm"],
 )
 def test_names_not_made_by_the_product_do_not_parse(name: str) -> None:
     """Only `<workload>--<owner>--<kind>` with a valid workload parses; anything else is not ours."""
