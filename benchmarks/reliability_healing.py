@@ -18,6 +18,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from benchmarks.common import ROOT
 from benchmarks.reliability import Expect, FaultClass, Verdict, judge, lifecycle
 from localrun.runtime import LocalRuntime
+from localrun.scenario import BUILDER, CrashingStore, approvers_of, build, promote, rollback, to_production
 from shared.domain import naming
 from shared.domain.catalog import Catalog
 from shared.domain.commands import ContinueRun, Envelope, StartBuild
@@ -25,7 +26,6 @@ from shared.domain.model import BuildReason, Stage
 from shared.domain.records import Changes
 from shared.steps.sweep import sweep
 from simulator import client_kwargs
-from tests.e2e.scenario import BUILDER, CrashingStore, approvers_of, build, promote, rollback, to_production
 
 WORKLOAD = "data-analyst"
 RG = "rg-avd-images"

@@ -15,6 +15,7 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import CrashingStore, approvers_of, build, promote, rollback, to_production
 from shared.domain import naming
 from shared.domain.catalog import Catalog
 from shared.domain.commands import ContinueRun, Envelope
@@ -22,7 +23,6 @@ from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
 from shared.domain.records import Changes
 from simulator import client_kwargs
-from tests.e2e.scenario import CrashingStore, approvers_of, build, promote, rollback, to_production
 
 WORKLOAD = "data-analyst"
 RG = "rg-avd-images"

@@ -16,10 +16,10 @@ from azure.functions.servicebus import ServiceBusMessage
 from function_app import app
 from localrun.issuer import forged
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build
 from shared import bootstrap
 from shared.domain.catalog import load_catalog
 from shared.domain.model import BuildReason
-from tests.e2e.scenario import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
