@@ -8,55 +8,20 @@ or the records disagreeing with Azure. The faults are made the way an operator w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from azure.mgmt.compute import ComputeManagementClient
-
+from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator
 from localrun.runtime import LocalRuntime
-from localrun.scenario import CrashingStore, approvers_of, build, promote, rollback, to_production
+from localrun.scenario import approvers_of, build, promote, rollback, to_production
 from shared.domain import naming
 from shared.domain.catalog import Catalog
-from shared.domain.commands import ContinueRun, Envelope
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
 from shared.domain.records import Changes
-from simulator import client_kwargs
 
 WORKLOAD = "data-analyst"
-RG = "rg-avd-images"
 SYSPREP, FIRST = '"step":"sysprep"', '"run_id":"first-build"'
-
-
-def operator(runtime: LocalRuntime) -> ComputeManagementClient:
-    """What an admin in the portal uses: ARM, through the real SDK."""
-    return ComputeManagementClient(**client_kwargs(runtime.sim))
-
-
-def delete_by_hand(runtime: LocalRuntime, resource_type: str, name: str) -> None:
-    """Start an ARM delete of a resource the product created, as an admin would."""
-    client = operator(runtime)
-    if resource_type == "vm":
-        client.virtual_machines.begin_delete(RG, name, polling=False)
-    elif resource_type == "disk":
-        client.disks.begin_delete(RG, name, polling=False)
-
-
-def at_step(runtime: LocalRuntime, step: str, action: Callable[[], None]) -> list[bool]:
-    """Run `action` once, just before the first delivery of the run's message for `step`."""
-    done: list[bool] = []
-
-    def hook(envelope: Envelope) -> None:
-        if done or envelope.subject != "continue-run":
-            return
-        command = ContinueRun.model_validate_json(envelope.body)
-        if command.step == step:
-            done.append(True)
-            action()
-
-    runtime._on_delivery = hook
-    return done
 
 
 def leftovers(runtime: LocalRuntime) -> list[str]:
@@ -100,25 +65,6 @@ def test_a_temp_disk_deleted_by_hand_fails_the_run_without_leaking_a_nic(catalog
     assert_ended_and_unblocked(runtime, "deleted outside the product")
     nics = [r for r in runtime.sim.live_resources() if r["type"].endswith("networkInterfaces")]
     assert [n["name"] for n in nics if "first-build" in n["name"]] == []
-
-
-class FailingCommits(CrashingStore):
-    """Table Storage answering 503 to `count` commits in a row, from the first commit of `step` on."""
-
-    def __init__(self, step: str, count: int) -> None:
-        super().__init__()
-        self.step, self.count, self.failed = step, count, 0
-
-    def commit(self, changes: Changes) -> None:
-        at_step = changes.run is not None and changes.run.step != "abort" and self._current(changes) == self.step
-        if self.failed < self.count and (self.failed or at_step):
-            self.failed += 1
-            raise ConnectionError("503 Server Busy: the server is currently unable to receive requests")
-        super().commit(changes)
-
-    def _current(self, changes: Changes) -> str:
-        run = self.find_run(changes.workload, changes.run.run_id) if changes.run else None
-        return run.step if run is not None else ""
 
 
 def test_ten_failed_commits_in_a_row_dead_letter_the_step_and_the_run_fails_cleanly(catalog: Catalog) -> None:
