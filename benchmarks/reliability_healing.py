@@ -4,7 +4,6 @@ the records disagreeing with the gallery. Each states its expected outcome; `rel
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import tempfile
@@ -15,9 +14,9 @@ from typing import Any
 
 from benchmarks.common import ROOT
 from benchmarks.reliability import Expect, FaultClass, Verdict, judge, lifecycle
-from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator
+from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
-from localrun.scenario import BUILDER, approvers_of, build, promote, rollback, to_production
+from localrun.scenario import BUILDER, build, promote, rollback, to_production
 from shared.domain import naming
 from shared.domain.catalog import Catalog
 from shared.domain.commands import StartBuild
@@ -189,29 +188,12 @@ def refusal_burst(catalog: Catalog) -> FaultClass:
     runtime = LocalRuntime(catalog)
     build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
     promote(runtime, WORKLOAD, "1.0.0", Stage.VALIDATION)
-    records: Any = runtime.records
-    original = records.commit
-    refusals: list[str] = []
 
-    def commit(changes: Changes) -> None:
-        if any(v.stage is Stage.PRODUCTION and v.target_stage is None for v in changes.versions):
-            for n in range(3):
-                body = json.dumps(
-                    {
-                        "workload": WORKLOAD,
-                        "version": "1.0.0",
-                        "target_stage": "dr",
-                        "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.DR)[0]),
-                        "ticket": f"CHG-{n}",
-                        "requested_at": runtime.sim.clock.now().isoformat(),
-                    }
-                )
-                refusals.append(runtime.entrypoints.approval(f"burst-{n}", body).rejected)
-        original(changes)
+    def completes_production(changes: Changes) -> bool:
+        return any(v.stage is Stage.PRODUCTION and v.target_stage is None for v in changes.versions)
 
-    records.commit = commit
-    promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
-    records.commit = original
+    with refusals_before(runtime, WORKLOAD, "1.0.0", completes_production) as refusals:
+        promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
     verdict = fault.add(judge(runtime, WORKLOAD))
     if runtime.bus.dead_letters:
         verdict.outcome, verdict.reason = "unexpected", f"dead-lettered: {runtime.bus.dead_letters[0].description}"

@@ -7,13 +7,17 @@ delivered, Table Storage refusing commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from azure.mgmt.compute import ComputeManagementClient
 
 from localrun.runtime import LocalRuntime
-from localrun.scenario import CrashingStore
+from localrun.scenario import CrashingStore, approvers_of
 from shared.domain.commands import ContinueRun, Envelope
+from shared.domain.model import Stage
 from shared.domain.records import Changes
 from simulator import client_kwargs
 
@@ -67,3 +71,37 @@ class FailingCommits(CrashingStore):
     def _current(self, changes: Changes) -> str:
         run = self.find_run(changes.workload, changes.run.run_id) if changes.run else None
         return run.step if run is not None else ""
+
+
+@contextmanager
+def refusals_before(
+    runtime: LocalRuntime, workload: str, version: str, before: Callable[[Changes], bool]
+) -> Iterator[list[str]]:
+    """Before each commit that `before` picks, three approvals of `version` for DR are handled (and
+    refused: unrelated traffic on the workload between a step's read and its commit). Yields the
+    rejection reasons as they come; the store commits as before once the block ends."""
+    records: Any = runtime.records
+    original = records.commit
+    refusals: list[str] = []
+
+    def commit(changes: Changes) -> None:
+        if before(changes):
+            for n in range(3):
+                body = json.dumps(
+                    {
+                        "workload": workload,
+                        "version": version,
+                        "target_stage": "dr",
+                        "approver_token": runtime.issuer.token_for(approvers_of(workload, Stage.DR)[0]),
+                        "ticket": f"CHG-{n}",
+                        "requested_at": runtime.sim.clock.now().isoformat(),
+                    }
+                )
+                refusals.append(runtime.entrypoints.approval(f"refused-{len(refusals)}", body).rejected)
+        original(changes)
+
+    records.commit = commit
+    try:
+        yield refusals
+    finally:
+        records.commit = original

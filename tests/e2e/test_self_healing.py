@@ -11,7 +11,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator
+from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
 from localrun.scenario import approvers_of, build, promote, rollback, to_production
 from shared.domain import naming
@@ -162,28 +162,12 @@ def test_a_burst_of_refused_approvals_never_dead_letters_a_step(catalog: Catalog
     runtime = LocalRuntime(catalog)
     build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
     promote(runtime, WORKLOAD, "1.0.0", Stage.VALIDATION)
-    records: Any = runtime.records
-    original = records.commit
-    burst: list[str] = []
 
-    def commit(changes: Changes) -> None:
-        if any(v.status is Status.READY and v.stage is Stage.PRODUCTION for v in changes.versions):
-            for n in range(3):  # unrelated traffic on the workload, right before the step commits
-                body = json.dumps(
-                    {
-                        "workload": WORKLOAD,
-                        "version": "1.0.0",
-                        "target_stage": "dr",
-                        "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.DR)[0]),
-                        "ticket": f"CHG-{n}",
-                        "requested_at": "2026-11-02T10:00:00Z",
-                    }
-                )
-                burst.append(runtime.entrypoints.approval(f"refused-{len(burst)}", body).rejected)
-        original(changes)
+    def completes_production(changes: Changes) -> bool:
+        return any(v.status is Status.READY and v.stage is Stage.PRODUCTION for v in changes.versions)
 
-    records.commit = commit
-    promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
+    with refusals_before(runtime, WORKLOAD, "1.0.0", completes_production) as burst:
+        promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
     assert burst
     assert all("replicating to production" in r for r in burst), burst
     assert runtime.bus.dead_letters == []
