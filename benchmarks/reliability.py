@@ -541,12 +541,11 @@ def azurite_restart(catalog: Catalog, workload: str, cut_points: Iterable[int]) 
 
 
 def bad_input(catalog: Catalog) -> list[FaultClass]:
-    from tests.functions.conftest import signed
-    from tests.functions.test_bad_input import ARM, BAD_APPROVALS, BAD_EVENTS, BAD_STEPS
+    from localrun.bad_input import ARM, BAD_APPROVALS, BAD_EVENTS, BAD_STEPS, signed
 
     approvals = FaultClass(
         "bad approvals",
-        f"Every body in `tests/functions/test_bad_input.py` `BAD_APPROVALS` ({len(BAD_APPROVALS)}) put on the "
+        f"Every body in `localrun/bad_input.py` `BAD_APPROVALS` ({len(BAD_APPROVALS)}) put on the "
         "approvals queue of a runtime with data-analyst 1.0.0 in test. Completed = n/a; each must be refused "
         "with the expected reason (failed with reason) and change nothing.",
     )
