@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT
-from benchmarks.reliability import Expect, FaultClass, Verdict, judge, lifecycle
+from benchmarks.reliability_judge import Expect, FaultClass, Verdict, judge, lifecycle
 from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
 from localrun.scenario import BUILDER, build, promote, rollback, to_production
