@@ -79,6 +79,8 @@ def test_every_live_version_gets_the_action_and_reason_an_admin_expects() -> Non
         ("0.9.0", Action.DELETE, "end of life 2026-11-01 passed", None),
         ("0.8.0", Action.DELETE, "end of life 2026-11-01 passed", None),
     ]
+    live = [v for v in ESTATE if v.status is not Status.DELETED]  # type: ignore[attr-defined]
+    assert [d.display_name for d in decisions] == [v.display_name for v in live]  # type: ignore[attr-defined]
     assert decisions[0] == Decision(V("2.0.0"), ESTATE[0].display_name, Action.KEEP, "building (in progress)")  # type: ignore[attr-defined]
 
 
