@@ -142,6 +142,10 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         *rows,
         _row("**all**", total),
         "",
+        "Not (fully) run, so their score covers only the mutants that were: "
+        + (", ".join(f"`{m}`" for m in sorted(by_module) if by_module[m]["not checked"]) or "none")
+        + ".",
+        "",
         "## Runs this report is built from",
         "",
         "Each is one `mutmut run <glob>` (scripts/mutation_report.py `run`); a later run of a mutant",
