@@ -166,3 +166,10 @@ def test_different_pools_of_different_workloads_do_not_clash(tmp_path: Path) -> 
     other = POOL.replace("hp-office", "hp-analyst")
     (tmp_path / "b.toml").write_text(analyst + f'\n[[host_pools]]\nid = "{other}"\n', encoding="utf-8")
     assert sorted(load_catalog(tmp_path).names) == ["data-analyst", "office"]
+
+
+def test_an_unknown_key_with_no_near_name_gets_no_guess(tmp_path: Path) -> None:
+    """A key like no known one is reported as unknown, with no made-up suggestion."""
+    assert issues_of(tmp_path, "zzqqxx = 1\n" + GOOD) == [
+        CatalogIssue(file="office.toml", field="zzqqxx", reason="unknown key 'zzqqxx'")
+    ]
