@@ -173,3 +173,48 @@ def test_an_unknown_key_with_no_near_name_gets_no_guess(tmp_path: Path) -> None:
     assert issues_of(tmp_path, "zzqqxx = 1\n" + GOOD) == [
         CatalogIssue(file="office.toml", field="zzqqxx", reason="unknown key 'zzqqxx'")
     ]
+
+
+def test_strict_loading_names_the_duplicate_and_the_shared_definition_exactly(tmp_path: Path) -> None:
+    """A second file reusing a name, then a third reusing a definition: each issue names the earlier file."""
+    (tmp_path / "a.toml").write_text(GOOD, encoding="utf-8")
+    renamed = GOOD.replace('definition = "win11-24h2-office"', 'definition = "other-definition"')
+    (tmp_path / "b.toml").write_text(renamed, encoding="utf-8")
+    (tmp_path / "c.toml").write_text(GOOD.replace('name = "office"', 'name = "office-two"', 1), encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    assert caught.value.issues == [
+        CatalogIssue(file="b.toml", field="name", reason="workload 'office' is also defined in a.toml"),
+        CatalogIssue(
+            file="c.toml",
+            field="gallery.definition",
+            reason="image definition 'win11-24h2-office' is already the image of workload 'office' (a.toml); "
+            "one source-of-truth image per workload (image sprawl guard)",
+        ),
+    ]
+
+
+def test_a_gallery_that_is_not_a_table_is_a_field_issue_not_a_crash(tmp_path: Path) -> None:
+    """`gallery = "..."` instead of a [gallery] table is reported on `gallery`; the cross-file checks skip it."""
+    text = GOOD.replace("[gallery]  # in the deployed gallery (AVD_IMAGE_RESOURCE_GROUP / AVD_GALLERY_NAME)\n", "")
+    text = text.replace('definition = "win11-24h2-office"\n', "")
+    text = 'gallery = "oops"\n' + text
+    assert [i.field for i in issues_of(tmp_path, text)] == ["gallery"]
+
+
+def test_strict_loading_names_the_pool_served_twice_exactly(tmp_path: Path) -> None:
+    """The second workload serving a pool is refused on `host_pools[<i>].id`, naming the first."""
+    analyst = (ROOT / "catalog" / "data-analyst.toml").read_text(encoding="utf-8")
+    (tmp_path / "a.toml").write_text(GOOD + f'\n[[host_pools]]\nid = "{POOL}"\n', encoding="utf-8")
+    other = POOL.replace("hp-office", "hp-other")
+    pools = f'\n[[host_pools]]\nid = "{other}"\n\n[[host_pools]]\nid = "{POOL.upper()}"\n'
+    (tmp_path / "b.toml").write_text(analyst + pools, encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    assert caught.value.issues == [
+        CatalogIssue(
+            file="b.toml",
+            field="host_pools[1].id",
+            reason="host pool 'HP-OFFICE' is already served by workload 'office' (a.toml); a pool runs one image",
+        )
+    ]
