@@ -160,13 +160,19 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         "| started (UTC) | glob | minutes | exit | mutmut's counts for the glob |",
         "|---|---|---:|---:|---|",
     ]
-    for entry in runs:
+    selections: list[str] = []
+    for number, entry in enumerate(runs, 1):
         logged = entry.get("counts") or {}
         shown = ", ".join(f"{k} {v}" for k, v in sorted(logged.items())) if isinstance(logged, dict) else ""
         minutes = int(entry.get("seconds", 0)) / 60  # type: ignore[call-overload]
-        lines.append(f"| {entry['started']} | `{entry['glob']}` | {minutes:.1f} | {entry['exit']} | {shown} |")
+        globs = str(entry["glob"]).split(",")
+        what = f"`{globs[0]}`" if len(globs) == 1 else f"run {number}: {len(globs)} names/globs, listed below"
+        lines.append(f"| {entry['started']} | {what} | {minutes:.1f} | {entry['exit']} | {shown} |")
+        if len(globs) > 1:
+            selections += ["", f"Run {number} selected:", "", *(f"- `{g}`" for g in globs)]
     if not runs:
         lines.append("| - | (no logged run) | | | |")
+    lines += selections
     survivors = sorted(n for n, s in found.items() if s in {"survived", "no tests"})
     unexplained = [n for n in survivors if n not in explained]
     on_invariants = [n for n in unexplained if invariant_of(n)]
