@@ -45,6 +45,7 @@ class StartBuild(Command):
     reason: BuildReason
     requested_by: Person
     prepare_only: bool = False
+    window: str = Field(default="", pattern=r"^(patch-\d{4}-\d{2})?$")  # the patch window a scheduled run is for
 
     @property
     def message_id(self) -> str:

@@ -262,6 +262,10 @@ class Pointers(BaseModel):
     newest: VersionNumber | None = None  # highest version ever created; numbers are never reused
     last_rollback: str = ""  # id of the last rollback request applied, so a redelivery is a no-op
     event_count: int = 0  # workload-level audit entries (refusals about no particular version)
+    # The workload's own order of run starts (+1 with the ETag at each), and the patch window of the
+    # newest scheduled start: what decides the schedule, whatever the clock of the instance reading it.
+    sequence: int = 0
+    window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:

@@ -295,7 +295,9 @@ def _set_latest(deps: Deps, work: _Pass, name: str, state: GalleryVersionState, 
     """Hide: the version's flag is enough. Show: the version's flag and every region's own flag
     cleared, sending Azure's own target list back (counts and storage types unchanged)."""
     definition = work.workload.gallery
-    changes: dict[str, object] = {"exclude_from_latest": not visible}
+    args = (definition.name, definition.definition, name)
     if visible and any(t.exclude_from_latest for t in state.targets):
-        changes["target_regions"] = tuple(replace(t, exclude_from_latest=False) for t in state.targets)
-    start_once(deps.compute.update_gallery_version, definition.name, definition.definition, name, **changes)
+        shown = tuple(replace(t, exclude_from_latest=False) for t in state.targets)
+        start_once(deps.compute.update_gallery_version, *args, exclude_from_latest=False, target_regions=shown)
+    else:
+        start_once(deps.compute.update_gallery_version, *args, exclude_from_latest=not visible)

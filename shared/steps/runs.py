@@ -108,9 +108,12 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         actor=command.requested_by,
         detail=f"{command.reason.value} run {command.run_id}{mode}",
     )
-    deps.records.commit(
-        Changes(workload=workload.name, run=run, pointers=pointers.evolve(active_run=run.run_id), audit=[entry])
+    # One commit with the pointers' ETag: of two instances starting runs at once, one wins and the
+    # other re-reads; the sequence and the window move only with a run that really started.
+    started = pointers.evolve(
+        active_run=run.run_id, sequence=pointers.sequence + 1, window=max(pointers.window, command.window)
     )
+    deps.records.commit(Changes(workload=workload.name, run=run, pointers=started, audit=[entry]))
     return [Envelope.wrap(position(run))]
 
 
