@@ -312,6 +312,10 @@ class Run(BaseModel):
     step_started_at: datetime | None = None
     marks: dict[str, datetime] = Field(default_factory=dict)  # when a step's milestones happened
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step
+    # The current step's age, counted on this record one delivery at a time (steps/deadlines.py).
+    step_progress: float = 0.0  # seconds counted so far
+    step_seen: datetime | None = None  # when the step was last handled
+    step_wait: float = 0.0  # seconds the last delivery asked the broker to wait before the next
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:
