@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import DOCS, ROOT, quiet_logs, repo_catalog
+from benchmarks.reliability_scenarios import scenario_lines
 from localrun.runtime import LocalRuntime
 from shared.adapters.table_records import TableRecordStore
 from shared.domain.catalog import Catalog, CatalogError, load_catalog
@@ -735,6 +736,7 @@ def report(classes: list[FaultClass], seconds: float) -> str:
         f"leaked {total_leaked}, duplicate versions {total_dup}, disagreements after reconcile {total_disagree}.",
         "",
     ]
+    lines += scenario_lines()
     found = findings(classes)
     if found:
         lines += [
