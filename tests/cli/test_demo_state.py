@@ -49,6 +49,9 @@ def test_after_the_demo_the_cli_reads_its_estate_at_80_columns(tmp_path: Path) -
     assert re.search(r"galleryversion/subscriptions/\S+?/versions/1\.0\.0created", flat)  # the id is whole
     assert "sweeper" in story
     assert "retention plan" in story
+    # self-healing: the production version an admin deleted in the portal is flagged by reconcile
+    assert re.search(r"anadmindeletesdata-analyst1\.0\.\d+\(production\)intheportal", flat)
+    assert re.search(r"reconcileflagsproductionversion1\.0\.\d+wasdeletedoutsidetheproduct", flat)
     for command in (["catalog"], ["status", "office"], ["history", "office"], ["report"]):
         out = _run([str(AVDIMAGE), "--demo", *command], state)
         assert out.strip(), command
