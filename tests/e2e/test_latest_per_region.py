@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from localrun.faults import RG, operator
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build, promote, to_production
 from shared.domain.catalog import Catalog
 from shared.domain.commands import Reconcile
 from shared.domain.model import BuildReason, Stage
 from simulator.errors import ArmError
-from tests.e2e.scenario import build, promote, to_production
-from tests.e2e.test_self_healing import RG, WORKLOAD, operator
+from tests.e2e.test_self_healing import WORKLOAD
 
 GALLERY = "gal_avd_images"
 WEST, SWEDEN = "westeurope", "swedencentral"

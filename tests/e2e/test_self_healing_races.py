@@ -4,14 +4,15 @@ capture, and two production approvals processed together.
 
 from __future__ import annotations
 
+from localrun.faults import at_step, delete_by_hand
 from localrun.runtime import LocalRuntime
+from localrun.scenario import approvers_of, build, promote
 from shared.domain import naming
 from shared.domain.catalog import Catalog
 from shared.domain.commands import Promote
 from shared.domain.model import BuildReason, Stage
-from tests.e2e.scenario import approvers_of, build, promote
 from tests.e2e.test_latest_per_region import WEST, latest_in
-from tests.e2e.test_self_healing import WORKLOAD, assert_ended_and_unblocked, at_step, delete_by_hand
+from tests.e2e.test_self_healing import WORKLOAD, assert_ended_and_unblocked
 
 
 def test_a_temp_vm_deleted_by_hand_during_capture_fails_the_run_and_cleans_up(catalog: Catalog) -> None:
