@@ -15,25 +15,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from localrun.hostpools import deploy_pool
-from localrun.issuer import OFFICE_APPROVERS
 from benchmarks.lifecycle import EVENT_LATENCY
+from localrun.hostpools import deploy_pool, image_id, pool_id, to_production
 from localrun.runtime import START, LocalRuntime
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.config import Settings
 from shared.domain.catalog import Catalog
-from shared.domain.commands import Promote, StartBuild, StartRollout
+from shared.domain.commands import StartBuild, StartRollout
 from shared.domain.hostpools import HostPoolPolicy
-from shared.domain.model import BuildReason, Stage, VersionNumber
-from shared.steps.rollout import gallery_version_id
+from shared.domain.model import BuildReason
 from simulator import Simulator
 
-# Who signs: the sample directory's validation approver, then production's two people.
-SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]
-SUB = "00000000-0000-0000-0000-000000000000"
-POOL = (
-    f"/subscriptions/{SUB}/resourceGroups/rg-bench-hosts/providers/Microsoft.DesktopVirtualization/hostPools/hp-bench"
-)
+POOL = pool_id("rg-bench-hosts", "hp-bench")
 
 
 def measure(catalog: Catalog, hosts: int = 6, batch: int = 2) -> dict[str, Any]:
@@ -59,19 +52,9 @@ def measure_one(
         runtime.submit(StartBuild(workload="office", run_id=run_id, reason=reason, requested_by="bench"))
         runtime.run()
         if run_id == "first-build":
-            image = gallery_version_id(runtime.deps, office, VersionNumber.parse("1.0.0"))
-            deploy_pool(runtime, policy, image, hosts)
-    for stage, approver in SIGNERS:
-        runtime.submit(
-            Promote(
-                workload="office",
-                version="1.0.1",
-                target_stage=stage,
-                approver_token=runtime.issuer.token_for(approver),
-                requested_at=runtime.sim.clock.now(),
-            )
-        )
-        runtime.run()
+            deploy_pool(runtime, policy, image_id(runtime, "1.0.0"), hosts)
+    to_production(runtime, "1.0.1")
+    runtime.run()
     start = runtime.sim.clock.now()
     runtime.submit(
         StartRollout(
