@@ -8,10 +8,10 @@ from pathlib import Path
 
 from localrun.hostpools import deploy_pool, host_versions, image_id, pool_id, to_production, with_pools
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import BuildReason
-from tests.e2e.scenario import build
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL_RG = "rg-avd-hosts"
