@@ -26,6 +26,7 @@ from shared.messagebus import MessageBus, decode
 from shared.steps.dead_letters import abandon_operation, dead_lettered
 from shared.steps.deps import Deps
 from shared.steps.events import route_event
+from shared.steps.reconcile_slice import backstop_slice
 from shared.steps.promotion import decide_promotion, decide_rollback, progress_note
 from shared.steps.runs import watchdog
 from shared.steps.schedule import due_builds
@@ -131,8 +132,8 @@ class Entrypoints:
         return Handled(sent=sent, note=", ".join(f"{b.workload}:{b.run_id}" for b in builds) or "nothing due")
 
     def retention_and_sweep(self) -> Handled:
-        """Per workload, as messages that serialize with its steps: retention and a reconcile pass;
-        then the watchdog's checks of runs without progress, and the sweeper.
+        """Per workload, as messages that serialize with its steps: retention; a reconcile pass for
+        this sweep's slice of workloads (shared.steps.reconcile_slice); then the watchdog's checks of runs without progress, and the sweeper.
 
         The messages go first: a sweeper that meets an Azure error must not cost that hour's pruning.
         """
@@ -142,7 +143,9 @@ class Entrypoints:
             Envelope.wrap(Prune(workload=w.name, requested_at=now, in_use=self._share(inventory, w)))
             for w in self.deps.catalog.workloads
         ]
-        sent += [Envelope.wrap(Reconcile(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        # A rotating slice, not every workload: reads per sweep do not grow with the estate.
+        names = backstop_slice(self.deps.catalog.names, now, self.deps.settings.reconcile_per_sweep)
+        sent += [Envelope.wrap(Reconcile(workload=name, requested_at=now)) for name in names]
         sent += watchdog(self.deps, now)
         self.bus.send(sent)
         removed = sweep(self.deps, now)
