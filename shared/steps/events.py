@@ -3,6 +3,7 @@
 ARM has no dedicated compute/gallery event types: `Microsoft.Resources.Resource*` events are
 routed on `data.operationName` and `data.resourceUri`. Events about resources the product
 does not own, or nobody waits for, are ignored (the caller logs them); malformed events raise.
+What the event alone decides is in shared.steps.event_sight.
 """
 
 from __future__ import annotations
@@ -12,105 +13,28 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from shared.domain import naming
 from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.errors import InvalidInput
 from shared.domain.model import RunState, Status, VersionNumber
 from shared.steps.deps import Deps
+from shared.steps.event_sight import GALLERY_VERSION, RESOURCE, ArmEvent, sight
 from shared.steps.runs import position
 from shared.steps.versions import OPERATION_OF
 
-ARM_EVENT_TYPES = frozenset(
-    f"microsoft.resources.resource{kind}{result}"
-    for kind in ("write", "action", "delete")
-    for result in ("success", "failure", "cancel")
-)
-# The ARM operations whose completion continues a waiting step or triggers retention, per
-# resource type. infra/modules/eventgrid.bicep subscribes to exactly these operation names
-# (tests/infra/test_event_filter.py compares them), so Event Grid delivers nothing the router
-# drops and drops nothing the router handles. NICs are absent: nothing waits on them.
-ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
-    "Microsoft.Compute/virtualMachines": (
-        "write",
-        "delete",
-        "deallocate/action",
-        "start/action",
-        "powerOff/action",
-        "runCommand/action",
-    ),
-    # A managed Run Command's PUT ends with its script (asyncExecution off): its result is ready.
-    "Microsoft.Compute/virtualMachines/runCommands": ("write",),
-    "Microsoft.Compute/disks": ("write", "delete"),
-    "Microsoft.Compute/snapshots": ("write", "delete"),
-    "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
-}
-OPERATION_NAMES = tuple(f"{kind}/{op}" for kind, operations in ROUTED_OPERATIONS.items() for op in operations)
-_ROUTED = frozenset(name.lower() for name in OPERATION_NAMES)
-RESOURCE = re.compile(
-    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
-    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots)"
-    r"/(?P<name>[^/]+)(?:/runcommands/[^/]+)?$",
-    re.IGNORECASE,
-)
-GALLERY_VERSION = re.compile(
-    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/galleries/(?P<gallery>[^/]+)"
-    r"/images/(?P<definition>[^/]+)/versions/(?P<version>[^/]+)$",
-    re.IGNORECASE,
-)
 RETENTION_BUCKET = timedelta(minutes=12)  # not 10: no product constant equals a simulator duration
-
-
-class ArmEventData(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    operation_name: str = Field(alias="operationName", min_length=1, max_length=500)
-    resource_uri: str = Field(alias="resourceUri", min_length=1, max_length=2000)
-    status: str = ""
-
-
-class ArmEvent(BaseModel):
-    """Both delivery schemas: Event Grid (eventType/eventTime) and CloudEvents (type/time)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    id: str = Field(min_length=1, max_length=200)
-    event_type: str = Field(min_length=1, max_length=200)
-    time: datetime
-    data: ArmEventData
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> ArmEvent:
-        if not isinstance(raw, Mapping):
-            raise InvalidInput(f"an event must be a JSON object, got {type(raw).__name__}")
-        event_type = raw.get("eventType", raw.get("type"))
-        when = raw.get("eventTime", raw.get("time"))
-        try:
-            return cls.model_validate(
-                {"id": raw.get("id"), "event_type": event_type, "time": when, "data": raw.get("data")}
-            )
-        except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-            raise InvalidInput(f"malformed ARM event {str(raw.get('id'))[:60]!r}: {problems}") from None
 
 
 def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str]:
     """The messages an event leads to, and one line saying why (for the log)."""
-    if not isinstance(raw, Mapping):
-        raise InvalidInput(f"an event must be a JSON object, got {type(raw).__name__}")
-    event_type = str(raw.get("eventType", raw.get("type")) or "")
-    if event_type.lower() not in ARM_EVENT_TYPES:
-        # e.g. Microsoft.EventGrid.SubscriptionValidationEvent: the Functions trigger answers those
-        return [], f"ignored: event type {event_type[:100]!r} is not an ARM resource event"
-    event = ArmEvent.parse(raw)
-    operation = event.data.operation_name.lower()
+    event, why = sight(raw)
+    if why or event is None:
+        return [], why
     uri = event.data.resource_uri
-    if operation not in _ROUTED:
-        return [], f"ignored: {operation[:200]} completes nothing the pipeline waits for"
     if match := GALLERY_VERSION.match(uri):
         return _gallery_version(event, match, deps)
-    if match := RESOURCE.match(uri):
-        return _vm_or_disk(uri, match.group("name"), deps)
-    return [], f"ignored: {uri[:200]} is not a resource type the product manages"
+    resource = RESOURCE.fullmatch(uri)
+    return _vm_or_disk(uri, resource.group("name") if resource else uri, deps)  # sight() matched it
 
 
 def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
