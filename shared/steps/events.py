@@ -23,6 +23,13 @@ from shared.steps.runs import position
 from shared.steps.versions import OPERATION_OF
 
 RETENTION_BUCKET = timedelta(minutes=12)  # not 10: no product constant equals a simulator duration
+# The operation each validation wait is for: a late event about another operation on the VM (its
+# Run Command's write arriving while the VM is being deleted) would only cost an early re-check.
+VALIDATION_EVENTS: dict[str, tuple[str, ...]] = {
+    "validate-vm": ("microsoft.compute/virtualmachines/write",),
+    "validate-script": ("microsoft.compute/virtualmachines/runcommands/write",),
+    "validate-cleanup": ("microsoft.compute/virtualmachines/delete",),
+}
 
 
 def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str]:
@@ -34,10 +41,11 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
     if match := GALLERY_VERSION.match(uri):
         return _gallery_version(event, match, deps)
     resource = RESOURCE.fullmatch(uri)
-    return _vm_or_disk(uri, resource.group("name") if resource else uri, deps)  # sight() matched it
+    operation = event.data.operation_name.lower()
+    return _vm_or_disk(uri, resource.group("name") if resource else uri, operation, deps)  # sight() matched it
 
 
-def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
+def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[Envelope], str]:
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
         return [], f"ignored: {name[:80]} is not a resource the product created"
@@ -50,6 +58,9 @@ def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
         version = deps.records.load(workload, version=number).version
         if version is None or version.pending is None or version.pending.kind not in OPERATION_OF:
             return [], f"ignored: nothing waits on {name}"
+        wanted = VALIDATION_EVENTS.get(version.pending.kind)
+        if wanted is not None and operation not in wanted:
+            return [], f"ignored: validation of {number} waits for {version.pending.kind}, not {operation[:100]}"
         command = ContinueVersion(
             workload=workload,
             version=str(number),

@@ -99,9 +99,13 @@ def _replicate(
     target = version.target_stage
     wanted = replication.target_regions(workload, target)
     gallery = workload.gallery
-    state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
-    since = version.pending.started_at if version.pending else now
-    verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
+    state = None
+    if version.pending is not None and version.pending.operation == replication.SAME_REGIONS:
+        verdict = replication.Verdict(done=True)  # nothing replicates: no read needed
+    else:
+        state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+        since = version.pending.started_at if version.pending else now
+        verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
     moved = {"op_attempt": version.op_attempt + 1}
     if verdict.failed:
         failed = lifecycle.fail(version, verdict.failed).evolve(pending=None, **moved)
@@ -270,8 +274,9 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
             return [_message(waiting, "validate", deps, waits.SHORTEST)]
         return _judge(workload, version, vm_name, _validation_checks(version, result, vm_name), deps, moved)
-    # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete)
-    if compute.get_vm(vm_name) is not None:
+    # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete). The first pass
+    # deletes without a read: the check script just ran on it (and a delete of a missing VM is a no-op).
+    if pending.checks == 0 or compute.get_vm(vm_name) is not None:
         if pending.checks % 5 == 0:  # first time, and now and then in case a delete was lost
             start_once(compute.start_delete, compute.id_of("Microsoft.Compute/virtualMachines", vm_name))
         waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
