@@ -16,7 +16,7 @@ from typing import Any
 from shared.domain import naming
 from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.errors import InvalidInput
-from shared.domain.model import RunState, Status, VersionNumber
+from shared.domain.model import ImageVersion, Pointers, Run, RunState, Status, VersionNumber
 from shared.steps.deps import Deps
 from shared.steps.event_sight import GALLERY_VERSION, RESOURCE, ArmEvent, sight
 from shared.steps.runs import position
@@ -55,7 +55,7 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[E
             number = VersionNumber.parse(owner.removeprefix("v").replace("-", "."))
         except InvalidInput:
             return [], f"ignored: {name[:80]} names no version"
-        version = deps.records.load(workload, version=number).version
+        version = _version(deps, workload, number)
         if version is None or version.pending is None or version.pending.kind not in OPERATION_OF:
             return [], f"ignored: nothing waits on {name}"
         wanted = VALIDATION_EVENTS.get(version.pending.kind)
@@ -71,12 +71,12 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[E
         return [Envelope.wrap(command)], f"continues validation of {workload} {number}"
     run_id = owner
     if owner == "image":
-        active = deps.records.load(workload).pointers.active_run
+        active = _pointers(deps, workload).active_run
         if active is None:
             return [], f"ignored: no run of {workload} is active"
         run_id = active
     try:
-        run = deps.records.load(workload, run_id=run_id).run
+        run = _run(deps, workload, run_id)
     except InvalidInput:
         return [], f"ignored: {name[:80]} names no run"
     if run is None or run.state is not RunState.RUNNING or run.pending is None:
@@ -104,10 +104,10 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
         return [], "ignored: not a version name"
     messages: list[Envelope] = []
     why: list[str] = []
-    loaded = deps.records.load(workload.name, version=number)
-    version = loaded.version
-    if version is not None and version.status is Status.CAPTURING and loaded.pointers.active_run:
-        run = deps.records.load(workload.name, run_id=loaded.pointers.active_run).run
+    version = _version(deps, workload.name, number)
+    active = _pointers(deps, workload.name).active_run if version is not None else None
+    if version is not None and version.status is Status.CAPTURING and active:
+        run = _run(deps, workload.name, active)
         if run is not None and run.state is RunState.RUNNING and run.run_id == version.run_id:
             messages.append(Envelope.wrap(position(run, "event")))
             why.append(f"continues run {run.run_id}")
@@ -133,6 +133,23 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
         messages.append(Envelope.wrap(Reconcile(workload=workload.name, requested_at=event.time, after="event")))
         why.append("deleted outside the product: reconcile")
     return messages, f"{workload.name} {number}: " + (", ".join(why) or "nothing to do")
+
+
+# Routing reads what this instance committed last when it can (no round trip), else the record.
+# A hint that another instance outdated costs at most a stale message the step drops, or an event
+# the step's own re-check stands in for: events are the fast path, never the only one.
+
+
+def _pointers(deps: Deps, workload: str) -> Pointers:
+    return deps.records.recall_pointers(workload) or deps.records.load(workload).pointers
+
+
+def _run(deps: Deps, workload: str, run_id: str) -> Run | None:
+    return deps.records.recall_run(workload, run_id) or deps.records.load(workload, run_id=run_id).run
+
+
+def _version(deps: Deps, workload: str, number: VersionNumber) -> ImageVersion | None:
+    return deps.records.recall_version(workload, number) or deps.records.load(workload, version=number).version
 
 
 def _floor(when: datetime, bucket: timedelta) -> datetime:

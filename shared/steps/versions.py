@@ -60,6 +60,9 @@ def _message(
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
     workload = deps.workload(command.workload)
     number = VersionNumber.parse(command.version)
+    known = deps.records.recall_version(workload.name, number)
+    if known is not None and known.op_attempt > command.attempt:
+        return _where_it_is(known, deps)  # stale for sure without a read (op_attempt only grows)
     if command.operation == "replicate":  # completion may need the previous production version too
         everything = deps.records.load_workload(workload.name)
         found = {v.version: v for v in everything.versions}
@@ -70,10 +73,7 @@ def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
     if version is None:
         raise RequestRefused(f"{workload.name} has no version {number}")
     if command.attempt != version.op_attempt:
-        pending = version.pending
-        if pending is not None and pending.kind in OPERATION_OF:
-            return [_message(version, OPERATION_OF[pending.kind], deps, None)]
-        return []
+        return _where_it_is(version, deps)
     try:
         if command.operation == "replicate":
             return _replicate(workload, version, pointers, found, deps)
@@ -84,6 +84,14 @@ def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
         # Throttled or a server error: the same step again later (it is idempotent), not a failure.
         later = command.model_copy(update={"retry": command.retry + 1, "trigger": "recheck"})
         return [Envelope.wrap(later, scheduled_for=deps.clock.now() + timedelta(minutes=min(1 + command.retry, 10)))]
+
+
+def _where_it_is(version: ImageVersion, deps: Deps) -> list[Envelope]:
+    """A stale or duplicate message: re-send where the version's operation is (deduplicated)."""
+    pending = version.pending
+    if pending is not None and pending.kind in OPERATION_OF:
+        return [_message(version, OPERATION_OF[pending.kind], deps, None)]
+    return []
 
 
 def _replicate(
