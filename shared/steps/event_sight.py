@@ -37,6 +37,8 @@ ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
     # A managed Run Command's PUT ends with its script (asyncExecution off): its result is ready.
     "Microsoft.Compute/virtualMachines/runCommands": ("write",),
+    # The AVD agent (DSC extension) installed on a host a rollout recreated: it has joined the pool.
+    "Microsoft.Compute/virtualMachines/extensions": ("write",),
     "Microsoft.Compute/disks": ("write", "delete"),
     "Microsoft.Compute/snapshots": ("write", "delete"),
     "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
@@ -47,6 +49,13 @@ RESOURCE = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
     r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots)"
     r"/(?P<name>[^/]+)(?:/runcommands/[^/]+)?$",
+    re.IGNORECASE,
+)
+# A VM or its extension: rollouts wait on session hosts, whatever their names
+# (shared.steps.rollout_events decides with the rollout records).
+SESSION_HOST = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/virtualmachines/[^/]+"
+    r"(?:/extensions/[^/]+)?$",
     re.IGNORECASE,
 )
 GALLERY_VERSION = re.compile(
@@ -113,7 +122,9 @@ def sight(raw: object) -> tuple[ArmEvent | None, str]:
         return event, ""
     if match := RESOURCE.match(uri):
         name = match.group("name")
-        if naming.parse_resource_name(name) is None:
+        if naming.parse_resource_name(name) is None and not SESSION_HOST.match(uri):
             return None, f"ignored: {name[:80]} is not a resource the product created"
+        return event, ""  # a VM the product did not name may be a session host a rollout replaces
+    if SESSION_HOST.match(uri):
         return event, ""
     return None, f"ignored: {uri[:200]} is not a resource type the product manages"

@@ -19,6 +19,7 @@ from shared.domain.errors import InvalidInput
 from shared.domain.model import ImageVersion, Pointers, Run, RunState, Status, VersionNumber
 from shared.steps.deps import Deps
 from shared.steps.event_sight import GALLERY_VERSION, RESOURCE, ArmEvent, sight
+from shared.steps.rollout_events import route_rollout_event
 from shared.steps.runs import position
 from shared.steps.versions import OPERATION_OF
 
@@ -40,15 +41,17 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
     uri = event.data.resource_uri
     if match := GALLERY_VERSION.match(uri):
         return _gallery_version(event, match, deps)
-    resource = RESOURCE.fullmatch(uri)
     operation = event.data.operation_name.lower()
-    return _vm_or_disk(uri, resource.group("name") if resource else uri, operation, deps)  # sight() matched it
+    if match := RESOURCE.match(uri):
+        return _vm_or_disk(uri, match.group("name"), operation, deps)
+    return route_rollout_event(uri, deps) or ([], f"ignored: {uri[:200]} is not a resource the product manages")
 
 
 def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[Envelope], str]:
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
-        return [], f"ignored: {name[:80]} is not a resource the product created"
+        # Not a build's: perhaps a session host a rollout is replacing.
+        return route_rollout_event(uri, deps) or ([], f"ignored: {name[:80]} is not a resource the product created")
     workload, owner, kind = parsed
     if kind.startswith("val-"):
         try:

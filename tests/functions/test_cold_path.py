@@ -43,8 +43,8 @@ indexed = heavy()
 functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 event = func.EventGridEvent(
     id="e1",
-    data={"operationName": "Microsoft.Compute/virtualMachines/write",
-          "resourceUri": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/not-ours"},
+    data={"operationName": sys.argv[2] + "/write",
+          "resourceUri": "/subscriptions/s/resourceGroups/rg/providers/" + sys.argv[2] + "/not-ours"},
     topic="/subscriptions/s/resourceGroups/rg", subject="s",
     event_type="Microsoft.Resources.ResourceWriteSuccess",
     event_time=datetime(2026, 11, 2, tzinfo=UTC), data_version="2",
@@ -54,7 +54,7 @@ print(json.dumps({"indexed": indexed, "first_event": heavy()}))
 """
 
 
-def probe() -> dict[str, list[str]]:
+def probe(resource_type: str) -> dict[str, list[str]]:
     """Import function_app and invoke arm_events once, in a fresh interpreter with production wiring."""
     env = {
         "PATH": "/usr/bin:/bin",
@@ -63,16 +63,31 @@ def probe() -> dict[str, list[str]]:
         "ServiceBusConnection__fullyQualifiedNamespace": "sb-test.servicebus.windows.net",
     }
     result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, "-c", PROBE, json.dumps(HEAVY)], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", PROBE, json.dumps(HEAVY), resource_type],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found: dict[str, list[str]] = json.loads(result.stdout.strip().splitlines()[-1])
     return found
 
 
-def test_indexing_and_a_foreign_event_load_no_client_settings_or_domain() -> None:
-    """Indexing imports no Azure client; an event about a resource the app does not own is ignored at
-    sight: no Settings (pydantic-settings), no table client, no ARM SDK, no catalog, no Entra ID."""
-    found = probe()
+def test_indexing_and_a_foreign_disk_event_load_no_client_settings_or_domain() -> None:
+    """Indexing imports no Azure client; an event about a disk the app did not name is ignored at sight:
+    no Settings (pydantic-settings), no table client, no ARM SDK, no catalog, no Entra ID."""
+    found = probe("Microsoft.Compute/disks")
     assert found["indexed"] == []
     assert found["first_event"] == []
+
+
+def test_a_foreign_vm_event_loads_the_records_but_no_arm_bus_or_sign_in_client() -> None:
+    """A VM the app did not name may be a session host a rollout waits on: the records are read, yet
+    the ARM SDK, Service Bus, azure-identity and PyJWT (the CLI's sign-in) stay unloaded."""
+    found = probe("Microsoft.Compute/virtualMachines")
+    assert "azure.data.tables" in found["first_event"]
+    assert not any(
+        m.startswith(("azure.mgmt", "azure.servicebus", "azure.identity", "jwt")) for m in found["first_event"]
+    )
