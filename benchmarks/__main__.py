@@ -90,14 +90,16 @@ def scale_section(result: dict[str, Any] | None, sweeps: list[dict[str, Any]], r
             "Azure Table Storage expect ~5-20 ms per query from a Function in the same region."
         )
     lines += [
-        "**ARM requests of one hourly sweep** (the timer entry point, then every workload's `Prune` "
-        "through the bus; workloads without versions to retire, so only the sweep's own listings "
-        "count):",
+        "**ARM requests of one hourly sweep** (the timer entry point, then every workload's `Prune` and "
+        "the sweep's reconcile slice through the bus; workloads without versions to retire, so only the "
+        "sweep's own listings count):",
         "",
-        "| workloads | ARM reads | writes | throttled (429) | wall (s) |",
-        "|---:|---:|---:|---:|---:|",
+        "| workloads | ARM reads | of them reconcile listings | writes | throttled (429) "
+        "| sweeps to reconcile all | wall (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
         *[
-            f"| {s['workloads']:,} | {s['reads']} | {s['writes']} | {s['throttled']} | {s['seconds']:.1f} |"
+            f"| {s['workloads']:,} | {s['reads']} | {s['gallery_reads']} | {s['writes']} | {s['throttled']} "
+            f"| {s['coverage_sweeps']:,} | {s['seconds']:.1f} |"
             for s in sweeps
         ],
         "",
@@ -107,6 +109,13 @@ def scale_section(result: dict[str, Any] | None, sweeps: list[dict[str, Any]], r
         "Reads per sweep "
         + ("grow" if grows else "do not grow")
         + f" with the workload count ({', '.join(sweeps[0]['actions'])})."
+    )
+    lines += para(
+        f"Each sweep reconciles a rotating slice of {sweeps[0]['slice']} workloads (`AVD_RECONCILE_PER_SWEEP`; "
+        "shared/steps/reconcile_slice.py): every workload gets a backstop pass within the number of sweeps in "
+        f"the table, {sweeps[-1]['coverage_sweeps']:,} hourly sweeps at {sweeps[-1]['workloads']:,} workloads "
+        f"(~{sweeps[-1]['coverage_sweeps'] / 24:.0f} days). Pointer moves and gallery delete events reconcile "
+        "their workload at once, whatever the slice."
     )
     return lines
 

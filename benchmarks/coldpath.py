@@ -6,7 +6,7 @@ interpreter's own start-up excluded), one of:
 - ``base``: ``import azure.functions`` (the floor every Python function app pays);
 - ``index``: ``import function_app`` (what the host does to index the functions);
 - ``first``: ``import function_app`` and the first invocation of ``arm_events`` with an event
-  for a resource the app does not own (the wiring is built, tables are touched, nothing else).
+  for a resource the app does not own (decided from the event alone: no wiring is built).
 
 The three run interleaved (paired), so drift in machine load hits them alike.
 """
@@ -49,7 +49,7 @@ def _env() -> dict[str, str]:
     return {
         "PATH": "/usr/bin:/bin",
         "AVD_CATALOG_PATH": str(CATALOG),
-        # The table client is built; the event is not ours, so it is never called.
+        # Production wiring; the event is not ours, so no client is built or called.
         "AVD_TABLES_CONNECTION_STRING": connection_string(10002),
         "ServiceBusConnection__fullyQualifiedNamespace": "sb-bench.servicebus.windows.net",
     }

@@ -283,6 +283,15 @@ def trips_section(on: Lifecycle, off: Lifecycle, figures: dict[str, float]) -> l
         f"({a['noop_round_trips'] / max(1, a['round_trips']):.0%}). Costliest messages per commit "
         "(their no-op deliveries included): " + ", ".join(f"`{n}` {per:.1f}" for per, n in costly) + "."
     )
+    idle = [i for i in on.probe.invocations if not i.commits]
+    unread = sum(1 for i in idle if not i.round_trips)
+    lines += para(
+        f"{unread} of the {len(idle)} invocations that changed nothing read no record: events about resources "
+        "nobody waits for, and stale messages or events decided from what this instance committed last (the "
+        "store remembers its own commits; run and version positions only grow). This benchmark runs one "
+        "instance, so every such hint is current; in Azure a message about a record another instance "
+        "committed is read as before (one round trip)."
+    )
     lines += [
         "By message (Event Grid on; message id without workload and attempt):",
         "",

@@ -29,6 +29,7 @@ from shared.domain.model import (
 )
 from shared.domain.records import Changes
 from shared.domain.retention import in_use_of
+from shared.steps.reconcile_slice import coverage_periods
 from shared.steps.versions import plan_prune
 from shared.views import catalog_view
 
@@ -186,8 +187,10 @@ def sweep_arm_reads(workloads: int) -> dict[str, Any]:
         "reads": reads,
         "writes": len(entries) - reads,
         "throttled": sum(1 for e in entries if e.status == 429),
-        # Reconcile (one per workload per sweep) reads each workload's gallery versions.
+        # Reconcile (the sweep's slice of workloads) reads each of their gallery definitions.
         "gallery_reads": sum(1 for e in entries if e.is_read and "/galleries/" in e.action),
+        "slice": runtime.settings.reconcile_per_sweep,
+        "coverage_sweeps": coverage_periods(workloads, runtime.settings.reconcile_per_sweep),
         "actions": sorted({e.action for e in entries}),
         "seconds": time.perf_counter() - started,
     }

@@ -46,5 +46,11 @@ def as_dict(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
 @bp.event_grid_trigger(arg_name="event")
 def arm_events(event: func.EventGridEvent) -> None:
     raw = as_dict(event)
-    handled = bootstrap.entrypoints().arm_event(raw)
-    log.info("event %s %s: %s", raw.get("eventType", raw.get("type")), raw["subject"], handled.rejected or handled.note)
+    # Decided from the event alone before any wiring: no client, record store or domain is loaded.
+    from shared.steps.event_sight import ignored_at_sight
+
+    note = ignored_at_sight(raw)
+    if not note:
+        handled = bootstrap.entrypoints().arm_event(raw)
+        note = handled.rejected or handled.note
+    log.info("event %s %s: %s", raw.get("eventType", raw.get("type")), raw["subject"], note)

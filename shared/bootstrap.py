@@ -136,16 +136,21 @@ class LazyServiceBus:
 
 @functools.cache
 def _production() -> Entrypoints:
-    from shared.config import Settings
     from shared.entrypoints import Entrypoints
 
-    settings = Settings()
     namespace = os.environ.get(f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace", "")
     if not namespace:
         raise RuntimeError(f"set {SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace to send step messages")
+    steps, approvals = LazyServiceBus(namespace, STEP_QUEUE), LazyServiceBus(namespace, APPROVAL_QUEUE)
+    # Settings, Table Storage, ARM and Entra ID are built (and imported) when a handler first needs
+    # them: an event the app ignores at sight costs a function its imports, nothing more.
+    wired = Entrypoints(_reader, steps, approvals)
+    wired.sign_in = _sign_in
+    return wired
+
+
+def _sign_in(person: str | None) -> str:
+    """The operator's Entra ID sign-in (the CLI's promote/rollback); azure-identity loads here."""
     from shared.identity.operator import azure_sign_in
 
-    steps, approvals = LazyServiceBus(namespace, STEP_QUEUE), LazyServiceBus(namespace, APPROVAL_QUEUE)
-    wired = Entrypoints(build_deps(settings), steps, approvals)
-    wired.sign_in = azure_sign_in(settings)
-    return wired
+    return azure_sign_in(_reader().settings)(person)

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         default=True, description="ARM events reach the app (infra subscribes them); re-checks are then a safety net"
     )
     deprecation_grace_days: int = Field(default=30, ge=0)
+    reconcile_per_sweep: int = Field(
+        default=4, ge=1, le=1000, description="Workloads the hourly sweep reconciles (a rotating slice; ARM reads)"
+    )
     # Approvals (docs/deploy.md, "Approvals: the app registration"): tokens Entra ID signed.
     entra_tenant_id: str = Field(default="", description="Tenant whose tokens are accepted")
     approvals_client_id: str = Field(default="", description="Client id of the app registration (audience)")

@@ -7,6 +7,7 @@ host retries and, past the max delivery count, dead-letters the message.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -35,8 +36,10 @@ from shared.domain.model import RejectedMessage
 from shared.messagebus import MessageBus, decode
 from shared.steps.dead_letters import abandon_operation, dead_lettered
 from shared.steps.deps import Deps
+from shared.steps.event_sight import ignored_at_sight
 from shared.steps.events import route_event
 from shared.steps.promotion import decide_promotion, decide_rollback, progress_note
+from shared.steps.reconcile_slice import backstop_slice
 from shared.steps.rollout_end import dead_lettered_rollout, rollout_watchdog
 from shared.steps.runs import watchdog
 from shared.steps.schedule import due_builds
@@ -56,14 +59,21 @@ class Handled:
 
 
 class Entrypoints:
-    def __init__(self, deps: Deps, bus: Bus, approvals: Bus | None = None) -> None:
-        self.deps = deps
+    def __init__(self, deps: Deps | Callable[[], Deps], bus: Bus, approvals: Bus | None = None) -> None:
+        self._wiring = deps  # or a factory: the clients are built (and imported) on first use
         self.bus = bus
         self.approvals = approvals  # set in Azure: operators' approvals go through the queue
-        self.service = MessageBus(deps)
         # Signs the operator in for `avdimage promote/rollback`: azure-identity in Azure, the local
         # issuer on local stand-ins. Takes the local "--as" person (refused in Azure).
         self.sign_in: Callable[[str | None], str] | None = None
+
+    @functools.cached_property
+    def deps(self) -> Deps:
+        return self._wiring if isinstance(self._wiring, Deps) else self._wiring()
+
+    @functools.cached_property
+    def service(self) -> MessageBus:
+        return MessageBus(self.deps)
 
     def submit_approval(self, message_id: str, body: str) -> Handled:
         """An operator's approval (the CLI). In Azure it is checked read-only here and then queued,
@@ -125,6 +135,8 @@ class Entrypoints:
 
     def arm_event(self, event: Mapping[str, Any]) -> Handled:
         """Event Grid: continue whatever waits on the resource; ignore what is not ours."""
+        if why := ignored_at_sight(event):  # decided from the event alone: no client is built
+            return Handled(note=why)
         try:
             sent, why = route_event(event, self.deps)
         except InvalidInput as error:
@@ -142,8 +154,9 @@ class Entrypoints:
         return Handled(sent=sent, note=", ".join(f"{b.workload}:{b.run_id}" for b in builds) or "nothing due")
 
     def retention_and_sweep(self) -> Handled:
-        """Per workload, as messages that serialize with its steps: retention and a reconcile pass;
-        then the watchdog's checks of runs without progress, and the sweeper.
+        """Per workload, as messages that serialize with its steps: retention; a reconcile pass
+        for this sweep's slice of workloads (shared.steps.reconcile_slice); then the watchdog's
+        checks of runs without progress, and the sweeper.
 
         The messages go first: a sweeper that meets an Azure error must not cost that hour's pruning.
         """
@@ -153,7 +166,9 @@ class Entrypoints:
             Envelope.wrap(Prune(workload=w.name, requested_at=now, in_use=self._share(inventory, w)))
             for w in self.deps.catalog.workloads
         ]
-        sent += [Envelope.wrap(Reconcile(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
+        # A rotating slice, not every workload: reads per sweep do not grow with the estate.
+        names = backstop_slice(self.deps.catalog.names, now, self.deps.settings.reconcile_per_sweep)
+        sent += [Envelope.wrap(Reconcile(workload=name, requested_at=now)) for name in names]
         sent += watchdog(self.deps, now)
         sent += rollout_watchdog(self.deps, now)
         self.bus.send(sent)

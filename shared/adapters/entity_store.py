@@ -6,6 +6,7 @@ query, keyed read, transaction, upsert), so both keep exactly the same contract.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -17,6 +18,8 @@ from shared.domain.records import Changes, Loaded, WorkloadRecords, number_audit
 
 Row = tuple[dict[str, Any], str]  # (entity, etag)
 Write = tuple[str, dict[str, Any], str | None]  # (row key, entity, etag to match; None = must not exist)
+RECENT_LIMIT = 4096  # records remembered per instance (runs, versions, pointers); the oldest go first
+_RECENT_LOCK = threading.Lock()
 
 
 class EntityStore(ABC):
@@ -91,6 +94,34 @@ class EntityStore(ABC):
         records += [(entities.event_key(e), e, None) for e in events]
         if records:
             self._transact(partition, [(key, entities.encode(partition, key, r), etag) for key, r, etag in records])
+            self._remember(partition, [(key, r) for key, r, _ in records if not isinstance(r, LifecycleEvent)])
+
+    # -- what this instance committed last: hints that cost no round trip ---------------------------------
+
+    def _remember(self, partition: str, records: list[tuple[str, Any]]) -> None:
+        with _RECENT_LOCK:
+            recent: dict[tuple[str, str], Any] = self.__dict__.setdefault("_recent", {})
+            for key, record in records:
+                recent.pop((partition, key), None)  # re-inserted last: the dict's order is its age
+                recent[(partition, key)] = record
+            while len(recent) > RECENT_LIMIT:
+                recent.pop(next(iter(recent)))
+
+    def _recalled(self, workload: str, key: str) -> Any:
+        with _RECENT_LOCK:
+            return self.__dict__.get("_recent", {}).get((entities.partition(workload), key))
+
+    def recall_run(self, workload: str, run_id: str) -> Run | None:
+        found = self._recalled(workload, entities.run_key(run_id))
+        return found if isinstance(found, Run) else None
+
+    def recall_version(self, workload: str, version: VersionNumber) -> ImageVersion | None:
+        found = self._recalled(workload, entities.version_key(version))
+        return found if isinstance(found, ImageVersion) else None
+
+    def recall_pointers(self, workload: str) -> Pointers | None:
+        found = self._recalled(workload, entities.POINTERS_KEY)
+        return found if isinstance(found, Pointers) else None
 
     def reject(self, message: RejectedMessage) -> None:
         self._upsert(entities.rejected_entity(message))

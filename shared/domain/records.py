@@ -104,6 +104,16 @@ class RecordStore(Protocol):
 
     def get_health(self, workload: str) -> WorkloadHealth | None: ...
 
+    # What this instance itself committed last, without a round trip; None if it committed no such
+    # record (or forgot it). A hint: another instance may have moved the record on since. Positions
+    # (Run.attempt, ImageVersion.op_attempt) only grow, so a message older than the hint is stale
+    # for sure; route and drop with it, never commit from it (its ETag is the one it replaced).
+    def recall_run(self, workload: str, run_id: str) -> Run | None: ...
+
+    def recall_version(self, workload: str, version: VersionNumber) -> ImageVersion | None: ...
+
+    def recall_pointers(self, workload: str) -> Pointers | None: ...
+
 
 def number_audit(changes: Changes) -> tuple[list[ImageVersion], Pointers | None, list[LifecycleEvent]]:
     """Give each audit entry its sequence number and bump the owning record's counter.

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shared.adapters.clock import Clock
-from shared.config import Settings
 from shared.domain.approvals import Principal, TokenRefused, TokenVerifier
 from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import Compute
 from shared.domain.errors import RequestRefused
 from shared.domain.hostpools import HostPools, RolloutRecords
 from shared.domain.records import RecordStore
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+
+def _settings() -> Settings:
+    """Imported on first use: pydantic-settings is cold-start time the event path need not pay."""
+    from shared.config import Settings
+
+    return Settings()
 
 
 @dataclass
@@ -20,7 +30,7 @@ class Deps:
     compute: Compute
     catalog: Catalog
     clock: Clock
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings = field(default_factory=_settings)
     hostpools: HostPools | None = None  # Azure Virtual Desktop (host pool inventory and rollouts)
     rollouts: RolloutRecords | None = None  # rollout records, in the same table
     verifier: TokenVerifier | None = None  # Entra ID in Azure, the local issuer in tests and the demo

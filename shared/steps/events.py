@@ -3,6 +3,7 @@
 ARM has no dedicated compute/gallery event types: `Microsoft.Resources.Resource*` events are
 routed on `data.operationName` and `data.resourceUri`. Events about resources the product
 does not own, or nobody waits for, are ignored (the caller logs them); malformed events raise.
+What the event alone decides is in shared.steps.event_sight.
 """
 
 from __future__ import annotations
@@ -12,111 +13,41 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from shared.domain import naming
 from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.errors import InvalidInput
-from shared.domain.model import RunState, Status, VersionNumber
+from shared.domain.model import ImageVersion, Pointers, Run, RunState, Status, VersionNumber
 from shared.steps.deps import Deps
+from shared.steps.event_sight import GALLERY_VERSION, RESOURCE, ArmEvent, sight
 from shared.steps.rollout_events import route_rollout_event
 from shared.steps.runs import position
 from shared.steps.versions import OPERATION_OF
 
-ARM_EVENT_TYPES = frozenset(
-    f"microsoft.resources.resource{kind}{result}"
-    for kind in ("write", "action", "delete")
-    for result in ("success", "failure", "cancel")
-)
-# The ARM operations whose completion continues a waiting step or triggers retention, per
-# resource type. infra/modules/eventgrid.bicep subscribes to exactly these operation names
-# (tests/infra/test_event_filter.py compares them), so Event Grid delivers nothing the router
-# drops and drops nothing the router handles. NICs are absent: nothing waits on them.
-ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
-    "Microsoft.Compute/virtualMachines": (
-        "write",
-        "delete",
-        "deallocate/action",
-        "start/action",
-        "powerOff/action",
-        "runCommand/action",
-    ),
-    # A managed Run Command's PUT ends with its script (asyncExecution off): its result is ready.
-    "Microsoft.Compute/virtualMachines/runCommands": ("write",),
-    # The AVD agent (DSC extension) installed on a host a rollout recreated: it has joined the pool.
-    "Microsoft.Compute/virtualMachines/extensions": ("write",),
-    "Microsoft.Compute/disks": ("write", "delete"),
-    "Microsoft.Compute/snapshots": ("write", "delete"),
-    "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
-}
-OPERATION_NAMES = tuple(f"{kind}/{op}" for kind, operations in ROUTED_OPERATIONS.items() for op in operations)
-_ROUTED = frozenset(name.lower() for name in OPERATION_NAMES)
-RESOURCE = re.compile(
-    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
-    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots)"
-    r"/(?P<name>[^/]+)(?:/runcommands/[^/]+)?$",
-    re.IGNORECASE,
-)
-GALLERY_VERSION = re.compile(
-    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/galleries/(?P<gallery>[^/]+)"
-    r"/images/(?P<definition>[^/]+)/versions/(?P<version>[^/]+)$",
-    re.IGNORECASE,
-)
 RETENTION_BUCKET = timedelta(minutes=12)  # not 10: no product constant equals a simulator duration
-
-
-class ArmEventData(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    operation_name: str = Field(alias="operationName", min_length=1, max_length=500)
-    resource_uri: str = Field(alias="resourceUri", min_length=1, max_length=2000)
-    status: str = ""
-
-
-class ArmEvent(BaseModel):
-    """Both delivery schemas: Event Grid (eventType/eventTime) and CloudEvents (type/time)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    id: str = Field(min_length=1, max_length=200)
-    event_type: str = Field(min_length=1, max_length=200)
-    time: datetime
-    data: ArmEventData
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> ArmEvent:
-        if not isinstance(raw, Mapping):
-            raise InvalidInput(f"an event must be a JSON object, got {type(raw).__name__}")
-        event_type = raw.get("eventType", raw.get("type"))
-        when = raw.get("eventTime", raw.get("time"))
-        try:
-            return cls.model_validate(
-                {"id": raw.get("id"), "event_type": event_type, "time": when, "data": raw.get("data")}
-            )
-        except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-            raise InvalidInput(f"malformed ARM event {str(raw.get('id'))[:60]!r}: {problems}") from None
+# The operation each validation wait is for: a late event about another operation on the VM (its
+# Run Command's write arriving while the VM is being deleted) would only cost an early re-check.
+VALIDATION_EVENTS: dict[str, tuple[str, ...]] = {
+    "validate-vm": ("microsoft.compute/virtualmachines/write",),
+    "validate-script": ("microsoft.compute/virtualmachines/runcommands/write",),
+    "validate-cleanup": ("microsoft.compute/virtualmachines/delete",),
+}
 
 
 def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str]:
     """The messages an event leads to, and one line saying why (for the log)."""
-    if not isinstance(raw, Mapping):
-        raise InvalidInput(f"an event must be a JSON object, got {type(raw).__name__}")
-    event_type = str(raw.get("eventType", raw.get("type")) or "")
-    if event_type.lower() not in ARM_EVENT_TYPES:
-        # e.g. Microsoft.EventGrid.SubscriptionValidationEvent: the Functions trigger answers those
-        return [], f"ignored: event type {event_type[:100]!r} is not an ARM resource event"
-    event = ArmEvent.parse(raw)
-    operation = event.data.operation_name.lower()
+    event, why = sight(raw)
+    if why or event is None:
+        return [], why
     uri = event.data.resource_uri
-    if operation not in _ROUTED:
-        return [], f"ignored: {operation[:200]} completes nothing the pipeline waits for"
     if match := GALLERY_VERSION.match(uri):
         return _gallery_version(event, match, deps)
+    operation = event.data.operation_name.lower()
     if match := RESOURCE.match(uri):
-        return _vm_or_disk(uri, match.group("name"), deps)
+        return _vm_or_disk(uri, match.group("name"), operation, deps)
     return route_rollout_event(uri, deps) or ([], f"ignored: {uri[:200]} is not a resource the product manages")
 
 
-def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
+def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[Envelope], str]:
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
         # Not a build's: perhaps a session host a rollout is replacing.
@@ -127,9 +58,12 @@ def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
             number = VersionNumber.parse(owner.removeprefix("v").replace("-", "."))
         except InvalidInput:
             return [], f"ignored: {name[:80]} names no version"
-        version = deps.records.load(workload, version=number).version
+        version = _version(deps, workload, number)
         if version is None or version.pending is None or version.pending.kind not in OPERATION_OF:
             return [], f"ignored: nothing waits on {name}"
+        wanted = VALIDATION_EVENTS.get(version.pending.kind)
+        if wanted is not None and operation not in wanted:
+            return [], f"ignored: validation of {number} waits for {version.pending.kind}, not {operation[:100]}"
         command = ContinueVersion(
             workload=workload,
             version=str(number),
@@ -140,12 +74,12 @@ def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
         return [Envelope.wrap(command)], f"continues validation of {workload} {number}"
     run_id = owner
     if owner == "image":
-        active = deps.records.load(workload).pointers.active_run
+        active = _pointers(deps, workload).active_run
         if active is None:
             return [], f"ignored: no run of {workload} is active"
         run_id = active
     try:
-        run = deps.records.load(workload, run_id=run_id).run
+        run = _run(deps, workload, run_id)
     except InvalidInput:
         return [], f"ignored: {name[:80]} names no run"
     if run is None or run.state is not RunState.RUNNING or run.pending is None:
@@ -173,10 +107,10 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
         return [], "ignored: not a version name"
     messages: list[Envelope] = []
     why: list[str] = []
-    loaded = deps.records.load(workload.name, version=number)
-    version = loaded.version
-    if version is not None and version.status is Status.CAPTURING and loaded.pointers.active_run:
-        run = deps.records.load(workload.name, run_id=loaded.pointers.active_run).run
+    version = _version(deps, workload.name, number)
+    active = _pointers(deps, workload.name).active_run if version is not None else None
+    if version is not None and version.status is Status.CAPTURING and active:
+        run = _run(deps, workload.name, active)
         if run is not None and run.state is RunState.RUNNING and run.run_id == version.run_id:
             messages.append(Envelope.wrap(position(run, "event")))
             why.append(f"continues run {run.run_id}")
@@ -202,6 +136,23 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
         messages.append(Envelope.wrap(Reconcile(workload=workload.name, requested_at=event.time, after="event")))
         why.append("deleted outside the product: reconcile")
     return messages, f"{workload.name} {number}: " + (", ".join(why) or "nothing to do")
+
+
+# Routing reads what this instance committed last when it can (no round trip), else the record.
+# A hint that another instance outdated costs at most a stale message the step drops, or an event
+# the step's own re-check stands in for: events are the fast path, never the only one.
+
+
+def _pointers(deps: Deps, workload: str) -> Pointers:
+    return deps.records.recall_pointers(workload) or deps.records.load(workload).pointers
+
+
+def _run(deps: Deps, workload: str, run_id: str) -> Run | None:
+    return deps.records.recall_run(workload, run_id) or deps.records.load(workload, run_id=run_id).run
+
+
+def _version(deps: Deps, workload: str, number: VersionNumber) -> ImageVersion | None:
+    return deps.records.recall_version(workload, number) or deps.records.load(workload, version=number).version
 
 
 def _floor(when: datetime, bucket: timedelta) -> datetime:

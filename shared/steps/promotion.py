@@ -139,9 +139,11 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         target_regions=None if unchanged else wanted,
         tags=replication.version_tags(version, target),
     )
-    promoted = promoted.evolve(
-        pending=PendingOperation(kind="replicate", started_at=now), op_attempt=version.op_attempt + 1
-    )
+    # Same regions: nothing replicates, so the replicate step completes without reading the version
+    # (the PATCH above found it; a version deleted by hand answers 404 there).
+    same = replication.SAME_REGIONS if unchanged else ""
+    pending = PendingOperation(kind="replicate", started_at=now, operation=same)
+    promoted = promoted.evolve(pending=pending, op_attempt=version.op_attempt + 1)
     entry = AuditEntry(
         at=now,
         kind="promotion-approved",

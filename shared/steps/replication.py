@@ -64,6 +64,10 @@ def storage_plan(workload: Workload) -> dict[str, str]:
     return {name: kind.value for name, kind in plan.items()}
 
 
+# PendingOperation.operation of a promotion between stages that share their regions.
+SAME_REGIONS = "same-regions"
+
+
 @dataclass(frozen=True)
 class Verdict:
     done: bool = False

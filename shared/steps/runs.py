@@ -118,6 +118,10 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
 
 
 def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
+    known = deps.records.recall_run(command.workload, command.run_id)
+    if known is not None and known.attempt > command.attempt:
+        # Stale for sure without a read: this instance committed a later position (attempts only grow).
+        return [Envelope.wrap(position(known))] if known.state is RunState.RUNNING else []
     # The message names the run's version, so run and version come in one query.
     version = VersionNumber.parse(command.version) if command.version else None
     loaded = deps.records.load(command.workload, run_id=command.run_id, version=version)

@@ -60,6 +60,9 @@ def _message(
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
     workload = deps.workload(command.workload)
     number = VersionNumber.parse(command.version)
+    known = deps.records.recall_version(workload.name, number)
+    if known is not None and known.op_attempt > command.attempt:
+        return _where_it_is(known, deps)  # stale for sure without a read (op_attempt only grows)
     if command.operation == "replicate":  # completion may need the previous production version too
         everything = deps.records.load_workload(workload.name)
         found = {v.version: v for v in everything.versions}
@@ -70,10 +73,7 @@ def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
     if version is None:
         raise RequestRefused(f"{workload.name} has no version {number}")
     if command.attempt != version.op_attempt:
-        pending = version.pending
-        if pending is not None and pending.kind in OPERATION_OF:
-            return [_message(version, OPERATION_OF[pending.kind], deps, None)]
-        return []
+        return _where_it_is(version, deps)
     try:
         if command.operation == "replicate":
             return _replicate(workload, version, pointers, found, deps)
@@ -84,6 +84,14 @@ def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
         # Throttled or a server error: the same step again later (it is idempotent), not a failure.
         later = command.model_copy(update={"retry": command.retry + 1, "trigger": "recheck"})
         return [Envelope.wrap(later, scheduled_for=deps.clock.now() + timedelta(minutes=min(1 + command.retry, 10)))]
+
+
+def _where_it_is(version: ImageVersion, deps: Deps) -> list[Envelope]:
+    """A stale or duplicate message: re-send where the version's operation is (deduplicated)."""
+    pending = version.pending
+    if pending is not None and pending.kind in OPERATION_OF:
+        return [_message(version, OPERATION_OF[pending.kind], deps, None)]
+    return []
 
 
 def _replicate(
@@ -99,9 +107,13 @@ def _replicate(
     target = version.target_stage
     wanted = replication.target_regions(workload, target)
     gallery = workload.gallery
-    state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
-    since = version.pending.started_at if version.pending else now
-    verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
+    state = None
+    if version.pending is not None and version.pending.operation == replication.SAME_REGIONS:
+        verdict = replication.Verdict(done=True)  # nothing replicates: no read needed
+    else:
+        state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
+        since = version.pending.started_at if version.pending else now
+        verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
     moved = {"op_attempt": version.op_attempt + 1}
     if verdict.failed:
         failed = lifecycle.fail(version, verdict.failed).evolve(pending=None, **moved)
@@ -270,8 +282,9 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
             return [_message(waiting, "validate", deps, waits.SHORTEST)]
         return _judge(workload, version, vm_name, _validation_checks(version, result, vm_name), deps, moved)
-    # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete)
-    if compute.get_vm(vm_name) is not None:
+    # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete). The first pass
+    # deletes without a read: the check script just ran on it (and a delete of a missing VM is a no-op).
+    if pending.checks == 0 or compute.get_vm(vm_name) is not None:
         if pending.checks % 5 == 0:  # first time, and now and then in case a delete was lost
             start_once(compute.start_delete, compute.id_of("Microsoft.Compute/virtualMachines", vm_name))
         waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)

@@ -46,6 +46,7 @@ NOT_DEPLOYED = {
     "temp_resource_ttl_hours": "tuning knob with a safe default (24); set as an app setting only to override",
     "bitlocker_timeout_minutes": "tuning knob with a safe default (180); set as an app setting only to override",
     "deprecation_grace_days": "tuning knob with a safe default (30); catalog retention usually sets grace_days",
+    "reconcile_per_sweep": "tuning knob with a safe default (4 workloads per sweep); raise it for faster coverage",
     "event_grid": "defaults to true: infra always subscribes the app to ARM events; false only in local runs",
     "approvals_app_id_uri": "defaults to api://<client id>; set only when the app registration uses another URI",
     "entra_authority": "defaults to https://login.microsoftonline.com; set only in sovereign clouds",

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from shared.domain.catalog import load_catalog
-from shared.steps.events import OPERATION_NAMES, route_event
+from shared.steps.event_sight import OPERATION_NAMES
+from shared.steps.events import route_event
 from tests.unit.fakes import make_deps
 
 REPO = Path(__file__).resolve().parents[2]
