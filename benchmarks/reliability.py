@@ -33,6 +33,7 @@ from benchmarks.reliability_azurite import azurite_restart
 from benchmarks.reliability_healing import healing_classes
 from benchmarks.reliability_input import bad_input
 from benchmarks.reliability_judge import COMPLETES, Expect, FaultClass, judge, lifecycle, short
+from benchmarks.reliability_scenarios import scenario_lines
 from localrun.runtime import LocalRuntime
 from localrun.scenario import BUILDER, CrashingStore, InjectedCrash, promote
 from shared.domain.catalog import Catalog
@@ -364,6 +365,7 @@ def report(classes: list[FaultClass], seconds: float) -> str:
         f"leaked {total_leaked}, duplicate versions {total_dup}, disagreements after reconcile {total_disagree}.",
         "",
     ]
+    lines += scenario_lines()
     found = findings(classes)
     if found:
         lines += [

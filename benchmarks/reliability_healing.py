@@ -4,24 +4,30 @@ the records disagreeing with the gallery. Each states its expected outcome; `rel
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import shutil
 import tempfile
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT
+from benchmarks.reliability_azurite import AZURITE, PersistentAzurite
 from benchmarks.reliability_judge import Expect, FaultClass, Verdict, judge, lifecycle
 from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
 from localrun.scenario import BUILDER, build, promote, rollback, to_production
+from shared.adapters.table_records import TableRecordStore
 from shared.domain import naming
 from shared.domain.catalog import Catalog
 from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason, Stage
 from shared.domain.records import Changes
+from shared.steps.schedule import due_builds
 from shared.steps.sweep import sweep
 
 WORKLOAD = "data-analyst"
@@ -208,7 +214,9 @@ def skewed_clock(catalog: Catalog) -> FaultClass:
         "clock skew",
         "(a) The sweeper runs on an instance whose clock is 25 h ahead while a build is in progress (every "
         "expiry tag looks passed): nothing of the build may be deleted. (b) A forward clock jump stamps 1.0.0 "
-        "60 days ahead: the next Patch Tuesday window must still start its rebuild.",
+        "60 days ahead: the next Patch Tuesday window must still start its rebuild. (c) Two scheduler "
+        "instances, one 25 h ahead and one 25 h behind, tick hourly across a window: one first build and "
+        "exactly one patch run (the workload's record sequence decides, not either clock).",
     )
     runtime = LocalRuntime(catalog)
     runtime.submit(StartBuild(workload=WORKLOAD, run_id="first-build", reason=BuildReason.FIRST, requested_by=BUILDER))
@@ -232,7 +240,46 @@ def skewed_clock(catalog: Catalog) -> FaultClass:
     runs = sorted(r.run_id for r in office.records.list_runs("office"))
     built = any(r.startswith("patch-") for r in runs)
     fault.verdicts.append(Verdict("office", "completed" if built else "unexpected", f"runs {runs}"))
+    fault.verdicts.append(two_skewed_schedulers(catalog))
     return fault
+
+
+@dataclass
+class SkewedClock:
+    """One scheduler instance's clock: the virtual time plus its error."""
+
+    real: LocalRuntime
+    skew: timedelta
+
+    def now(self) -> datetime:
+        return self.real.sim.clock.now() + self.skew
+
+
+def two_skewed_schedulers(catalog: Catalog) -> Verdict:
+    """(c) Two scheduler instances, 25 h ahead and 25 h behind, tick hourly across November's window:
+    office gets its first build and exactly one patch run, both completed."""
+    runtime = LocalRuntime(catalog)
+    instances = [
+        dataclasses.replace(runtime.deps, clock=SkewedClock(runtime, timedelta(hours=hours))) for hours in (25, -25)
+    ]
+
+    def hours(count: int) -> None:
+        for _ in range(count):
+            for deps in instances:
+                for command in due_builds(deps, deps.clock.now()):
+                    if command.workload == "office":
+                        runtime.submit(command)
+            hour = runtime.sim.clock.now() + timedelta(hours=1)
+            runtime.run(until=hour)
+            runtime.sim.clock.advance_to(max(hour, runtime.sim.clock.now()))
+
+    hours(12)
+    runtime.sim.clock.advance_to(datetime(2026, 11, 15, 18, tzinfo=UTC))  # the window opens on the 17th
+    hours(72)
+    runtime.run()
+    runs = {r.run_id: r.state.value for r in runtime.records.list_runs("office")}
+    expected = {"first-build": "succeeded", "patch-2026-11": "succeeded"}
+    return Verdict("office", "completed" if runs == expected else "unexpected", f"two skewed schedulers: runs {runs}")
 
 
 def bus_outage(catalog: Catalog) -> FaultClass:
@@ -331,6 +378,40 @@ def region_outage(catalog: Catalog) -> FaultClass:
     return fault
 
 
+def oversized_approval(catalog: Catalog) -> FaultClass:
+    fault = FaultClass(
+        "approval body over Table Storage's limits",
+        "A ~160 KB approval body of emoji (over the 64 KiB property limit) sent to the approvals queue of a "
+        "runtime on Azurite: it must be refused once and kept as a rejected message (truncated, with its size "
+        "and hash), not retried until dead-lettered.",
+        expect=Expect("failed", "kept as a rejection"),
+    )
+    if not AZURITE.exists():
+        fault.notes.append(f"not run: {AZURITE} missing (npm ci)")
+        return fault
+    azurite = PersistentAzurite(Path(tempfile.mkdtemp(prefix="azurite-")))
+    azurite.start()
+    try:
+        store = TableRecordStore.from_connection_string(azurite.connection_string, "oversized")
+        store.ensure_table()
+        runtime = LocalRuntime(catalog, records=store)
+        reason = "\U0001f600" * 40_000
+        body = json.dumps(
+            {"workload": "office", "version": "1.0.0", "target_stage": "test", "reason": reason}, ensure_ascii=False
+        )
+        runtime.approve(body, message_id="emoji-flood")
+        runtime.run()
+        kept = [r for r in store.list_rejections() if r.message_id == "emoji-flood"]
+        dead = [m.reason for m in runtime.bus.dead_letters]
+        good = len(kept) == 1 and "sha256 " in kept[0].body and dead == ["Rejected"]
+        what = "kept as a rejection" if good else f"rejections {len(kept)}, dead letters {dead}"
+        fault.verdicts.append(Verdict("office", "failed" if good else "unexpected", what))
+    finally:
+        azurite.stop()
+        shutil.rmtree(azurite.folder, ignore_errors=True)
+    return fault
+
+
 def healing_classes(catalog: Catalog, seeds: int) -> list[FaultClass]:
     return [
         vanished(catalog),
@@ -347,4 +428,5 @@ def healing_classes(catalog: Catalog, seeds: int) -> list[FaultClass]:
         events_lost(catalog),
         events_shuffled(catalog, seeds),
         region_outage(catalog),
+        oversized_approval(catalog),
     ]

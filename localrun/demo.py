@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     except CatalogError as error:
         console.print(Text(str(error), style="red"))
         return 1
-    with _records(args.state) as (records, where, connection):
+    with _records(args.state) as (records, where, _connection):
         runtime = LocalRuntime(catalog, records=records, start=datetime(2026, 11, 2, 5, 0, tzinfo=UTC))
         console.print(
             Text.assemble(
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(runtime)
         scenario(demo)
         summary(runtime)
-        pools_ok = hostpool_chapter(console, _pool_records(connection), catalog)
+        pools_ok = hostpool_chapter(console, runtime, ROOT / "catalog", args.state)
         if args.state is not None:
             save_simulator(runtime.sim, simulator_file(args.state))
             console.print()
@@ -295,21 +295,13 @@ def main(argv: list[str] | None = None) -> int:
                     "  .venv/bin/avdimage --demo catalog\n"
                     "  .venv/bin/avdimage --demo status office\n"
                     "  .venv/bin/avdimage --demo history office --stage production\n"
+                    "  .venv/bin/avdimage --demo hostpools\n"
                     "  make ui    (the status page at a local URL)"
                 )
             )
         failed = [r for w in catalog.names for r in runtime.records.list_runs(w) if r.state is not RunState.SUCCEEDED]
     broken = [d for d in runtime.bus.dead_letters if d.reason != "Rejected"]  # refused forgeries are expected
     return 1 if failed or broken or not pools_ok else 0
-
-
-def _pool_records(connection: str | None) -> TableRecordStore | None:
-    """The host pool chapter keeps its records in their own table (a second, fresh estate)."""
-    if not connection:
-        return None
-    records = TableRecordStore.from_connection_string(connection, "avddemopools")
-    records.ensure_table()
-    return records
 
 
 if __name__ == "__main__":

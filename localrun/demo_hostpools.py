@@ -1,49 +1,40 @@
-"""The demo's host pool chapter: two pools of office session hosts, one `auto` and one `manual`.
+"""The demo's host pool chapter: two pools of office session hosts, one `auto` and one `manual`, in the
+same estate as the rest of the demo (so `avdimage --demo hostpools` and `make ui` show them).
 
-A patch version reaches production on a Tuesday; the auto pool waits for its Saturday-night
-maintenance window and is re-imaged in batches (drain, message users, wait, sign off the rest,
-recreate from the version, register, undrain). One host's agent fails: the rollout halts with
-the pool serving, the admin resumes it, and then rolls the manual pool on request.
+The admin's session hosts run office's production version; a patch version reaches production;
+the auto pool waits for its Saturday-night maintenance window and is re-imaged in batches (drain,
+message users, wait, sign off the rest, recreate from the version, register, undrain). One host's
+agent fails: the rollout halts with the pool serving, the admin resumes it, and then rolls the
+manual pool on request. The catalog with the two pools is kept beside the demo's state.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
-from localrun.hostpools import deploy_pool
-from localrun.issuer import OFFICE_APPROVERS
+from localrun.hostpools import deploy_pool, host_versions, image_id, pool_id, to_production, with_pools
 from localrun.runtime import LocalRuntime
-from shared.domain.catalog import Catalog
-from shared.domain.commands import Envelope, Promote, StartBuild, StartRollout
+from shared.domain.commands import Envelope, StartBuild, StartRollout
 from shared.domain.hostpools import HostPoolPolicy
-from shared.domain.model import BuildReason, Stage, VersionNumber
-from shared.domain.records import RecordStore
+from shared.domain.model import BuildReason
 from shared.hostpools_view import estate, lines
 from shared.render import status_html
-from shared.steps.rollout import gallery_version_id
 from shared.views import catalog_view, history
 
-# Who signs: the sample directory's validation approver, then production's two people.
-SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]
-SUB = "00000000-0000-0000-0000-000000000000"
 POOLS_RG = "rg-avd-office-hosts"
-START = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
-PROMOTION_TIME = timedelta(hours=3)  # replication to production's regions ends well within this
 WINDOW = {"days": ["sat"], "start": "22:00", "duration_minutes": 300, "time_zone": "Europe/Amsterdam"}
-
-
-def _pool_id(name: str) -> str:
-    return f"/subscriptions/{SUB}/resourceGroups/{POOLS_RG}/providers/Microsoft.DesktopVirtualization/hostPools/{name}"
+CATALOG_DIR = "catalog"  # under the demo's state folder: the catalog the estate was made with
 
 
 def pools() -> tuple[HostPoolPolicy, HostPoolPolicy]:
     auto = HostPoolPolicy.model_validate(
         {
-            "id": _pool_id("hp-office-pooled"),
+            "id": pool_id(POOLS_RG, "hp-office-pooled"),
             "rollout": "auto",
             "max_unavailable_percent": 25,
             "min_available": 6,
@@ -54,28 +45,48 @@ def pools() -> tuple[HostPoolPolicy, HostPoolPolicy]:
         }
     )
     manual = HostPoolPolicy.model_validate(
-        {"id": _pool_id("hp-office-finance"), "rollout": "manual", "batch_size": 1, "drain_grace_minutes": 60}
+        {"id": pool_id(POOLS_RG, "hp-office-finance"), "rollout": "manual", "batch_size": 1, "drain_grace_minutes": 60}
     )
     return auto, manual
 
 
+def pools_toml(policies: tuple[HostPoolPolicy, ...]) -> str:
+    """`[[host_pools]]` tables for the policies (JSON strings and arrays are valid TOML values)."""
+    out: list[str] = []
+    for policy in policies:
+        data = policy.model_dump(mode="json", exclude_defaults=True)
+        window = data.pop("maintenance_window", None)
+        out += ["", "[[host_pools]]", *(f"{key} = {json.dumps(value)}" for key, value in data.items())]
+        if window:
+            out += ["[host_pools.maintenance_window]", *(f"{k} = {json.dumps(v)}" for k, v in window.items())]
+    return "\n".join(out) + "\n"
+
+
+def save_catalog(source: Path, target: Path, workload: str, policies: tuple[HostPoolPolicy, ...]) -> None:
+    """The catalog files with `workload` serving `policies`, for `avdimage --demo` and `make ui`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.toml")):
+        text = path.read_text(encoding="utf-8")
+        if path.stem == workload:
+            text += pools_toml(policies)
+        (target / path.name).write_text(text, encoding="utf-8")
+
+
 class Chapter:
-    def __init__(self, console: Console, records: RecordStore | None, catalog: Catalog) -> None:
+    def __init__(self, console: Console, runtime: LocalRuntime) -> None:
         self.console = console
         self.auto, self.manual = pools()
-        office = catalog.get("office").model_copy(update={"host_pools": (self.auto, self.manual)})
-        self.runtime = LocalRuntime(Catalog(workloads=(office,)), records=records, start=START)
-        self.runtime._on_delivery = self._watch
+        self.runtime = runtime
+        runtime.catalog = runtime.deps.catalog = with_pools(runtime.catalog, "office", self.auto, self.manual)
+        runtime._on_delivery = self._watch
         self.seen = 0
-        self.shown_counts: dict[str, Counter[str]] = {}
 
     # -- output -----------------------------------------------------------------------------------
     def rule(self, title: str) -> None:
         self.console.rule(f"[bold]{self.runtime.sim.clock.now():%a %Y-%m-%d %H:%M}[/bold]  {title}")
 
     def counts(self, policy: HostPoolPolicy) -> Counter[str]:
-        assert self.runtime.deps.hostpools is not None
-        return Counter(h.exact_version for h in self.runtime.deps.hostpools.hosts(policy.id))
+        return host_versions(self.runtime, policy)
 
     def show_counts(self, label: str, only: HostPoolPolicy | None = None) -> None:
         if only is None:
@@ -102,48 +113,34 @@ class Chapter:
                 self.show_counts("during", self.auto if pool == self.auto.name else self.manual)
 
     # -- the story --------------------------------------------------------------------------------
-    def build(self, reason: BuildReason, run_id: str) -> None:
-        self.runtime.submit(StartBuild(workload="office", run_id=run_id, reason=reason, requested_by="rebuild-timer"))
-        self.runtime.run()
-
-    def promote(self, version: str) -> None:
-        runtime = self.runtime
-        for stage, approver in SIGNERS:
-            runtime.submit(
-                Promote(
-                    workload="office",
-                    version=version,
-                    target_stage=stage,
-                    approver_token=runtime.issuer.token_for(approver),
-                    ticket=f"CHG-office-{version}",
-                    reason="pilot ring signed off",
-                    requested_at=runtime.sim.clock.now(),
-                )
-            )
-            runtime.run(until=runtime.sim.clock.now() + PROMOTION_TIME)
-        self.console.print(f"  office {version} is production")
+    def production(self) -> str:
+        return str(self.runtime.records.get_pointers("office").production)
 
     def run(self) -> None:
         runtime, sim = self.runtime, self.runtime.sim
         self.console.rule(
             "[bold]Host pools[/bold]: hp-office-pooled (auto, Saturday 22:00 Amsterdam) and hp-office-finance (manual)"
         )
-        self.rule("office 1.0.0 built and in production; the admin's session hosts run it")
-        self.build(BuildReason.FIRST, "first-build")
-        image = gallery_version_id(runtime.deps, runtime.catalog.get("office"), VersionNumber.parse("1.0.0"))
+        self.rule(f"the admin's session hosts run office {self.production()} (production)")
+        image = image_id(runtime, self.production())
         deploy_pool(runtime, self.auto, image, hosts=8, users=0)
         deploy_pool(runtime, self.manual, image, hosts=3, users=0)
-        self.promote("1.0.0")
         self.show_counts("before")
 
-        sim.clock.advance_to(datetime(2026, 11, 17, 6, 0, tzinfo=UTC))
-        self.rule("Patch Tuesday + 7: office 1.0.1 built and promoted to production")
-        self.build(BuildReason.PATCH, "patch-2026-11")
-        self.promote("1.0.1")
+        self.rule("an out-of-band patch: office built and promoted to production")
+        runtime.submit(
+            StartBuild(workload="office", run_id="patch-oob", reason=BuildReason.PATCH, requested_by="euc-admin")
+        )
+        runtime.run(until=sim.clock.now() + timedelta(hours=6))
+        patch = max(runtime.records.list_versions("office"), key=lambda v: v.version).version
+        to_production(runtime, str(patch), ticket=f"CHG-office-{patch}", reason="pilot ring signed off")
+        self.console.print(f"  office {patch} is production; hp-office-pooled waits for its window")
         self.show_counts("before")
 
-        window = datetime(2026, 11, 21, 20, 55, tzinfo=UTC)
-        runtime.run_until(window)
+        window = self.auto.maintenance_window
+        assert window is not None
+        opening = window.next_opening(sim.clock.now() + timedelta(minutes=1)).astimezone(UTC)
+        runtime.run_until(opening - timedelta(minutes=5))
         self.rule("Saturday night: users still signed in when the maintenance window opens")
         for host in sim.desktop.list_hosts(self.auto.resource_group, self.auto.name):
             sim.desktop.add_sessions(self.auto.resource_group, self.auto.name, host.name, 3)
@@ -153,7 +150,7 @@ class Chapter:
             "DSC configuration 'AddSessionHost' failed: the domain join timed out",
         )
         self.console.print("  (one host's AVD agent install will fail)")
-        runtime.run()
+        runtime.run(until=opening + timedelta(hours=4))
         self.show_counts("halted")
 
         self.rule("the admin fixed the domain join and resumes: avdimage rollout hp-office-pooled")
@@ -164,27 +161,27 @@ class Chapter:
                     workload="office",
                     pool=self.auto.name,
                     run_id=halted.run_id,
-                    version="1.0.1",
+                    version=str(patch),
                     requested_by="euc-admin@contoso.com",
                     requested_at=sim.clock.now(),
                 )
             )
-        runtime.run()
+        runtime.run(until=opening + timedelta(hours=10))
         self.show_counts("after")
 
-        sim.clock.advance_to(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+        sim.clock.advance_to(opening + timedelta(days=1, hours=15))  # Monday, midday
         self.rule("Monday: finance asks for the update: avdimage rollout hp-office-finance")
         runtime.submit(
             StartRollout(
                 workload="office",
                 pool=self.manual.name,
                 run_id="manual-finance-1",
-                version="1.0.1",
+                version=str(patch),
                 requested_by="euc-admin@contoso.com",
                 requested_at=sim.clock.now(),
             )
         )
-        runtime.run()
+        runtime.run(until=sim.clock.now() + timedelta(hours=6))
         self.show_counts("after")
 
         self.rule("avdimage hostpools")
@@ -201,11 +198,17 @@ class Chapter:
         self.console.print(f"  status page with the host pool section: {page}")
 
 
-def chapter(console: Console, records: RecordStore | None, catalog: Catalog) -> bool:
-    """Run the chapter; True when every rollout ended succeeded."""
-    story = Chapter(console, records, catalog)
+def chapter(console: Console, runtime: LocalRuntime, catalog_source: Path, state: Path | None) -> bool:
+    """Run the chapter in the demo's estate; True when every rollout ended succeeded.
+
+    With a state folder the catalog with the two pools is kept there, for `avdimage --demo` and `make ui`.
+    """
+    story = Chapter(console, runtime)
     story.run()
-    rollouts = story.runtime.deps.rollouts
+    runtime._on_delivery = None
+    if state is not None:
+        save_catalog(catalog_source, state / CATALOG_DIR, "office", (story.auto, story.manual))
+    rollouts = runtime.deps.rollouts
     if rollouts is None:
         return False
     last = [rollouts.runs("office", p.key)[-1] for p in (story.auto, story.manual)]

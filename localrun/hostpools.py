@@ -2,22 +2,72 @@
 
 A host pool in the simulator, session host VMs from a gallery version, the AVD agent registered
 with the pool's token, and users signed in. Everything goes through the real SDKs, except the
-users signing in (people, not an API).
+users signing in (people, not an API). Also the pieces of a host pool story the demo, the tests
+and the benchmark share: pool ids, a version taken to production, the versions hosts run.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
 from azure.mgmt.network import NetworkManagementClient
 
+from localrun.issuer import OFFICE_APPROVERS
 from localrun.runtime import LocalRuntime
+from shared.domain.catalog import Catalog
+from shared.domain.commands import Promote
 from shared.domain.hostpools import HostPoolPolicy
+from shared.domain.model import Stage, VersionNumber
+from shared.steps.rollout import gallery_version_id
 from simulator import client_kwargs
 
 SETTLE = timedelta(minutes=15)  # enough simulated time for VMs and agent installs to finish
+SUB = "00000000-0000-0000-0000-000000000000"  # the local settings' subscription
+# Who signs: the sample directory's validation approver, then production's two people.
+SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]
+PROMOTION_TIME = timedelta(hours=3)  # validation deploy, replication: done well within this
+
+
+def pool_id(resource_group: str, name: str) -> str:
+    group = f"/subscriptions/{SUB}/resourceGroups/{resource_group}"
+    return f"{group}/providers/Microsoft.DesktopVirtualization/hostPools/{name}"
+
+
+def with_pools(catalog: Catalog, workload: str, *pools: HostPoolPolicy) -> Catalog:
+    """The catalog with `workload` serving exactly `pools`."""
+    changed = [w.model_copy(update={"host_pools": pools}) if w.name == workload else w for w in catalog.workloads]
+    return Catalog(workloads=tuple(changed))
+
+
+def image_id(runtime: LocalRuntime, version: str, workload: str = "office") -> str:
+    return gallery_version_id(runtime.deps, runtime.catalog.get(workload), VersionNumber.parse(version))
+
+
+def to_production(runtime: LocalRuntime, version: str, ticket: str = "", reason: str = "pilot signed off") -> None:
+    """office `version` approved to validation, then production by two people; stops a few hours later
+    (replication done), before a maintenance window opens."""
+    for stage, approver in SIGNERS:
+        runtime.submit(
+            Promote(
+                workload="office",
+                version=version,
+                target_stage=stage,
+                approver_token=runtime.issuer.token_for(approver),
+                ticket=ticket or f"CHG-{version}",
+                reason=reason,
+                requested_at=runtime.sim.clock.now(),
+            )
+        )
+        runtime.run(until=runtime.sim.clock.now() + PROMOTION_TIME)
+
+
+def host_versions(runtime: LocalRuntime, policy: HostPoolPolicy) -> Counter[str]:
+    """How many of the pool's session hosts run each version (what the product's inventory reads)."""
+    assert runtime.deps.hostpools is not None
+    return Counter(h.exact_version for h in runtime.deps.hostpools.hosts(policy.id))
 
 
 def deploy_pool(runtime: LocalRuntime, policy: HostPoolPolicy, image_id: str, hosts: int, users: int = 0) -> None:

@@ -2,7 +2,8 @@
 
 .demo/ (or $AVD_DEMO_DIR) holds:
   azurite/          Azurite's table files (its --location): the records, table `avddemo`
-  simulator.pickle  the simulator's resources (VMs, disks, gallery versions, ...) and virtual time
+  simulator.pickle  the simulator's resources (VMs, disks, gallery versions, host pools, ...) and virtual time
+  catalog/          the catalog the estate was made with (office serving the demo's two host pools)
 
 The simulator is saved only when idle (no operation in flight), so nothing in it is a callback
 still waiting to run; finished operations keep their status for late polls. The pickle is a
@@ -29,7 +30,7 @@ from simulator import Simulator
 
 TABLE = "avddemo"
 FORMAT = 1
-BACKENDS = ("compute", "network", "gallery")
+BACKENDS = ("compute", "network", "gallery", "desktop")
 
 
 class DemoStateMissing(RuntimeError):
@@ -46,6 +47,12 @@ def demo_dir() -> Path:
 
 def azurite_dir(base: Path | None = None) -> Path:
     return (base or demo_dir()) / "azurite"
+
+
+def catalog_dir(base: Path | None = None) -> Path:
+    """The catalog the demo's estate was made with (its host pools included), else the repository's."""
+    kept = (base or demo_dir()) / "catalog"
+    return kept if kept.is_dir() else ROOT / "catalog"
 
 
 def simulator_file(base: Path | None = None) -> Path:
@@ -157,7 +164,7 @@ def demo_runtime(base: Path | None = None, *, save: bool = True) -> Iterator[Loc
         sim = load_simulator(saved)
         with azurite(azurite_dir(folder)) as (_, connection):
             records = TableRecordStore.from_connection_string(connection, TABLE)
-            runtime = LocalRuntime(ROOT / "catalog", records=records, simulator=sim)
+            runtime = LocalRuntime(catalog_dir(folder), records=records, simulator=sim)
             yield runtime
             runtime.run()
             if save and runtime.trace.deliveries:

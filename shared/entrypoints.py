@@ -19,7 +19,17 @@ from shared.adapters.messaging import Bus
 from shared.domain import retention
 from shared.domain.approvals import ApprovalRequest, NothingToDo, redact
 from shared.domain.catalog import Workload
-from shared.domain.commands import ContinueRun, ContinueVersion, Envelope, Prune, Reconcile, Rollback, StartBuild
+from shared.domain.commands import (
+    ContinueRollout,
+    ContinueRun,
+    ContinueVersion,
+    Envelope,
+    Prune,
+    Reconcile,
+    Rollback,
+    StartBuild,
+    StartRollout,
+)
 from shared.domain.errors import AzureOperationError, InvalidInput, RequestRefused, TransitionRefused
 from shared.domain.model import RejectedMessage
 from shared.messagebus import MessageBus, decode
@@ -27,6 +37,7 @@ from shared.steps.dead_letters import abandon_operation, dead_lettered
 from shared.steps.deps import Deps
 from shared.steps.events import route_event
 from shared.steps.promotion import decide_promotion, decide_rollback, progress_note
+from shared.steps.rollout_end import dead_lettered_rollout, rollout_watchdog
 from shared.steps.runs import watchdog
 from shared.steps.schedule import due_builds
 from shared.steps.sweep import sweep
@@ -144,6 +155,7 @@ class Entrypoints:
         ]
         sent += [Envelope.wrap(Reconcile(workload=w.name, requested_at=now)) for w in self.deps.catalog.workloads]
         sent += watchdog(self.deps, now)
+        sent += rollout_watchdog(self.deps, now)
         self.bus.send(sent)
         removed = sweep(self.deps, now)
         return Handled(sent=sent, note="; ".join(removed) or "no abandoned temp resources")
@@ -152,7 +164,8 @@ class Entrypoints:
         """The step queue's dead-letter subqueue: a step that can never run ends its run with the reason.
 
         A dead-lettered run step fails its run (and starts its cleanup); a version operation fails that
-        operation's version; anything else is kept as a rejected message, so nothing ends without a trace.
+        operation's version; a host pool rollout step halts its rollout (the pool keeps serving); anything
+        else is kept as a rejected message, so nothing ends without a trace.
         """
         why = f"{reason}: {description}".strip(": ") or "dead-lettered"
         try:
@@ -163,6 +176,11 @@ class Entrypoints:
             sent = dead_lettered(command, why, self.deps)
         elif isinstance(command, ContinueVersion):
             sent = abandon_operation(command, why, self.deps)
+        elif isinstance(command, ContinueRollout | StartRollout) and self.deps.rollouts is not None:
+            ended = dead_lettered_rollout(command, why, self.deps)
+            if ended is None:  # a start that never opened a rollout: keep it, with the reason
+                return self._reject("image-steps/$DeadLetterQueue", message_id, "", body, f"dead-lettered: {why}")
+            sent = ended
         else:
             return self._reject("image-steps/$DeadLetterQueue", message_id, "", body, f"dead-lettered: {why}")
         self.bus.send(sent)

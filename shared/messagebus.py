@@ -19,6 +19,7 @@ from shared.domain.commands import (
     ContinueVersion,
     Envelope,
     FailRun,
+    HaltRollout,
     Promote,
     Prune,
     Reconcile,
@@ -27,7 +28,7 @@ from shared.domain.commands import (
     StartRollout,
 )
 from shared.domain.errors import ConcurrencyConflict, InvalidInput
-from shared.steps import promotion, reconcile, rollout, runs, versions
+from shared.steps import promotion, reconcile, rollout, rollout_end, runs, versions
 from shared.steps.deps import Deps
 
 C = TypeVar("C", bound=Command)
@@ -44,6 +45,7 @@ HANDLERS: dict[type[Command], Handler] = {
     Reconcile: reconcile.reconcile,
     StartRollout: rollout.start_rollout,
     ContinueRollout: rollout.continue_rollout,
+    HaltRollout: rollout_end.halt_rollout,
 }
 RACE_RETRIES = 4  # a handler that lost an ETag race re-reads and decides again, this many times
 _COMMAND = TypeAdapter[AnyCommand](AnyCommand)

@@ -40,6 +40,10 @@ class ArmError(Exception):
         self.status = status if status is not None else status_for_code(code)
         self.target = target
 
+    def __reduce__(self) -> tuple[type[ArmError], tuple[str, str, int | None, str | None]]:
+        """Pickled with its own arguments (the demo saves failed operations with their error)."""
+        return (type(self), (self.code, self.message, self.status, self.target))
+
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.target:

@@ -49,7 +49,7 @@ var includedEventTypes = [
 // Exactly the operations shared/steps/events.py routes (ROUTED_OPERATIONS); the test
 // tests/infra/test_event_filter.py fails when the two differ. Event Grid compares strings
 // case-insensitively (Learn: "Understand event filtering for Event Grid subscriptions"), and
-// allows 25 values across advanced filters: 13 are used.
+// allows 25 values across advanced filters: 14 are used.
 var routedOperations = [
   'Microsoft.Compute/virtualMachines/write'
   'Microsoft.Compute/virtualMachines/delete'
@@ -58,6 +58,7 @@ var routedOperations = [
   'Microsoft.Compute/virtualMachines/powerOff/action'
   'Microsoft.Compute/virtualMachines/runCommand/action'
   'Microsoft.Compute/virtualMachines/runCommands/write'
+  'Microsoft.Compute/virtualMachines/extensions/write'
   'Microsoft.Compute/disks/write'
   'Microsoft.Compute/disks/delete'
   'Microsoft.Compute/snapshots/write'

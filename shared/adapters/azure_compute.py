@@ -111,6 +111,7 @@ def _version_state(found: dict[str, Any], version: str) -> GalleryVersionState:
                 str(t.get("name", "")),
                 int(t.get("regionalReplicaCount") or publishing.get("replicaCount") or 1),
                 str(t.get("storageAccountType") or publishing.get("storageAccountType") or "Standard_LRS"),
+                t.get("excludeFromLatest"),  # the region's own flag (TargetRegion; null when never set)
             )
             for t in publishing.get("targetRegions", [])
         ),
@@ -606,8 +607,11 @@ class AzureCompute:
 
 
 def _region(target: TargetRegion) -> dict[str, Any]:
-    return {
+    region: dict[str, Any] = {
         "name": target.name,
         "regionalReplicaCount": target.replica_count,
         "storageAccountType": target.storage_account_type,
     }
+    if target.exclude_from_latest is not None:  # not sent: Azure keeps the region's flag
+        region["excludeFromLatest"] = target.exclude_from_latest
+    return region

@@ -45,6 +45,7 @@ class StartBuild(Command):
     reason: BuildReason
     requested_by: Person
     prepare_only: bool = False
+    window: str = Field(default="", pattern=r"^(patch-\d{4}-\d{2})?$")  # the patch window a scheduled run is for
 
     @property
     def message_id(self) -> str:
@@ -198,7 +199,27 @@ class ContinueRollout(Command):
 
     @property
     def message_id(self) -> str:
-        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:{self.step}:{self.attempt}"
+        suffix = ":event" if self.trigger == "event" else ""  # an event must not be dropped as the re-check's twin
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:{self.step}:{self.attempt}{suffix}"
+
+
+class HaltRollout(Command):
+    """Stop a host pool rollout that cannot go on (dead-lettered step, no progress, pool gone), pool serving.
+
+    Applies only while the rollout is still at `step`/`attempt`: one that moved on since is left alone.
+    """
+
+    kind: Literal["halt-rollout"] = "halt-rollout"
+    pool: PoolKey
+    run_id: RunId
+    step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
+    attempt: int = Field(ge=0)
+    reason: FreeText
+    source: Literal["dead-letter", "watchdog"]
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.workload}:rollout:{self.pool}:{self.run_id}:halt-{self.source}:{self.step}:{self.attempt}"
 
 
 AnyCommand = Annotated[
@@ -211,7 +232,8 @@ AnyCommand = Annotated[
     | FailRun
     | Reconcile
     | StartRollout
-    | ContinueRollout,
+    | ContinueRollout
+    | HaltRollout,
     Field(discriminator="kind"),
 ]
 

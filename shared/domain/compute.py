@@ -97,12 +97,34 @@ class GalleryVersionState:
     tags: dict[str, str] = field(default_factory=dict)
     targets: tuple[TargetRegion, ...] = ()  # the target regions as Azure has them (count, storage type)
 
+    def visible_in(self, region: str) -> bool:
+        """Whether 'latest' may resolve to this version in `region`: neither the version's
+        excludeFromLatest nor that region's own targetRegions[].excludeFromLatest hides it."""
+        if self.exclude_from_latest:
+            return False
+        key = region_key(region)
+        return not any(t.exclude_from_latest for t in self.targets if region_key(t.name) == key)
+
+    def latest_regions(self) -> tuple[str, ...]:
+        """The target regions where 'latest' may resolve to this version."""
+        return tuple(t.name for t in self.targets if self.visible_in(t.name))
+
+    def hidden_regions(self) -> tuple[str, ...]:
+        """The target regions where 'latest' never resolves to this version."""
+        return tuple(t.name for t in self.targets if not self.visible_in(t.name))
+
 
 @dataclass(frozen=True)
 class TargetRegion:
     name: str
     replica_count: int
     storage_account_type: str
+    exclude_from_latest: bool | None = None  # the region's own flag; None: not sent (Azure keeps it)
+
+
+def region_key(name: str) -> str:
+    """'West Europe' and 'westeurope' name the same region."""
+    return name.lower().replace(" ", "")
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,8 @@ class Rollout(BaseModel):
     started_at: datetime
     step_started_at: datetime | None = None
     ended_at: datetime | None = None
+    checked_at: datetime | None = None  # the last commit of a step (the watchdog's "progress")
+    next_check_at: datetime | None = None  # when the scheduled re-check is due (None: the next step is sent now)
     reason: str = ""
     successor: dict[str, str] | None = None  # a newer request (version, run_id, requested_by) waiting its turn
     batches: int = 0

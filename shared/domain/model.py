@@ -262,6 +262,10 @@ class Pointers(BaseModel):
     newest: VersionNumber | None = None  # highest version ever created; numbers are never reused
     last_rollback: str = ""  # id of the last rollback request applied, so a redelivery is a no-op
     event_count: int = 0  # workload-level audit entries (refusals about no particular version)
+    # The workload's own order of run starts (+1 with the ETag at each), and the patch window of the
+    # newest scheduled start: what decides the schedule, whatever the clock of the instance reading it.
+    sequence: int = 0
+    window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:
@@ -308,6 +312,10 @@ class Run(BaseModel):
     step_started_at: datetime | None = None
     marks: dict[str, datetime] = Field(default_factory=dict)  # when a step's milestones happened
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step
+    # The current step's age, counted on this record one delivery at a time (steps/deadlines.py).
+    step_progress: float = 0.0  # seconds counted so far
+    step_seen: datetime | None = None  # when the step was last handled
+    step_wait: float = 0.0  # seconds the last delivery asked the broker to wait before the next
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:

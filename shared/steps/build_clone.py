@@ -13,7 +13,7 @@ from shared.domain.model import (
     BitLockerEvidence,
     PendingOperation,
 )
-from shared.steps import guest, waits
+from shared.steps import deadlines, guest, waits
 from shared.steps.build_source import INVENTORY_TIMEOUT
 from shared.steps.managed_script import failure, managed_script
 from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
@@ -146,7 +146,7 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
             run_updates={"marks": ctx.mark("decrypt-started")},
         )
     limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
-    if ctx.now - evidence.started_at > limit:
+    if deadlines.overdue(ctx.run, ctx.now, limit):  # counted on the run's record, not this instance's clock
         return Outcome(
             fail=f"BitLocker decryption of {vm} did not finish within {limit.total_seconds() / 60:.0f} minutes "
             f"(still {status}, {percent}% encrypted); sysprep would fail with ValidateBitLockerState (0x80310039)",

@@ -22,7 +22,7 @@ from shared.domain.model import (
     Status,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import guest, replication, waits
+from shared.steps import deadlines, guest, replication, waits
 from shared.steps.outcome import SCRIPT_RECHECK, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext
 
@@ -55,13 +55,16 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         return Outcome(fail=f"temporary VM {name} was deleted outside the product during sysprep")
     if vm.power in ("stopped", "deallocated"):
         return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
-    if ctx.now - started > SYSPREP_TIMEOUT:
+    # The deadline counts from the step's recorded start on the run's own record: an instance
+    # whose clock runs ahead cannot time a healthy sysprep out (steps/deadlines.py).
+    elapsed = deadlines.progress(ctx.run, ctx.now)
+    if elapsed > SYSPREP_TIMEOUT:
         return Outcome(
             fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
         )
     # Sysprep failures leave the VM running; once it is overdue, read the log every 4 minutes.
     last_read = ctx.run.marks.get("sysprep-log-read", started)
-    if ctx.now - started > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=4):
+    if elapsed > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=4):
         outcome = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
         if isinstance(outcome, Outcome):
             outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")

@@ -22,7 +22,7 @@ from shared.domain.model import (
     next_version,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import guest, waits
+from shared.steps import deadlines, guest, waits
 from shared.steps.managed_script import failure, managed_script, restarted
 from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext, trusted_launch
@@ -183,7 +183,7 @@ def step_source_decrypted(ctx: StepContext) -> Outcome:
         return step_inventory(ctx, manifest)
     started = ctx.run.marks.get(SOURCE_BITLOCKER, ctx.run.started_at)
     limit = timedelta(minutes=ctx.deps.settings.bitlocker_timeout_minutes)
-    if ctx.now - started > limit:
+    if deadlines.overdue(ctx.run, ctx.now, limit):  # counted on the run's record, not this instance's clock
         return Outcome(
             fail=f"BitLocker decryption of the source VM {vm} did not finish within "
             f"{limit.total_seconds() / 60:.0f} minutes (still {status}, {percent}% encrypted)"

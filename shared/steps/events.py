@@ -19,6 +19,7 @@ from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.errors import InvalidInput
 from shared.domain.model import RunState, Status, VersionNumber
 from shared.steps.deps import Deps
+from shared.steps.rollout_events import route_rollout_event
 from shared.steps.runs import position
 from shared.steps.versions import OPERATION_OF
 
@@ -42,6 +43,8 @@ ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
     # A managed Run Command's PUT ends with its script (asyncExecution off): its result is ready.
     "Microsoft.Compute/virtualMachines/runCommands": ("write",),
+    # The AVD agent (DSC extension) installed on a host a rollout recreated: it has joined the pool.
+    "Microsoft.Compute/virtualMachines/extensions": ("write",),
     "Microsoft.Compute/disks": ("write", "delete"),
     "Microsoft.Compute/snapshots": ("write", "delete"),
     "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
@@ -110,13 +113,14 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
         return _gallery_version(event, match, deps)
     if match := RESOURCE.match(uri):
         return _vm_or_disk(uri, match.group("name"), deps)
-    return [], f"ignored: {uri[:200]} is not a resource type the product manages"
+    return route_rollout_event(uri, deps) or ([], f"ignored: {uri[:200]} is not a resource the product manages")
 
 
 def _vm_or_disk(uri: str, name: str, deps: Deps) -> tuple[list[Envelope], str]:
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
-        return [], f"ignored: {name[:80]} is not a resource the product created"
+        # Not a build's: perhaps a session host a rollout is replacing.
+        return route_rollout_event(uri, deps) or ([], f"ignored: {name[:80]} is not a resource the product created")
     workload, owner, kind = parsed
     if kind.startswith("val-"):
         try:

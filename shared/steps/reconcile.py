@@ -3,7 +3,8 @@
 Events and steps are the fast path; this pass is the guarantee. Per workload it compares the
 records with the image definition's versions in Azure and converges them:
 
-- exactly the production version is visible to "latest"; every other version is excluded;
+- exactly the production version is visible to "latest" in every region it is replicated to
+  (the version's excludeFromLatest and each target region's own); every other version is excluded;
 - every stage pointer references a version that exists and is replicated where the stage needs it
   (DR after a rollback included);
 - versions deleted outside the product are recorded as such, and the pointers that referenced them
@@ -17,7 +18,7 @@ flags) is kept in the workload's health row, which the governance report and sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.domain import lifecycle
@@ -256,25 +257,47 @@ def _widen(deps: Deps, work: _Pass, number: VersionNumber, stage: Stage) -> None
 
 
 def _latest(work: _Pass, gallery: dict[str, GalleryVersionState], deps: Deps, repair: bool) -> None:
-    """Exactly the production version is visible to 'latest'."""
+    """Exactly the production version is visible to 'latest', in every region it is replicated to.
+
+    Azure has the flag twice: publishingProfile.excludeFromLatest for the version and
+    targetRegions[].excludeFromLatest per region; either hides the version in a region.
+    """
     production = str(work.pointers.production) if work.pointers.production else None
-    definition = work.workload.gallery
     for name, state in sorted(gallery.items()):
         visible = name == production
-        if state.exclude_from_latest != visible:
+        wrong = _wrong_regions(state, visible)
+        if not wrong:
             continue  # as it should be
         if state.provisioning is OperationState.IN_PROGRESS:
             work.waiting = True  # being created or updated: look again once that is done
             continue
         if repair:
-            start_once(
-                deps.compute.update_gallery_version,
-                definition.name,
-                definition.definition,
-                name,
-                exclude_from_latest=not visible,
-            )
-        what = "made visible to latest (it serves production)" if visible else "excluded from latest"
+            _set_latest(deps, work, name, state, visible)
+        where = ", ".join(wrong)
+        what = (
+            f"made visible to latest in {where} (it serves production)"
+            if visible
+            else f"excluded from latest (it was visible in {where})"
+        )
         number = VersionNumber.parse(name)
         owner = number if number in work.versions else None
         work.note(f"{name} {what}", owner)
+
+
+def _wrong_regions(state: GalleryVersionState, visible: bool) -> tuple[str, ...]:
+    """The regions where 'latest' disagrees with `visible` (every region when Azure lists none)."""
+    if not state.targets:
+        return ("every region",) if state.exclude_from_latest == visible else ()
+    return state.hidden_regions() if visible else state.latest_regions()
+
+
+def _set_latest(deps: Deps, work: _Pass, name: str, state: GalleryVersionState, visible: bool) -> None:
+    """Hide: the version's flag is enough. Show: the version's flag and every region's own flag
+    cleared, sending Azure's own target list back (counts and storage types unchanged)."""
+    definition = work.workload.gallery
+    args = (definition.name, definition.definition, name)
+    if visible and any(t.exclude_from_latest for t in state.targets):
+        shown = tuple(replace(t, exclude_from_latest=False) for t in state.targets)
+        start_once(deps.compute.update_gallery_version, *args, exclude_from_latest=False, target_regions=shown)
+    else:
+        start_once(deps.compute.update_gallery_version, *args, exclude_from_latest=not visible)

@@ -7,7 +7,7 @@ One rollout per pool at a time; a newer production decision waits for the batch 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Literal
 
 from shared.domain import naming
 from shared.domain.catalog import Workload
@@ -15,6 +15,7 @@ from shared.domain.commands import Command, ContinueRollout, ContinueVersion, En
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.hostpools import HostPoolPolicy, Note, Rollout, RolloutMode, RolloutRecords, RolloutState
 from shared.domain.model import Status, VersionNumber
+from shared.steps import waits
 from shared.steps.deps import Deps
 from shared.steps.rollout_steps import STEPS, RolloutContext, StepResult, failure_records
 
@@ -38,14 +39,14 @@ def policy_of(workload: Workload, pool: str) -> HostPoolPolicy:
     raise RequestRefused(f"{workload.name} serves no host pool {pool!r} (it serves: {served})")
 
 
-def position(run: Rollout, trigger: str = "next") -> ContinueRollout:
+def position(run: Rollout, trigger: Literal["next", "recheck", "event"] = "next") -> ContinueRollout:
     return ContinueRollout(
         workload=run.workload,
         pool=run.pool_key,
         run_id=run.run_id,
         step=run.step,
         attempt=run.attempt,
-        trigger="recheck" if trigger == "recheck" else "next",
+        trigger=trigger,
     )
 
 
@@ -150,12 +151,14 @@ def continue_rollout(command: ContinueRollout, deps: Deps) -> list[Envelope]:
 
 def _azure_trouble(ctx: RolloutContext, error: AzureOperationError) -> StepResult:
     """Throttling and server errors wait and retry (steps are idempotent); anything else halts."""
+    if error.status == 404:
+        return StepResult(halt=f"step {ctx.run.step}: a resource was deleted outside the product: {error}")
     if not error.transient:
         return StepResult(halt=f"step {ctx.run.step}: {error}")
     busy = ctx.pending("azure-busy")
     if busy.checks >= AZURE_BUSY_LIMIT:
         return StepResult(halt=f"Azure kept failing transiently ({busy.checks} tries): {error}")
-    return StepResult(wait=timedelta(minutes=min(1 + busy.checks, 10)), pending=busy)
+    return StepResult(wait=waits.backoff(busy.started_at, ctx.now, waits.FIRST_LOOK_SHORT), pending=busy)
 
 
 def _hand_over(ctx: RolloutContext, records: RolloutRecords) -> list[Envelope]:
@@ -186,7 +189,7 @@ def _apply(ctx: RolloutContext, records: RolloutRecords, result: StepResult) -> 
         updates["failed"] = run.failed + failures
         updates["failures_since_resume"] = run.failures_since_resume + len(failures)
         notes += [Note(now, run.run_id, "host-failed", f.reason, f.host) for f in failures]
-    moved = {"attempt": run.attempt + 1}
+    moved = {"attempt": run.attempt + 1, "checked_at": now, "next_check_at": None}
     messages: list[Envelope] = []
     if result.halt:
         new = run.evolve(state=RolloutState.HALTED, pending=None, reason=result.halt, **moved, **updates)
@@ -198,13 +201,16 @@ def _apply(ctx: RolloutContext, records: RolloutRecords, result: StepResult) -> 
         new = run.evolve(step=result.next_step, pending=None, step_started_at=now, **moved, **updates)
         messages.append(Envelope.wrap(position(new)))
     else:
-        wait = result.wait or timedelta(minutes=1)
+        wait = result.wait or waits.FIRST_LOOK_SHORT
         waited = run.wait_seconds
         if result.pending is not None and result.pending.kind in ("users", "window", "capacity"):
             waited += wait.total_seconds()  # time the rollout spends on people and windows, not on Azure
+        moved["next_check_at"] = now + wait
         new = run.evolve(pending=result.pending, wait_seconds=waited, **moved, **updates)
         messages.append(Envelope.wrap(position(new, "recheck"), scheduled_for=now + wait))
     records.commit(pool, [new], notes)
+    for action in result.after_commit:  # e.g. the users' messages: never sent twice for one commit
+        action()
     return messages
 
 

@@ -12,10 +12,13 @@ mode across the replacement (docs/hostpools.md says why this and not an OS disk 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain.errors import AzureOperationError
 from shared.domain.hostpools import (
     HostFailure,
     HostPoolPolicy,
@@ -27,19 +30,17 @@ from shared.domain.hostpools import (
     SessionHostState,
 )
 from shared.domain.model import PendingOperation
+from shared.steps import waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import start_once
 
-USERS_RECHECK = timedelta(minutes=4)  # how often drained hosts are checked for users who left
-CAPACITY_RECHECK = timedelta(minutes=10)  # waiting for hosts to come back above the minimum
-CAPACITY_LIMIT = timedelta(hours=6)  # then an admin should look
-# First checks a little before the usual end of each operation, then short re-checks: durations
-# vary, and the critical path should not wait long past the end (no Event Grid routing here yet).
-DELETE_TYPICAL = timedelta(seconds=50)
-CREATE_TYPICAL = timedelta(seconds=150)
-REGISTER_TYPICAL = timedelta(seconds=270)
-AVAILABLE_RECHECK = timedelta(seconds=20)
-SHORT_RECHECK = timedelta(seconds=15)
+log = logging.getLogger("avdimage.rollouts")
+
+CAPACITY_LIMIT = timedelta(hours=6)  # waiting for hosts to come back above the minimum; then an admin looks
+# No wait here is a typical duration: each look at a delete, create or agent install opens with the
+# shared first looks and backs off from the time waited (shared/steps/waits.py). With Event Grid the
+# VM's (or the agent extension's) completion event wakes the step (shared/steps/rollout_events.py)
+# and the re-check is the safety net; users leaving and capacity have no event: they back off alone.
 OPERATION_LIMIT = timedelta(hours=1)  # a delete, create or agent install that takes longer has failed
 TOKEN_MARGIN = timedelta(hours=1)  # a registration token must stay valid this long after use
 ROLLOUT_TAG = "avd-lifecycle-rollout"
@@ -55,6 +56,8 @@ class StepResult:
     updates: dict[str, Any] = field(default_factory=dict)
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, detail, host)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (host, reason)
+    # Run only after the commit: actions that must not repeat when a crash makes the step run again.
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,15 @@ class RolloutContext:
 
     def first_entry(self, kind: str) -> bool:
         return self.run.pending is None or self.run.pending.kind != kind
+
+    def first_look(self, first: timedelta, event: bool = True) -> timedelta:
+        """The opening wait of an operation just started; with Event Grid a safety net behind its event."""
+        return waits.first_look(first, event and self.deps.settings.event_grid)
+
+    def look_again(self, first: timedelta, event: bool = True, since: datetime | None = None) -> timedelta:
+        """The next look at what the pending operation (or `since`) started: backing off from the time waited."""
+        started = since or (self.run.pending.started_at if self.run.pending is not None else self.now)
+        return waits.backoff(started, self.now, first, event_grid=event and self.deps.settings.event_grid)
 
     def overdue(self, limit: timedelta = OPERATION_LIMIT) -> bool:
         return self.run.pending is not None and self.now - self.run.pending.started_at > limit
@@ -145,7 +157,9 @@ def step_plan(ctx: RolloutContext) -> StepResult:
         )
         first = ctx.first_entry("capacity")
         return StepResult(
-            wait=CAPACITY_RECHECK, pending=ctx.pending("capacity"), notes=[("waiting", detail, "")] if first else []
+            wait=ctx.look_again(waits.FIRST_LOOK_VM, event=False),
+            pending=ctx.pending("capacity"),
+            notes=[("waiting", detail, "")] if first else [],
         )
     vms = {h.name: h.vm_id for h in hosts}
     detail = f"batch {run.batches + 1}: {', '.join(batch)} ({len(outdated)} of {len(hosts)} hosts to go)"
@@ -166,15 +180,28 @@ def step_drain(ctx: RolloutContext) -> StepResult:
 
 
 def step_message(ctx: RolloutContext) -> StepResult:
-    """Tell the users on drained hosts, once (the step runs once per batch; a crash may repeat it)."""
-    notes = []
+    """Tell the users on drained hosts, at most once: the messages go out after the step is committed.
+
+    AVD's send-message call has no idempotency key, so the intent is recorded first (the audit note and
+    the move to wait-users, one commit) and the messages follow it; a redelivery of this step after
+    the commit is stale and sends nothing, and a crash before the commit sent nothing yet.
+    """
+    notes, sends = [], []
+    pool_id, title, text = ctx.run.pool_id, ctx.policy.message_title, ctx.policy.message
     for host in ctx.working:
-        sessions = ctx.avd.sessions(ctx.run.pool_id, host)
-        for session in sessions:
-            ctx.avd.send_message(ctx.run.pool_id, host, session, ctx.policy.message_title, ctx.policy.message)
+        sessions = ctx.avd.sessions(pool_id, host)
+        sends += [(host, session) for session in sessions]
         if sessions:
             notes.append(("messaged", f"{len(sessions)} user(s) asked to save and sign out", host))
-    return StepResult(next_step="wait-users", notes=notes)
+
+    def send() -> None:
+        for host, session in sends:
+            try:
+                ctx.avd.send_message(pool_id, host, session, title, text)
+            except AzureOperationError as error:  # a courtesy: the grace period and log-off still follow
+                log.warning("rollout %s: message to %s on %s not sent: %s", ctx.run.run_id, session, host, error)
+
+    return StepResult(next_step="wait-users", notes=notes, after_commit=[send] if sends else [])
 
 
 def grace_end(ctx: RolloutContext) -> datetime:
@@ -190,8 +217,9 @@ def step_wait_users(ctx: RolloutContext) -> StepResult:
     end = grace_end(ctx)
     if ctx.now >= end:
         return StepResult(next_step="log-off")
-    waiting = (end - ctx.now) if end - ctx.now < USERS_RECHECK else USERS_RECHECK
-    return StepResult(wait=waiting, pending=ctx.pending("users"))
+    # Users leave on their own time: look soon, then back off from the drain, never past the grace's end.
+    again = ctx.look_again(waits.FIRST_LOOK_SHORT, event=False, since=ctx.run.drained_at)
+    return StepResult(wait=min(end - ctx.now, again), pending=ctx.pending("users"))
 
 
 def step_log_off(ctx: RolloutContext) -> StepResult:
@@ -236,7 +264,7 @@ def step_delete(ctx: RolloutContext) -> StepResult:
             return StepResult(next_step="delete", updates={"specs": specs}, failures=failures)
         for host in ctx.working:
             start_once(avd.start_delete_vm, ctx.spec(host).vm_id)
-        return StepResult(wait=DELETE_TYPICAL, pending=ctx.pending("delete"))
+        return StepResult(wait=ctx.first_look(waits.FIRST_LOOK_SHORT), pending=ctx.pending("delete"))
     gone = {h: avd.vm_state(ctx.spec(h).vm_id) == "Missing" for h in ctx.working}
     if all(gone.values()):
         for host in ctx.working:
@@ -245,7 +273,7 @@ def step_delete(ctx: RolloutContext) -> StepResult:
     if ctx.overdue():
         failures = [(h, "its VM was not deleted within the hour") for h, ok in gone.items() if not ok]
         return StepResult(next_step="create", failures=failures)
-    return StepResult(wait=SHORT_RECHECK, pending=ctx.pending("delete"))
+    return StepResult(wait=ctx.look_again(waits.FIRST_LOOK_SHORT), pending=ctx.pending("delete"))
 
 
 def step_create(ctx: RolloutContext) -> StepResult:
@@ -255,14 +283,14 @@ def step_create(ctx: RolloutContext) -> StepResult:
         tags = {ROLLOUT_TAG: run.run_id}
         for host in ctx.working:
             start_once(avd.start_create_vm, ctx.spec(host), run.target_image_id, tags)
-        return StepResult(wait=CREATE_TYPICAL, pending=ctx.pending("create"))
+        return StepResult(wait=ctx.first_look(waits.FIRST_LOOK_VM), pending=ctx.pending("create"))
     states = {h: avd.vm_state(ctx.spec(h).vm_id) for h in ctx.working}
     failures = [
         (h, f"the new VM failed to provision from {run.target_version}") for h, s in states.items() if s == "Failed"
     ]
     waiting = [h for h, s in states.items() if s in ("InProgress", "Missing")]
     if waiting and not ctx.overdue():
-        return StepResult(wait=SHORT_RECHECK, pending=ctx.pending("create"), failures=failures)
+        return StepResult(wait=ctx.look_again(waits.FIRST_LOOK_VM), pending=ctx.pending("create"), failures=failures)
     failures += [(h, "the new VM was not ready within the hour") for h in waiting]
     return StepResult(next_step="register", failures=failures)
 
@@ -276,12 +304,12 @@ def step_register(ctx: RolloutContext) -> StepResult:
             for host in ctx.working:
                 spec = ctx.spec(host)
                 start_once(avd.start_register, spec.vm_id, spec.location, run.pool_id, token)
-        return StepResult(wait=REGISTER_TYPICAL, pending=ctx.pending("register"))
+        return StepResult(wait=ctx.first_look(waits.FIRST_LOOK_VM), pending=ctx.pending("register"))
     states = {h: avd.registration_state(ctx.spec(h).vm_id) for h in ctx.working}
     failures = [(h, "the AVD agent failed to install or register") for h, s in states.items() if s == "Failed"]
     waiting = [h for h, s in states.items() if s in ("InProgress", "Missing")]
     if waiting and not ctx.overdue():
-        return StepResult(wait=SHORT_RECHECK, pending=ctx.pending("register"), failures=failures)
+        return StepResult(wait=ctx.look_again(waits.FIRST_LOOK_VM), pending=ctx.pending("register"), failures=failures)
     failures += [(h, "the AVD agent did not register within the hour") for h in waiting]
     return StepResult(next_step="wait-available", failures=failures, updates={"registered_at": ctx.now})
 
@@ -308,7 +336,8 @@ def step_wait_available(ctx: RolloutContext) -> StepResult:
             f"not Available with a fresh heartbeat {ctx.policy.available_timeout_minutes} minutes after registration"
         )
         return StepResult(next_step="undrain", failures=[(h, reason) for h in late])
-    return StepResult(wait=AVAILABLE_RECHECK, pending=ctx.pending("available"))
+    # No event says a heartbeat arrived: short looks from the registration, backing off.
+    return StepResult(wait=ctx.look_again(waits.SHORTEST, event=False, since=since), pending=ctx.pending("available"))
 
 
 def step_undrain(ctx: RolloutContext) -> StepResult:

@@ -24,7 +24,7 @@ from shared.domain.model import (
     VersionNumber,
 )
 from shared.domain.records import AuditEntry, Changes, Loaded
-from shared.steps import waits
+from shared.steps import deadlines, waits
 from shared.steps.build_clone import step_bitlocker, step_clone_check, step_disk, step_snapshot, step_temp_vm
 from shared.steps.build_image import (
     step_abort,
@@ -108,9 +108,12 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         actor=command.requested_by,
         detail=f"{command.reason.value} run {command.run_id}{mode}",
     )
-    deps.records.commit(
-        Changes(workload=workload.name, run=run, pointers=pointers.evolve(active_run=run.run_id), audit=[entry])
+    # One commit with the pointers' ETag: of two instances starting runs at once, one wins and the
+    # other re-reads; the sequence and the window move only with a run that really started.
+    started = pointers.evolve(
+        active_run=run.run_id, sequence=pointers.sequence + 1, window=max(pointers.window, command.window)
     )
+    deps.records.commit(Changes(workload=workload.name, run=run, pointers=started, audit=[entry]))
     return [Envelope.wrap(position(run))]
 
 
@@ -204,7 +207,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
     step_times = dict(run.step_times)
     if run.step_started_at is not None:
         step_times[run.step] = step_times.get(run.step, 0.0) + (now - run.step_started_at).total_seconds()
-    moved = {"attempt": run.attempt + 1, "step_times": step_times, "step_started_at": now}
+    moved = {"attempt": run.attempt + 1, "step_times": step_times, "step_started_at": now, **deadlines.started(now)}
     if outcome.fail and run.step == ABORT:
         checks = (run.pending.checks + 1) if run.pending else 1
         if checks < ABORT_MAX_CHECKS:  # cleanup hiccup: try again later, the sweeper is the backstop
@@ -242,9 +245,10 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         messages.append(Envelope.wrap(position(new_run)))
     else:
         wait = outcome.wait or waits.FIRST_LOOK_SHORT
+        same_step = {"step_started_at": run.step_started_at, "step_times": run.step_times}
         new_run = run.evolve(
             pending=outcome.pending,
-            **{**moved, "step_started_at": run.step_started_at, "step_times": run.step_times},
+            **{**moved, **same_step, **deadlines.waiting(run, now, wait)},
             **updates,
         )
         messages.append(Envelope.wrap(position(new_run, "recheck"), scheduled_for=now + wait))

@@ -49,14 +49,21 @@ def _due(workload: Workload, deps: Deps, now: datetime) -> StartBuild | None:
     if active is not None and blocking_run(deps, workload.name, active):
         return None  # one run per workload at a time; the next tick looks again
     versions = deps.records.list_versions(workload.name)
+    patch = workload.schedule.kind is ScheduleKind.PATCH_TUESDAY
+    window = patch_window(now, workload.schedule.offset_days) if patch else None
+    decided = loaded.pointers.window
     if not versions:
         run_id, reason = "first-build", BuildReason.FIRST
-    elif workload.schedule.kind is ScheduleKind.PATCH_TUESDAY:
-        run_id, start = patch_window(now, workload.schedule.offset_days)
-        # A build stamped after now came from an instance whose clock ran ahead: it is evidence of
-        # skew, not of a build in this window. The window's own run id is the authority.
-        if any(start <= v.created_at <= now for v in versions):
-            return None  # this window already has its build
+    elif window is not None:
+        run_id, start = window
+        # The record decides, not a timestamp: the window of the newest scheduled run start is kept
+        # on the workload's row (moved with its sequence), so an instance whose clock runs behind
+        # never starts an older window again and one that ran ahead cannot mark a window built.
+        if decided and decided >= run_id:
+            return None  # this window (or a later one) already has its run
+        # A workload never scheduled before (runs started by hand only): its builds in the window count.
+        if not decided and any(start <= v.created_at <= now for v in versions):
+            return None
         reason = BuildReason.PATCH
     else:
         market = workload.base_image.marketplace
@@ -69,4 +76,10 @@ def _due(workload: Workload, deps: Deps, now: datetime) -> StartBuild | None:
         run_id, reason = f"base-{latest.replace('.', '-')}"[:32].rstrip("-"), BuildReason.PATCH
     if deps.records.find_run(workload.name, run_id) is not None:
         return None
-    return StartBuild(workload=workload.name, run_id=run_id, reason=reason, requested_by=SCHEDULER)
+    return StartBuild(
+        workload=workload.name,
+        run_id=run_id,
+        reason=reason,
+        requested_by=SCHEDULER,
+        window=window[0] if window is not None else "",
+    )

@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import azure.functions as func
 import pytest
 
+from functions.status import status_page
 from localrun import state
+from localrun.state import demo_runtime as demo_state_runtime
 from localrun.state import load_simulator, save_simulator
+from shared import bootstrap
 from tests.cli.scenario import demo_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,11 +53,34 @@ def test_after_the_demo_the_cli_reads_its_estate_at_80_columns(tmp_path: Path) -
     assert re.search(r"galleryversion/subscriptions/\S+?/versions/1\.0\.0created", flat)  # the id is whole
     assert "sweeper" in story
     assert "retention plan" in story
-    for command in (["catalog"], ["status", "office"], ["history", "office"], ["report"]):
+    # self-healing: the production version an admin deleted in the portal is flagged by reconcile
+    assert re.search(r"anadmindeletesdata-analyst1\.0\.\d+\(production\)intheportal", flat)
+    assert re.search(r"reconcileflagsproductionversion1\.0\.\d+wasdeletedoutsidetheproduct", flat)
+    for command in (["catalog"], ["status", "office"], ["history", "office"], ["report"], ["hostpools"]):
         out = _run([str(AVDIMAGE), "--demo", *command], state)
         assert out.strip(), command
         assert [line for line in out.splitlines() if len(line) > 80] == [], command
     assert "Win11 | Office | v1.0.2 | 2026-12 (1.0.2)" in _run([str(AVDIMAGE), "--demo", "catalog"], state, 1000)
+    _the_demo_pools_are_in_its_estate(state)
+
+
+def _the_demo_pools_are_in_its_estate(state: Path) -> None:
+    """The pool chapter's two pools (one estate with the rest): `avdimage --demo hostpools` and the
+    status page `make ui` serves both show them, with their hosts on the version rolled out."""
+    pools = _run([str(AVDIMAGE), "--demo", "hostpools"], state)
+    for name in ("hp-office-pooled", "hp-office-finance"):
+        assert name in pools
+    assert "8 hosts: 8 on 1.0.3" in pools
+    assert "rollout manual-finance-1 to 1.0.3: succeeded" in pools
+    request = func.HttpRequest(method="GET", url="http://127.0.0.1/api/status", body=b"")
+    with demo_state_runtime(state, save=False) as runtime:
+        bootstrap.use(runtime.entrypoints)
+        try:
+            page = status_page.build().get_user_function()(request).get_body().decode()
+        finally:
+            bootstrap.use(None)
+    assert "hp-office-pooled" in page
+    assert "hp-office-finance" in page
 
 
 def test_without_demo_state_the_cli_says_to_run_make_demo(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ LIST = re.compile(r"^var routedOperations = \[\n(?P<body>.*?)^\]", re.MULTILINE 
 URIS = {
     "microsoft.compute/virtualmachines": "virtualMachines/someone-elses-vm",
     "microsoft.compute/virtualmachines/runcommands": "virtualMachines/someone-elses-vm/runCommands/avd-inventory",
+    "microsoft.compute/virtualmachines/extensions": "virtualMachines/someone-elses-vm/extensions/Microsoft.PowerShell.DSC",
     "microsoft.compute/disks": "disks/someone-elses-disk",
     "microsoft.compute/snapshots": "snapshots/someone-elses-snapshot",
     "microsoft.compute/galleries/images/versions": "galleries/other/images/other/versions/1.0.0",

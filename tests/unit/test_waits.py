@@ -12,9 +12,6 @@ from simulator.durations import DEFAULT_DURATIONS
 STEPS = Path(__file__).resolve().parents[2] / "shared" / "steps"
 UNITS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 0.001}
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
-# The host-pool rollout arrived with its own re-checks (60 s, 600 s) equal to simulator durations;
-# listed here until they adapt too, so the rule keeps holding for every other step.
-NOT_YET = frozenset({"rollout.py", "rollout_steps.py"})
 
 
 def _constant_timedeltas(path: Path) -> list[tuple[int, float]]:
@@ -32,7 +29,7 @@ def _constant_timedeltas(path: Path) -> list[tuple[int, float]]:
 def test_no_product_wait_equals_a_simulator_duration() -> None:
     """A wait constant equal to a simulator duration would be tuned to it: every one in shared/steps differs."""
     durations = {d for d in DEFAULT_DURATIONS.values() if d > 0}  # zero is "no delay", not a duration
-    scanned = {p.name: _constant_timedeltas(p) for p in sorted(STEPS.glob("*.py")) if p.name not in NOT_YET}
+    scanned = {p.name: _constant_timedeltas(p) for p in sorted(STEPS.glob("*.py"))}
     assert sum(len(v) for v in scanned.values()) > 10, "the scan found the steps' waits"
     tuned = [f"{name}:{line} = {seconds:g} s" for name, items in scanned.items() for line, seconds in items]
     tuned = [t for t in tuned if float(t.rsplit("= ", 1)[1][:-2]) in durations]
