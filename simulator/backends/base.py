@@ -247,6 +247,30 @@ class Context:
         self.clock.schedule(op.due, lambda: self.complete_operation(op))
         return op
 
+    def put_operation(
+        self, operation_name: str, resource_id: str, location: str, seconds: float, res: Resource
+    ) -> AsyncOperation:
+        """The LRO of a PUT whose only effect is ``res`` becoming Succeeded when it ends."""
+
+        def done() -> None:
+            res.provisioning_state = "Succeeded"
+
+        return self.start_operation(
+            operation_name, resource_id, location, seconds, kind="Write", http_method="PUT", on_success=done
+        )
+
+    def delete_operation(
+        self, operation_name: str, resource_id: str, location: str, seconds: float, store: dict[str, Any]
+    ) -> AsyncOperation:
+        """The LRO of a DELETE whose only effect is the resource leaving ``store`` (keyed by lower-case id)."""
+
+        def done() -> None:
+            store.pop(resource_id.lower(), None)
+
+        return self.start_operation(
+            operation_name, resource_id, location, seconds, kind="Delete", http_method="DELETE", on_success=done
+        )
+
     def complete_operation(self, op: AsyncOperation, error: ArmError | None = None) -> None:
         """Finish ``op`` now: apply its effect (or failure) and publish its event."""
         if op.done:

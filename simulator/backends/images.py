@@ -97,17 +97,8 @@ class ImagesBackend:
         image.res.provisioning_state = "Creating"
         self.images[rid.lower()] = image
 
-        def done() -> None:
-            image.res.provisioning_state = "Succeeded"
-
-        op = self.ctx.start_operation(
-            "Microsoft.Compute/images/write",
-            rid,
-            location,
-            self.ctx.seconds("disk_create"),
-            kind="Write",
-            http_method="PUT",
-            on_success=done,
+        op = self.ctx.put_operation(
+            "Microsoft.Compute/images/write", rid, location, self.ctx.seconds("disk_create"), image.res
         )
         return image, op, existing is None
 
@@ -123,17 +114,8 @@ class ImagesBackend:
         if image is None:
             return None
 
-        def done() -> None:
-            self.images.pop(rid.lower(), None)
-
-        return self.ctx.start_operation(
-            "Microsoft.Compute/images/delete",
-            rid,
-            image.res.location,
-            self.ctx.seconds("disk_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+        return self.ctx.delete_operation(
+            "Microsoft.Compute/images/delete", rid, image.res.location, self.ctx.seconds("disk_delete"), self.images
         )
 
     def body(self, image: ManagedImage) -> dict[str, Any]:

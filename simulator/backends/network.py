@@ -144,18 +144,13 @@ class NetworkBackend:
                     400,
                 )
 
-        def done() -> None:
-            self.vnets.pop(rid.lower(), None)
-
         vnet.res.provisioning_state = "Deleting"
-        return self.ctx.start_operation(
+        return self.ctx.delete_operation(
             "Microsoft.Network/virtualNetworks/delete",
             rid,
             vnet.res.location,
             self.ctx.seconds("vnet_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+            self.vnets,
         )
 
     def put_subnet(
@@ -265,17 +260,8 @@ class NetworkBackend:
         nic.res.provisioning_state = "Updating" if existing else "Creating"
         self.nics[rid.lower()] = nic
 
-        def done() -> None:
-            nic.res.provisioning_state = "Succeeded"
-
-        op = self.ctx.start_operation(
-            "Microsoft.Network/networkInterfaces/write",
-            rid,
-            location,
-            self.ctx.seconds("nic_create"),
-            kind="Write",
-            http_method="PUT",
-            on_success=done,
+        op = self.ctx.put_operation(
+            "Microsoft.Network/networkInterfaces/write", rid, location, self.ctx.seconds("nic_create"), nic.res
         )
         return nic, op, existing is None
 
@@ -307,17 +293,12 @@ class NetworkBackend:
             )
         nic.res.provisioning_state = "Deleting"
 
-        def done() -> None:
-            self.nics.pop(rid.lower(), None)
-
-        return self.ctx.start_operation(
+        return self.ctx.delete_operation(
             "Microsoft.Network/networkInterfaces/delete",
             rid,
             nic.res.location,
             self.ctx.seconds("nic_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+            self.nics,
         )
 
     # -- serialization ----------------------------------------------------------------------------------

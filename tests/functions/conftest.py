@@ -68,9 +68,8 @@ def snapshot(runtime: LocalRuntime, workload: str = "data-analyst") -> dict[str,
     }
 
 
-@pytest.fixture(scope="module")
-def built() -> Iterator[LocalRuntime]:
-    """One runtime with data-analyst 1.0.0 ready in test, shared by read-only and refusal tests."""
+def _wired() -> Iterator[LocalRuntime]:
+    """A runtime with data-analyst 1.0.0 ready in test, behind the functions while it is in use."""
     runtime = LocalRuntime(load_catalog(ROOT / "catalog"))
     build(runtime, "data-analyst", "first-build", BuildReason.FIRST)
     bootstrap.use(runtime.entrypoints)
@@ -78,17 +77,18 @@ def built() -> Iterator[LocalRuntime]:
     yield runtime
     CURRENT.remove(runtime)
     bootstrap.use(None)
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[LocalRuntime]:
+    """One runtime with data-analyst 1.0.0 ready in test, shared by read-only and refusal tests."""
+    yield from _wired()
 
 
 @pytest.fixture
 def fresh() -> Iterator[LocalRuntime]:
-    runtime = LocalRuntime(load_catalog(ROOT / "catalog"))
-    build(runtime, "data-analyst", "first-build", BuildReason.FIRST)
-    bootstrap.use(runtime.entrypoints)
-    CURRENT.append(runtime)
-    yield runtime
-    CURRENT.remove(runtime)
-    bootstrap.use(None)
+    """The same, new for each test that changes it."""
+    yield from _wired()
 
 
 def http_get(

@@ -21,6 +21,8 @@ __all__ = ["ComputeBackend", "Disk", "VirtualMachine"]
 
 
 class ComputeBackend(VirtualMachinesBackend, VmLifecycleBackend, VmViewsBackend, DisksBackend):
+    """Every compute operation the simulator serves, with both kinds of Run Command on top."""
+
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.run_commands = run_commands.RunCommandsBackend(ctx, self)

@@ -194,18 +194,13 @@ class DisksBackend(MarketplaceBackend):
         if disk.managed_by:
             raise ArmError("OperationNotAllowed", f"Disk {name} is attached to VM {disk.managed_by}.")
 
-        def done() -> None:
-            store.pop(rid.lower(), None)
-
         disk.res.provisioning_state = "Deleting"
-        return self.ctx.start_operation(
+        return self.ctx.delete_operation(
             f"Microsoft.Compute/{kind}/delete",
             rid,
             disk.res.location,
             self.ctx.seconds("snapshot_delete" if snapshot else "disk_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+            store,
         )
 
     def disk_state(self, disk: Disk) -> str:

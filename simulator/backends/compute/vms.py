@@ -269,16 +269,7 @@ class VirtualMachinesBackend(MarketplaceBackend):
         vm.etag += 1
         vm.res.provisioning_state = "Updating"
 
-        def done() -> None:
-            vm.res.provisioning_state = "Succeeded"
-
-        op = self.ctx.start_operation(
-            "Microsoft.Compute/virtualMachines/write",
-            vm.res.id,
-            vm.res.location,
-            self.ctx.seconds("vm_update"),
-            kind="Write",
-            http_method="PUT",
-            on_success=done,
+        op = self.ctx.put_operation(
+            "Microsoft.Compute/virtualMachines/write", vm.res.id, vm.res.location, self.ctx.seconds("vm_update"), vm.res
         )
         return vm, op, False

@@ -38,17 +38,8 @@ class GalleriesBackend(GalleryState):
         gallery.res.provisioning_state = "Updating" if existing else "Creating"
         self.galleries[rid.lower()] = gallery
 
-        def done() -> None:
-            gallery.res.provisioning_state = "Succeeded"
-
-        op = self.ctx.start_operation(
-            "Microsoft.Compute/galleries/write",
-            rid,
-            location,
-            self.ctx.seconds("gallery_create"),
-            kind="Write",
-            http_method="PUT",
-            on_success=done,
+        op = self.ctx.put_operation(
+            "Microsoft.Compute/galleries/write", rid, location, self.ctx.seconds("gallery_create"), gallery.res
         )
         return gallery, op, existing is None
 
@@ -73,17 +64,12 @@ class GalleriesBackend(GalleryState):
                 409,
             )
 
-        def done() -> None:
-            self.galleries.pop(rid.lower(), None)
-
-        return self.ctx.start_operation(
+        return self.ctx.delete_operation(
             "Microsoft.Compute/galleries/delete",
             rid,
             gallery.res.location,
             self.ctx.seconds("gallery_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+            self.galleries,
         )
 
     def gallery_body(self, gallery: Gallery) -> dict[str, Any]:
@@ -147,17 +133,12 @@ class GalleriesBackend(GalleryState):
         image.res.tags = dict(body.get("tags") or {})
         image.res.provisioning_state = "Updating" if existing else "Creating"
 
-        def done() -> None:
-            image.res.provisioning_state = "Succeeded"
-
-        op = self.ctx.start_operation(
+        op = self.ctx.put_operation(
             "Microsoft.Compute/galleries/images/write",
             rid,
             image.res.location,
             self.ctx.seconds("gallery_image_create"),
-            kind="Write",
-            http_method="PUT",
-            on_success=done,
+            image.res,
         )
         return image, op, existing is None
 
@@ -184,17 +165,12 @@ class GalleriesBackend(GalleryState):
                 409,
             )
 
-        def done() -> None:
-            self.images.pop(rid.lower(), None)
-
-        return self.ctx.start_operation(
+        return self.ctx.delete_operation(
             "Microsoft.Compute/galleries/images/delete",
             rid,
             image.res.location,
             self.ctx.seconds("gallery_image_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+            self.images,
         )
 
     def image_body(self, image: ImageDefinition) -> dict[str, Any]:

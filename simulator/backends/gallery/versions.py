@@ -260,17 +260,12 @@ class VersionsBackend(GalleriesBackend, CaptureBackend, ReplicationBackend):
             version.operation.end = self.ctx.now()
         version.res.provisioning_state = "Deleting"
 
-        def done() -> None:
-            self.versions.pop(rid.lower(), None)
-
-        return self.ctx.start_operation(
+        return self.ctx.delete_operation(
             "Microsoft.Compute/galleries/images/versions/delete",
             rid,
             version.res.location,
             self.ctx.seconds("gallery_version_delete"),
-            kind="Delete",
-            http_method="DELETE",
-            on_success=done,
+            self.versions,
         )
 
     def resolve_for_deployment(self, ref_id: str, location: str) -> ImageVersion:
