@@ -186,6 +186,7 @@ class PendingOperation(BaseModel):
     started_at: datetime
     checks: int = 0
     operation: str = ""  # where to ask for the result (Run Command's result URL)
+    retry_after: float | None = None  # seconds Azure asked to wait before looking (the LRO's Retry-After)
 
 
 class ImageVersion(BaseModel):
@@ -308,6 +309,7 @@ class Run(BaseModel):
     step_started_at: datetime | None = None
     marks: dict[str, datetime] = Field(default_factory=dict)  # when a step's milestones happened
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step
+    event_lag: float | None = None  # seconds the last Event Grid event that continued it came after its operation
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:
