@@ -309,7 +309,7 @@ class Run(BaseModel):
     step_started_at: datetime | None = None
     marks: dict[str, datetime] = Field(default_factory=dict)  # when a step's milestones happened
     step_times: dict[str, float] = Field(default_factory=dict)  # simulated Azure seconds per step
-    event_lag: float | None = None  # seconds the last Event Grid event that continued it came after its operation
+    event_lag: float | None = None  # the longest delay (s) of the Event Grid events that continued it
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:

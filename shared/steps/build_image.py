@@ -317,21 +317,30 @@ def _serves_test(ctx: StepContext, version: ImageVersion, outcome: Outcome) -> O
     return outcome
 
 
+VERSION_DELETE_ASKED = "version-delete-asked"
+
+
 def step_abort(ctx: StepContext) -> Outcome:
     """Failure path: remove everything the run created (temp resources, a half-made gallery version)."""
     waiting = _remove_temp_resources(ctx, thorough=True)
     if waiting is not None:
         return waiting
     version, compute, gallery = ctx.version, ctx.deps.compute, ctx.workload.gallery
-    if version is not None and version.status is Status.FAILED:
+    deleting = VERSION_DELETE_ASKED in ctx.run.marks
+    if version is not None and (version.status is Status.FAILED or deleting):
         state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
         if state is not None:
-            if ctx.run.pending is None or ctx.run.pending.kind != "delete-version":
+            if not deleting:
                 start_once(
                     lambda: compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
                 )
+            pending = ctx.pending("delete-version", state.id)
             return Outcome(
-                wait=ctx.backoff(ctx.pending("delete-version", state.id)),
-                pending=ctx.pending("delete-version", state.id),
+                wait=ctx.backoff(pending), pending=pending, run_updates={"marks": ctx.mark(VERSION_DELETE_ASKED)}
             )
+        if deleting and version.status in (Status.FAILED, Status.DEPRECATED):
+            # Record what Azure now has, before its (late) delete event could read as a deletion by hand.
+            detail = f"gallery version {version.version} removed by the cleanup of failed run {ctx.run.run_id}"
+            entry = ctx.audit("deleted", detail, from_status=version.status, to_status=Status.DELETED)
+            return Outcome(finish=True, version=lifecycle.delete(version), audit=[entry])
     return Outcome(finish=True)

@@ -100,10 +100,11 @@ def restarted(ctx: StepContext, vm_name: str, kind: str = "vm-restart") -> Outco
         start_once(compute.start_restart, vm_name)
         vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
         restarting = PendingOperation(kind=kind, resource_id=vm_id, started_at=ctx.now, retry_after=compute.retry_after)
-        return Outcome(wait=ctx.first_look(), pending=restarting)
+        # No event is routed for restart/action (shared/steps/events.py): the plain back-off.
+        return Outcome(wait=ctx.first_look(evented=False), pending=restarting)
     vm = compute.get_vm(vm_name)
     if vm is not None and vm.provisioning is OperationState.SUCCEEDED and vm.power == "running":
         return None
     if vm is not None and vm.provisioning is OperationState.FAILED:
         return Outcome(fail=f"restart of {vm_name} failed")
-    return Outcome(wait=ctx.backoff(current), pending=ctx.pending(kind))
+    return Outcome(wait=ctx.backoff(current, evented=False), pending=ctx.pending(kind))

@@ -128,7 +128,8 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
     if run.version != version:  # a message from before the version existed (only after a crash)
         loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
     if command.trigger == "event" and command.event_lag is not None:
-        run = run.evolve(event_lag=command.event_lag)  # how late events come: the waits adapt to it
+        # How late events come, the latest seen so far (delivery delays vary): the waits adapt to it.
+        run = run.evolve(event_lag=max(run.event_lag or 0.0, command.event_lag))
     ctx = _context(deps, run, loaded)
     now = ctx.now
     try:

@@ -62,13 +62,15 @@ class StepContext:
             kind=kind, resource_id=resource_id, started_at=self.now, retry_after=self.deps.compute.retry_after
         )
 
-    def backoff(self, pending: PendingOperation) -> timedelta:
-        """The next look at `pending`: from Azure's Retry-After, backing off (waits.backoff)."""
+    def backoff(self, pending: PendingOperation, *, evented: bool = True) -> timedelta:
+        """The next look at `pending`: from Azure's Retry-After, backing off (waits.backoff).
+
+        `evented=False` for an operation no routed event reports (a restart): no safety net then."""
         return waits.backoff(
             pending.started_at,
             self.now,
             pending.retry_after,
-            event_grid=self.deps.settings.event_grid,
+            event_grid=self.deps.settings.event_grid and evented,
             event_lag=self.run.event_lag,
         )
 
@@ -79,9 +81,10 @@ class StepContext:
             return timedelta(0)
         return self.now - pending.started_at
 
-    def first_look(self) -> timedelta:
+    def first_look(self, *, evented: bool = True) -> timedelta:
         """The first look at an operation just started (after Azure's Retry-After)."""
-        return waits.first_look(self.deps.compute.retry_after, self.deps.settings.event_grid, self.run.event_lag)
+        event_grid = self.deps.settings.event_grid and evented
+        return waits.first_look(self.deps.compute.retry_after, event_grid, self.run.event_lag)
 
     def script(self, purpose: str, vm_name: str, text: str) -> ScriptResult | Outcome:
         """Run Command without waiting: start it and come back (on its event or a re-check) for the result."""

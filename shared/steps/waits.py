@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 
 OPENING = timedelta(seconds=15)  # the first look when Azure gave no Retry-After
 SHORTEST = timedelta(seconds=15)  # never look sooner than this, whatever Azure's hint
-GROWTH = 0.12  # without events: look again when the wait has grown by 12 % (overshoot <= 12 %)
+GROWTH = 0.2  # without events: look again when the wait has grown by a fifth (overshoot <= 20 %)
 LONGEST = timedelta(minutes=8)  # bounded: a long operation is still looked at now and then
 
 # With Event Grid the event usually continues the step; the safety net waits for a late one.
-EVENT_GROWTH = 0.5
+EVENT_GROWTH = 1.0  # a lost event costs at most the time already waited
 EVENT_ALLOWANCE = timedelta(seconds=150)  # a delivery this late is already unusual
 
 
