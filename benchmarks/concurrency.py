@@ -23,10 +23,10 @@ from typing import Any
 from benchmarks.common import cloned_catalog, quiet_logs
 from benchmarks.store import IndexedMemoryRecordStore
 from localrun.runtime import LocalRuntime
+from localrun.scenario import BUILDER, approvers_of
 from shared.domain.commands import Promote, StartBuild
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, Stage, Status
-from tests.e2e.scenario import BUILDER, approvers_of
 
 
 def lifecycles(count: int, *, promote: bool = True, trace_memory: bool = False) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The full lifecycle under a Probe, and the perturbation sweep around the duration table.
 
-One measurement = `tests.e2e.scenario.full_lifecycle` in a fresh LocalRuntime whose simulator
+One measurement = `localrun.scenario.full_lifecycle` in a fresh LocalRuntime whose simulator
 runs on the default duration table multiplied by `factor`, with Event Grid on or off. The
 ratio of a run divides the product's virtual time by the reference chains priced from that
 run's own table (`common.reference_paths`), so slower or faster Azure moves both sides alike
@@ -22,12 +22,12 @@ from typing import Any
 
 from benchmarks.common import Phase, Probe, packer_chain, quiet_logs, reference_paths, repo_catalog
 from localrun.runtime import START, LocalRuntime
+from localrun.scenario import full_lifecycle
 from shared.config import Settings
 from shared.domain.commands import StartBuild
 from shared.domain.records import RecordStore
 from simulator import Simulator
 from simulator.durations import DEFAULT_DURATIONS
-from tests.e2e.scenario import full_lifecycle
 
 FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 SEEDS = (1, 2, 3)

@@ -1,6 +1,6 @@
 """`python -m benchmarks.reliability`: every fault class against whole lifecycles -> docs/reliability.md.
 
-A lifecycle here is build -> validation -> production of one workload (`tests.e2e.scenario`). Every
+A lifecycle here is build -> validation -> production of one workload (`localrun.scenario`). Every
 fault class states the outcome it expects (`Expect`: completed, or failed with an exact reason), and
 each disturbed run is judged against it once idle:
 
@@ -20,175 +20,24 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import DOCS, ROOT, quiet_logs, repo_catalog
+from benchmarks.common import DOCS, quiet_logs, repo_catalog
+from benchmarks.reliability_azurite import azurite_restart
+from benchmarks.reliability_healing import healing_classes
+from benchmarks.reliability_input import bad_input
+from benchmarks.reliability_judge import COMPLETES, Expect, FaultClass, judge, lifecycle, short
 from localrun.runtime import LocalRuntime
-from shared.adapters.table_records import TableRecordStore
-from shared.domain.catalog import Catalog, CatalogError, load_catalog
-from shared.domain.commands import Envelope, Reconcile, StartBuild
-from shared.domain.compute import RUN_TAG, WORKLOAD_TAG
-from shared.domain.model import BuildReason, RunState, Stage, Status
-from shared.steps import reconcile
-from tests.e2e.scenario import BUILDER, CrashingStore, InjectedCrash, build, promote
-
-VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
-
-
-# -- judging ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    workload: str
-    outcome: str  # "completed", "failed", "unexpected", "lost" (= stuck)
-    reason: str = ""
-    leaked: int = 0
-    duplicates: int = 0
-    leftovers: list[str] = field(default_factory=list)
-    disagreements: int = 0
-
-
-@dataclass(frozen=True)
-class Expect:
-    """What a fault class should end in: completed, or failed with `reason` in the run's (or version's) reason."""
-
-    outcome: str = "completed"
-    reason: str = ""
-
-    def __str__(self) -> str:
-        text = "completed" if self.outcome == "completed" else f"failed: {self.reason}"
-        return text.replace("|", "/")  # shown in a Markdown table
-
-
-COMPLETES = Expect()
-
-
-def settle(verdict: Verdict, expect: Expect) -> Verdict:
-    """Count only the expected outcome; anything else that ended is `unexpected`, with what was expected."""
-    if verdict.outcome == "lost":
-        return verdict
-    if verdict.outcome == expect.outcome and expect.reason in verdict.reason:
-        return verdict
-    verdict.reason = f"expected {expect}, got {verdict.outcome}: {verdict.reason}"
-    verdict.outcome = "unexpected"
-    return verdict
-
-
-@dataclass
-class FaultClass:
-    name: str
-    how: str
-    verdicts: list[Verdict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    expect: Expect = COMPLETES
-
-    def count(self, outcome: str) -> int:
-        return sum(1 for v in self.verdicts if v.outcome == outcome)
-
-    def add(self, verdict: Verdict, expect: Expect | None = None) -> Verdict:
-        self.verdicts.append(settle(verdict, expect or self.expect))
-        return verdict
-
-    @property
-    def disagreements(self) -> int:
-        return sum(v.disagreements for v in self.verdicts)
-
-    @property
-    def expected(self) -> str:
-        return str(self.expect)
-
-    @property
-    def leaked(self) -> int:
-        return sum(v.leaked for v in self.verdicts)
-
-    @property
-    def duplicates(self) -> int:
-        return sum(v.duplicates for v in self.verdicts)
-
-    def reasons(self) -> Counter[str]:
-        return Counter(_short(v.reason) for v in self.verdicts if v.outcome == "failed")
-
-
-def _short(reason: str) -> str:
-    first = reason.strip().splitlines()[0] if reason.strip() else "(empty)"
-    return first[:110]
-
-
-def judge(runtime: LocalRuntime, workload: str, *, expect: str = "1.0.0") -> Verdict:
-    records = runtime.records
-    runs = records.list_runs(workload)
-    versions = records.list_versions(workload)
-    pointers = records.get_pointers(workload)
-    definition = runtime.catalog.get(workload).gallery.definition
-    in_gallery = {
-        r["name"]
-        for r in runtime.sim.live_resources()
-        if r["type"] == VERSION_TYPE and f"/images/{definition}/".lower() in r["id"].lower()
-    }
-    owned = {str(v.version) for v in versions if v.gallery_version_id and v.status is not Status.DELETED}
-    per_run = Counter(v.run_id for v in versions)
-    duplicates = sum(n - 1 for n in per_run.values() if n > 1) + len(in_gallery - owned)
-    temp = runtime.sim.live_resources(tag=RUN_TAG)
-    mine = [r for r in temp if r["tags"].get(WORKLOAD_TAG, workload) == workload]
-    leftovers = [f"{r['type'].rsplit('/', 1)[-1]} {r['name']}" for r in mine]
-    verdict = Verdict(workload, "lost", leaked=len(mine), duplicates=duplicates, leftovers=leftovers)
-    verdict.disagreements = disagreements(runtime, workload)
-    if any(r.state is RunState.RUNNING for r in runs):
-        running = [r.run_id + "@" + r.step for r in runs if r.state is RunState.RUNNING]
-        verdict.reason = f"still running once idle: {running}"
-        return verdict
-    if pointers.production is not None and str(pointers.production) == expect:
-        verdict.outcome = "completed"
-        return verdict
-    failed_run = next((r for r in runs if r.state is RunState.FAILED and r.failure_reason), None)
-    failed_version = next((v for v in versions if v.status is Status.FAILED and v.failure_reason), None)
-    rejected = [m for m in records.list_rejections() if workload in m.body or workload in m.message_id]
-    dead = [d for d in runtime.bus.dead_letters if d.envelope.session_id == workload]
-    if failed_run is not None:
-        verdict.outcome, verdict.reason = "failed", failed_run.failure_reason
-    elif failed_version is not None:
-        verdict.outcome, verdict.reason = "failed", failed_version.failure_reason
-    elif dead:
-        verdict.outcome, verdict.reason = "failed", f"dead-lettered: {dead[0].reason}: {dead[0].description}"
-    elif rejected:
-        verdict.outcome, verdict.reason = "failed", f"refused: {rejected[-1].reason}"
-    else:
-        running = [r.run_id + "@" + r.step for r in runs if r.state is RunState.RUNNING]
-        stuck = [f"{v.version} {v.status.value}" for v in versions if v.status is not Status.READY]
-        verdict.reason = f"running: {running}; versions: {stuck}; production: {pointers.production}"
-    return verdict
-
-
-def disagreements(runtime: LocalRuntime, workload: str) -> int:
-    """Run a reconcile pass, then count what a second (dry) pass still finds."""
-    if workload not in runtime.catalog:
-        return 0
-    runtime.submit(Reconcile(workload=workload, requested_at=runtime.sim.clock.now(), after="judge"))
-    runtime.run()
-    health, _ = reconcile.check(workload, runtime.deps, repair=False)
-    return len(health.repairs) + len(health.flags) + len(health.unknown_versions)
-
-
-def lifecycle(runtime: LocalRuntime, workload: str, run_id: str = "first-build") -> None:
-    """Build, then validation and production - each approval only if the previous phase got there."""
-    build(runtime, workload, run_id, BuildReason.FIRST)
-    for stage in (Stage.VALIDATION, Stage.PRODUCTION):
-        promote(runtime, workload, "1.0.0", stage)
-
+from localrun.scenario import BUILDER, CrashingStore, InjectedCrash, promote
+from shared.domain.catalog import Catalog
+from shared.domain.commands import Envelope, StartBuild
+from shared.domain.model import BuildReason, Stage
 
 # -- fault classes ----------------------------------------------------------------------------------------
 
@@ -335,7 +184,7 @@ def crashes(catalog: Catalog, workload: str) -> list[FaultClass]:
                 verdict.reason = f"(call {k} never happened) " + verdict.reason
             fault_name = crashing.crashed[0] if crashing.crashed else "none"
             if verdict.outcome != "completed":
-                compute_fault.notes.append(f"k={k} {fault_name}: {verdict.outcome}: {_short(verdict.reason)}")
+                compute_fault.notes.append(f"k={k} {fault_name}: {verdict.outcome}: {short(verdict.reason)}")
             compute_fault.add(verdict)
     commit_fault = FaultClass(
         "crash before each record commit",
@@ -349,7 +198,7 @@ def crashes(catalog: Catalog, workload: str) -> list[FaultClass]:
         verdict = judge(runtime, workload)
         if verdict.outcome != "completed":
             crashed: Any = runtime.records
-            commit_fault.notes.append(f"k={k} {crashed.crashed}: {verdict.outcome}: {_short(verdict.reason)}")
+            commit_fault.notes.append(f"k={k} {crashed.crashed}: {verdict.outcome}: {short(verdict.reason)}")
         commit_fault.add(verdict)
     return [compute_fault, commit_fault]
 
@@ -405,7 +254,7 @@ def azure_faults(catalog: Catalog, workload: str, seeds: int) -> list[FaultClass
         verdict = judge(runtime, workload)
         lro.add(verdict, LRO_EXPECT.get(op, COMPLETES))
         left = f" - LEFT BEHIND: {', '.join(verdict.leftovers)}" if verdict.leftovers else ""
-        lro.notes.append(f"{op.split('/', 1)[1]}: {verdict.outcome}: {_short(verdict.reason)}{left}")
+        lro.notes.append(f"{op.split('/', 1)[1]}: {verdict.outcome}: {short(verdict.reason)}{left}")
     lro.expect = Expect("failed", "per operation: its exact reason, or completed (retried)")
     classes.append(lro)
 
@@ -446,226 +295,6 @@ LRO_EXPECT = {
 """Operations whose failed LRO must fail the run with this reason; the others are retried to completion."""
 
 
-# -- Azurite restarted mid-run ----------------------------------------------------------------------------
-
-AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
-DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-FLUSH_SECONDS = 6.0  # Azurite's table store (LokiJS) autosaves every 5 s; SIGTERM does not flush
-
-
-class PersistentAzurite:
-    """Azurite with a --location folder, so its data survives a stop and a start on the same port."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};"
-            f"TableEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
-        )
-
-    def start(self) -> None:
-        args = [str(AZURITE), "--tableHost", "127.0.0.1", "--tablePort", str(self.port)]
-        args += ["--location", str(self.folder), "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/devstoreaccount1/Tables", timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("Azurite did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
-def azurite_restart(catalog: Catalog, workload: str, cut_points: Iterable[int]) -> FaultClass:
-    fault = FaultClass(
-        "Azurite restarted mid-run",
-        "Azurite started by the suite in persisted mode (`--location` a temp folder, not "
-        "`--inMemoryPersistence`); the lifecycle runs `runtime.run(until=t)`, Azurite is stopped and started "
-        "again on the same port and folder, then the lifecycle continues. Cut points t: minutes after the "
-        "build started. Azurite's table store autosaves every 5 s and does not flush on SIGTERM, so the suite "
-        "waits for a flush before stopping it (without that wait the restarted Azurite has lost the table: a "
-        "storage loss, which Azure Table Storage does not have, rather than a restart).",
-    )
-    if not AZURITE.exists():
-        fault.notes.append(f"not run: {AZURITE} missing (npm ci)")
-        return fault
-    for minutes in cut_points:
-        folder = Path(tempfile.mkdtemp(prefix="azurite-"))
-        azurite = PersistentAzurite(folder)
-        azurite.start()
-        try:
-            store = TableRecordStore.from_connection_string(azurite.connection_string, "reliability")
-            store.ensure_table()
-            runtime = LocalRuntime(catalog, records=store)
-            start = runtime.sim.clock.now()
-            runtime.submit(
-                StartBuild(workload=workload, run_id="first-build", reason=BuildReason.FIRST, requested_by=BUILDER)
-            )
-            runtime.run(until=start + timedelta(minutes=minutes))
-            step_at_cut = store.find_run(workload, "first-build")
-            time.sleep(FLUSH_SECONDS)  # let Azurite's LokiJS autosave flush: a restart, not a disk loss
-            azurite.stop()
-            azurite.start()
-            runtime.run()
-            for stage in (Stage.VALIDATION, Stage.PRODUCTION):
-                promote(runtime, workload, "1.0.0", stage)
-            verdict = fault.add(judge(runtime, workload))
-            fault.notes.append(
-                f"cut at +{minutes} min (run at step {step_at_cut.step if step_at_cut else '-'}): {verdict.outcome}"
-            )
-        finally:
-            azurite.stop()
-            shutil.rmtree(folder, ignore_errors=True)
-    return fault
-
-
-# -- bad input --------------------------------------------------------------------------------------------
-
-
-def bad_input(catalog: Catalog) -> list[FaultClass]:
-    from tests.functions.conftest import signed
-    from tests.functions.test_bad_input import ARM, BAD_APPROVALS, BAD_EVENTS, BAD_STEPS
-
-    approvals = FaultClass(
-        "bad approvals",
-        f"Every body in `tests/functions/test_bad_input.py` `BAD_APPROVALS` ({len(BAD_APPROVALS)}) put on the "
-        "approvals queue of a runtime with data-analyst 1.0.0 in test. Completed = n/a; each must be refused "
-        "with the expected reason (failed with reason) and change nothing.",
-    )
-    runtime = LocalRuntime(catalog)
-    build(runtime, "data-analyst", "first-build", BuildReason.FIRST)
-    before = _snapshot(runtime)
-    for case, body, reason in BAD_APPROVALS:
-        runtime.approve(signed(body, runtime), message_id=f"bad-{case}")
-        runtime.run()
-        mine = [r for r in runtime.records.list_rejections() if r.message_id == f"bad-{case}"]
-        dead = [d for d in runtime.bus.dead_letters if d.envelope.message_id == f"bad-{case}"]
-        if mine and reason in mine[0].reason:
-            approvals.verdicts.append(Verdict(case, "failed", mine[0].reason))
-        elif dead:
-            approvals.verdicts.append(Verdict(case, "unexpected", f"dead-lettered, not refused: {dead[0].description}"))
-        else:
-            approvals.verdicts.append(Verdict(case, "lost", f"no rejection with {reason!r}"))
-    if _snapshot(runtime) != before:
-        approvals.notes.append("**records changed** by refused approvals")
-    approvals.expect = Expect("failed", "refused with the case's reason, nothing changed")
-
-    events = FaultClass(
-        "bad Event Grid events and step messages",
-        f"`BAD_EVENTS` ({len(BAD_EVENTS)}) through the Event Grid entry point and `BAD_STEPS` "
-        f"({len(BAD_STEPS)}) on the step queue; each must be kept as a rejection with its reason.",
-    )
-    for case, data, reason in BAD_EVENTS:
-        event = {"id": f"evt-{case}", "eventType": ARM, "subject": "s", "data": data, "dataVersion": "2"}
-        event["eventTime"] = datetime(2026, 11, 2, 10, tzinfo=UTC).isoformat()
-        handled = runtime.entrypoints.arm_event(event)
-        events.verdicts.append(
-            Verdict(case, "failed" if reason in handled.rejected else "lost", handled.rejected or "accepted")
-        )
-    for case, body, reason in BAD_STEPS:
-        handled = runtime.entrypoints.step_message(f"step-{case}", body)
-        events.verdicts.append(
-            Verdict(case, "failed" if reason in handled.rejected else "lost", handled.rejected or "accepted")
-        )
-    if _snapshot(runtime) != before:
-        events.notes.append("**records changed** by refused events")
-    events.expect = Expect("failed", "kept as a rejection with the case's reason")
-
-    catalogs = FaultClass(
-        "catalog mistakes",
-        "Broken workload files written to a temp folder next to a valid copy of office.toml and loaded with "
-        "`load_catalog`; each must raise `CatalogError` whose issues name the field (or the cross-file rule) "
-        "with file and reason. Refusals of approvals and events are written to the audit trail; "
-        '"nothing changed" compares versions\' status, stage and approvals and the stage pointers.',
-    )
-    office = (ROOT / "catalog" / "office.toml").read_text(encoding="utf-8")
-    mistakes: dict[str, tuple[str, str]] = {
-        "toml-syntax": (office.replace('name = "office"', 'name = "office'), "(syntax)"),
-        "missing-owner": (office.replace('owner = "euc-team@contoso.com"\n', ""), "owner"),
-        "unknown-field": (office + '\ncolour = "blue"\n', "colour"),
-        "bad-name": (office.replace('name = "office"', 'name = "Office Desktop"'), "name"),
-        "duplicate-name": (office.replace("win11-24h2-office", "win11-24h2-office-2"), "is also defined in"),
-        "duplicate-definition": (office.replace('name = "office"', 'name = "office-two"'), "image sprawl guard"),
-        "bad-region": (office.replace('location = "westeurope"', 'location = "West Europe"'), "location"),
-        "both-bases": (
-            office.replace(
-                "[gallery]",
-                'source_vm = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/'
-                'Microsoft.Compute/virtualMachines/src"\n\n[gallery]',
-            ),
-            "base_image",
-        ),
-        "no-approvers": (
-            office.replace(
-                'approvers = [{ group = "9e4c7a21-5b6d-4c8e-a1f3-2d7b8e9c0f50", label = "Change board" }]'
-                "\n\n[stages.dr]",
-                "\n[stages.dr]",
-            ),
-            "stages",
-        ),
-        "duplicate-customization": (office.replace('name = "m365-apps"', 'name = "fslogix"'), "must be unique"),
-        "huge-script": (
-            office.replace('builtin = "windows-update"', f'script = "{"x" * 210_000}"'),
-            "customizations",
-        ),
-        "bad-version-pin": (office.replace("pinned = []", 'pinned = ["1.0"]'), "retention.pinned"),
-        "keep-zero": (office.replace("keep = 3", "keep = 0"), "retention.keep"),
-        "bad-vm-size": (office.replace('vm_size = "Standard_D4s_v5"', 'vm_size = "D4s"'), "vm_size"),
-        "empty-file": ("", "name"),
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        for case, (text, field_name) in mistakes.items():
-            for old in folder.glob("*.toml"):
-                old.unlink()
-            (folder / "office.toml").write_text(office, encoding="utf-8")
-            (folder / f"{case}.toml").write_text(text, encoding="utf-8")
-            try:
-                load_catalog(folder)
-            except CatalogError as error:
-                named = [i for i in error.issues if field_name in i.field or field_name in i.reason]
-                if named:
-                    catalogs.verdicts.append(Verdict(case, "failed", str(named[0])))
-                else:
-                    catalogs.verdicts.append(Verdict(case, "lost", f"issues do not name {field_name}: {error}"))
-            except Exception as error:
-                catalogs.verdicts.append(Verdict(case, "lost", f"{type(error).__name__}: {error}"))
-            else:
-                catalogs.verdicts.append(Verdict(case, "lost", "accepted"))
-    catalogs.expect = Expect("failed", "CatalogError naming file, field and reason")
-    return [approvals, events, catalogs]
-
-
-def _snapshot(runtime: LocalRuntime) -> Any:
-    records = runtime.records
-    return [
-        (
-            w,
-            [(str(v.version), v.status, v.stage, v.approvals) for v in records.list_versions(w)],
-            records.get_pointers(w).model_dump(exclude={"event_count"}),
-        )
-        for w in runtime.catalog.names
-    ]
-
-
 # -- report -----------------------------------------------------------------------------------------------
 
 
@@ -677,7 +306,7 @@ def findings(classes: list[FaultClass]) -> list[str]:
         if bad:
             lines.append(
                 f"- **{c.name}**: {len(bad)} of {len(c.verdicts)} runs did not end as expected ({c.expected}): "
-                f"`{_short(bad[0].reason)}`"
+                f"`{short(bad[0].reason)}`"
             )
         for v in c.verdicts:
             if v.leaked:
@@ -694,7 +323,7 @@ def report(classes: list[FaultClass], seconds: float) -> str:
         f"Generated by `make reliability` (`python -m benchmarks.reliability`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s. Do not edit by hand: re-run it.",
         "",
-        "A *lifecycle* is build -> validation -> production of one workload (`tests.e2e.scenario`: `build`, "
+        "A *lifecycle* is build -> validation -> production of one workload (`localrun.scenario`: `build`, "
         "`promote`), on the simulator and the local bus (Service Bus semantics: sessions, duplicate detection, "
         "scheduled delivery, 10 deliveries then dead letter). Each run is judged once idle:",
         "",
@@ -754,10 +383,10 @@ def report(classes: list[FaultClass], seconds: float) -> str:
             lines.append("")
         lost = [v for v in c.verdicts if v.outcome == "lost"]
         if lost:
-            lines += ["**Stuck:**", ""] + [f"- {v.workload}: {_short(v.reason)}" for v in lost[:20]] + [""]
+            lines += ["**Stuck:**", ""] + [f"- {v.workload}: {short(v.reason)}" for v in lost[:20]] + [""]
         odd = [v for v in c.verdicts if v.outcome == "unexpected"]
         if odd:
-            lines += ["**Unexpected:**", ""] + [f"- {v.workload}: {_short(v.reason)}" for v in odd[:20]] + [""]
+            lines += ["**Unexpected:**", ""] + [f"- {v.workload}: {short(v.reason)}" for v in odd[:20]] + [""]
         leaks = [v for v in c.verdicts if v.leaked or v.duplicates]
         if leaks:
             lines += [
@@ -774,8 +403,6 @@ def report(classes: list[FaultClass], seconds: float) -> str:
 
 
 def _healing(catalog: Catalog, seeds: int) -> list[FaultClass]:
-    from benchmarks.reliability_healing import healing_classes  # it builds on this module
-
     return healing_classes(catalog, seeds)
 
 

@@ -4,50 +4,28 @@ the records disagreeing with the gallery. Each states its expected outcome; `rel
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.mgmt.compute import ComputeManagementClient
-
 from benchmarks.common import ROOT
-from benchmarks.reliability import Expect, FaultClass, Verdict, judge, lifecycle
+from benchmarks.reliability_judge import Expect, FaultClass, Verdict, judge, lifecycle
+from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
+from localrun.scenario import BUILDER, build, promote, rollback, to_production
 from shared.domain import naming
 from shared.domain.catalog import Catalog
-from shared.domain.commands import ContinueRun, Envelope, StartBuild
+from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason, Stage
 from shared.domain.records import Changes
 from shared.steps.sweep import sweep
-from simulator import client_kwargs
-from tests.e2e.scenario import BUILDER, CrashingStore, approvers_of, build, promote, rollback, to_production
 
 WORKLOAD = "data-analyst"
-RG = "rg-avd-images"
 GONE = Expect("failed", "deleted outside the product")
-
-
-def _at_step(runtime: LocalRuntime, step: str, action: Callable[[], None]) -> None:
-    """Run `action` once, just before the first delivery of the run's message for `step`."""
-    done: list[bool] = []
-
-    def hook(envelope: Envelope) -> None:
-        if done or envelope.subject != "continue-run":
-            return
-        if ContinueRun.model_validate_json(envelope.body).step == step:
-            done.append(True)
-            action()
-
-    runtime._on_delivery = hook
-
-
-def _operator(runtime: LocalRuntime) -> ComputeManagementClient:
-    return ComputeManagementClient(**client_kwargs(runtime.sim))
 
 
 def vanished(catalog: Catalog) -> FaultClass:
@@ -61,38 +39,16 @@ def vanished(catalog: Catalog) -> FaultClass:
     for step, kind in (("deallocate", "vm"), ("capture", "vm"), ("sysprep", "vm"), ("temp-vm", "disk")):
         runtime = LocalRuntime(catalog)
         name = naming.temp_resource_name(WORKLOAD, "first-build", kind)
-        client = _operator(runtime)
 
-        def delete(
-            kind: str = kind, name: str = name, client: ComputeManagementClient = client, runtime: Any = runtime
-        ) -> None:
-            if kind == "vm":
-                client.virtual_machines.begin_delete(RG, name, polling=False)
-            else:
-                client.disks.begin_delete(RG, name, polling=False)
+        def delete(kind: str = kind, name: str = name, runtime: LocalRuntime = runtime) -> None:
+            delete_by_hand(runtime, kind, name)
             runtime.sim.clock.advance(180)  # the delete completes before the step runs
 
-        _at_step(runtime, step, delete)
+        at_step(runtime, step, delete)
         lifecycle(runtime, WORKLOAD)
         verdict = fault.add(judge(runtime, WORKLOAD))
         fault.notes.append(f"{kind} deleted before {step}: {verdict.outcome}")
     return fault
-
-
-class FailingCommits(CrashingStore):
-    """Table Storage answering 503 to `count` commits in a row, from the first commit of `step` on."""
-
-    def __init__(self, step: str, count: int) -> None:
-        super().__init__()
-        self.step, self.count, self.failed = step, count, 0
-
-    def commit(self, changes: Changes) -> None:
-        run = self.find_run(changes.workload, changes.run.run_id) if changes.run is not None else None
-        at_step = run is not None and run.step == self.step
-        if self.failed < self.count and (self.failed or at_step):
-            self.failed += 1
-            raise ConnectionError("503 Server Busy: the server is currently unable to receive requests")
-        super().commit(changes)
 
 
 def storage_outage(catalog: Catalog) -> FaultClass:
@@ -210,7 +166,7 @@ def version_deleted_by_hand(catalog: Catalog, *, events: bool) -> FaultClass:
     build(runtime, WORKLOAD, "patch-1", BuildReason.PATCH)
     to_production(runtime, WORKLOAD, "1.0.1", dr=False)
     definition = runtime.catalog.get(WORKLOAD).gallery.definition
-    _operator(runtime).gallery_image_versions.begin_delete(RG, "gal_avd_images", definition, "1.0.0", polling=False)
+    operator(runtime).gallery_image_versions.begin_delete(RG, "gal_avd_images", definition, "1.0.0", polling=False)
     runtime.run()
     runtime.tick_retention()  # the hourly timer: prune and reconcile
     runtime.run()
@@ -232,29 +188,12 @@ def refusal_burst(catalog: Catalog) -> FaultClass:
     runtime = LocalRuntime(catalog)
     build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
     promote(runtime, WORKLOAD, "1.0.0", Stage.VALIDATION)
-    records: Any = runtime.records
-    original = records.commit
-    refusals: list[str] = []
 
-    def commit(changes: Changes) -> None:
-        if any(v.stage is Stage.PRODUCTION and v.target_stage is None for v in changes.versions):
-            for n in range(3):
-                body = json.dumps(
-                    {
-                        "workload": WORKLOAD,
-                        "version": "1.0.0",
-                        "target_stage": "dr",
-                        "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.DR)[0]),
-                        "ticket": f"CHG-{n}",
-                        "requested_at": runtime.sim.clock.now().isoformat(),
-                    }
-                )
-                refusals.append(runtime.entrypoints.approval(f"burst-{n}", body).rejected)
-        original(changes)
+    def completes_production(changes: Changes) -> bool:
+        return any(v.stage is Stage.PRODUCTION and v.target_stage is None for v in changes.versions)
 
-    records.commit = commit
-    promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
-    records.commit = original
+    with refusals_before(runtime, WORKLOAD, "1.0.0", completes_production) as refusals:
+        promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
     verdict = fault.add(judge(runtime, WORKLOAD))
     if runtime.bus.dead_letters:
         verdict.outcome, verdict.reason = "unexpected", f"dead-lettered: {runtime.bus.dead_letters[0].description}"

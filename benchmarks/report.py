@@ -130,7 +130,7 @@ def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
 def ratio_section(on: Lifecycle, off: Lifecycle) -> list[str]:
     lines = ["## 2. Critical-path ratio at the table's durations", ""]
     lines += para(
-        "Scenario: `tests.e2e.scenario.full_lifecycle` on `data-analyst`: first build -> validation -> "
+        "Scenario: `localrun.scenario.full_lifecycle` on `data-analyst`: first build -> validation -> "
         "production -> dr, patch build -> validation -> production, rollback; approvals are submitted "
         "the moment the previous phase is idle. A phase's *actual* time runs from the command to the last "
         "state change it caused (the Probe's commit times); a build's ends at the commit that moved the "

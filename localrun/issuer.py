@@ -104,17 +104,23 @@ class LocalIssuer:
         """The production verifier, pointed at this issuer."""
         return JwtVerifier(self.trusted(), clock or self.clock, refresh_cooldown_seconds=0)
 
-    def claims_for(self, name: str, **overrides: Any) -> dict[str, Any]:
-        """Claims of a delegated (user) access token for the app's API, as Entra v2.0 issues them."""
-        person = PEOPLE.get(name) or Person(str(uuid.uuid5(uuid.NAMESPACE_DNS, name)))
+    def _registered_claims(self) -> dict[str, Any]:
+        """Audience, issuer, tenant and a lifetime from now: what every token of this issuer carries."""
         now = self.clock.now()
-        claims: dict[str, Any] = {
+        return {
             "aud": self.audience,
             "iss": self.issuer,
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()),
             "exp": int((now + self.lifetime).timestamp()),
             "tid": self.tenant,
+        }
+
+    def claims_for(self, name: str, **overrides: Any) -> dict[str, Any]:
+        """Claims of a delegated (user) access token for the app's API, as Entra v2.0 issues them."""
+        person = PEOPLE.get(name) or Person(str(uuid.uuid5(uuid.NAMESPACE_DNS, name)))
+        claims: dict[str, Any] = {
+            **self._registered_claims(),
             "oid": person.object_id,
             "sub": uuid.uuid5(uuid.NAMESPACE_URL, person.object_id).hex,
             "preferred_username": name,
@@ -133,14 +139,8 @@ class LocalIssuer:
 
     def system_token(self, app_id: str = APPROVAL_SYSTEM, **overrides: Any) -> str:
         """An app-only (client credentials) token of an approval system's workload identity."""
-        now = self.clock.now()
         claims: dict[str, Any] = {
-            "aud": self.audience,
-            "iss": self.issuer,
-            "iat": int(now.timestamp()),
-            "nbf": int(now.timestamp()),
-            "exp": int((now + self.lifetime).timestamp()),
-            "tid": self.tenant,
+            **self._registered_claims(),
             "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, app_id)),
             "sub": app_id,
             "azp": app_id,

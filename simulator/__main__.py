@@ -7,7 +7,8 @@ import json
 import sys
 from datetime import datetime
 
-from simulator.core import DEFAULT_START, DEFAULT_SUBSCRIPTION, Simulator
+from simulator.app import DEFAULT_SUBSCRIPTION
+from simulator.core import DEFAULT_START, Simulator
 from simulator.server import SimulatorServer
 
 

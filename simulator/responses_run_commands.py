@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from simulator.responses import Params, Request, Response, _body, _expand, _list, _lro
 
 if TYPE_CHECKING:
-    from simulator.core import Simulator
+    from simulator.app import SimulatorApp as Simulator
 
 
 def put_run_command(sim: Simulator, req: Request, p: Params) -> Response:

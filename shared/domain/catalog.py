@@ -7,12 +7,10 @@ ownership (CODEOWNERS) per workload.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self, get_args
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +25,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.domain import naming
+from shared.domain.catalog_issues import MISSING_APPROVER, cross_file_issues, issue
+from shared.domain.catalog_issues import CatalogError as CatalogError  # re-exported: the catalog's public error
+from shared.domain.catalog_issues import CatalogIssue as CatalogIssue
 from shared.domain.errors import InvalidInput
 from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import Stage, VersionNumber
@@ -350,25 +351,6 @@ class Workload(Strict):
         return ""
 
 
-class CatalogIssue(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    file: str
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.reason}"
-
-
-class CatalogError(InvalidInput):
-    """Every problem in the catalog at once, each with file, field and reason."""
-
-    def __init__(self, issues: list[CatalogIssue]) -> None:
-        self.issues = issues
-        lines = "\n".join(f"  - {issue}" for issue in issues)
-        super().__init__(f"the workload catalog has {len(issues)} error(s):\n{lines}")
-
-
 class DisabledWorkload(BaseModel):
     """A workload whose catalog file is invalid: nothing runs for it until the file is fixed."""
 
@@ -399,50 +381,6 @@ class Catalog(BaseModel):
     @property
     def names(self) -> list[str]:
         return [w.name for w in self.workloads]
-
-
-def _field_path(loc: Iterable[int | str]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(file)"
-
-
-MISSING_APPROVER = "missing_approver"
-
-
-def _model_at(loc: Iterable[int | str]) -> type[BaseModel] | None:
-    """The catalog model that holds the field at `loc` (for the keys it knows), or None."""
-    model: type[BaseModel] | None = Workload
-    for part in loc:
-        if model is None or isinstance(part, int):
-            continue
-        field_info = model.model_fields.get(part)
-        if field_info is None:
-            return None
-        model = next(
-            (t for t in _types_in(field_info.annotation) if isinstance(t, type) and issubclass(t, BaseModel)), None
-        )
-    return model
-
-
-def _types_in(annotation: Any) -> list[Any]:
-    found = [annotation]
-    for arg in get_args(annotation):
-        found += _types_in(arg)
-    return found
-
-
-def _issue(file: str, error: Any) -> CatalogIssue:
-    loc = tuple(error["loc"])
-    reason = error["msg"].removeprefix("Value error, ")
-    if error["type"] == MISSING_APPROVER:
-        loc = (*loc, "approvers")
-    elif error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
-        known = _model_at(loc[:-1])
-        nearest = difflib.get_close_matches(loc[-1], list(known.model_fields) if known else [], n=1)
-        reason = f"unknown key {loc[-1]!r}" + (f"; did you mean {nearest[0]!r}?" if nearest else "")
-    return CatalogIssue(file=file, field=_field_path(loc), reason=reason)
 
 
 _DEPLOYED_FIELDS = (
@@ -493,7 +431,7 @@ def _parse(
     try:
         workload = Workload.model_validate(data)
     except ValidationError as error:
-        return None, bound + [_issue(file, e) for e in error.errors()], data
+        return None, bound + [issue(file, e, Workload) for e in error.errors()], data
     return (None, bound, data) if bound else (workload, [], data)
 
 
@@ -514,49 +452,14 @@ def load_catalog(folder: Path, deployed: DeployedGallery | None = None) -> Catal
         raw.append((path.name, data))
         if workload is not None:
             workloads.append((path.name, workload))
-    issues.extend(_cross_file_issues(raw))
-    issues.extend(_host_pool_issues(workloads))
+    issues.extend(cross_file_issues(raw))
+    issues.extend(host_pool_issues(workloads))
     if issues:
         raise CatalogError(issues)
     return Catalog(workloads=tuple(w for _, w in workloads))
 
 
-def _cross_file_issues(files: list[tuple[str, dict[str, Any]]]) -> list[CatalogIssue]:
-    """Unique names, and one image definition per workload (the image sprawl guard).
-
-    Read from each file's raw table, so a mistake elsewhere in a file hides none of these.
-    """
-    issues: list[CatalogIssue] = []
-    by_name: dict[str, str] = {}
-    by_definition: dict[tuple[str, ...], str] = {}
-    for file, data in files:
-        name = data.get("name")
-        gallery = data.get("gallery")
-        gallery = gallery if isinstance(gallery, dict) else {}
-        key = tuple(str(gallery.get(k, "")).lower() for k in ("resource_group", "name", "definition"))
-        if isinstance(name, str) and name in by_name:
-            issues.append(
-                CatalogIssue(file=file, field="name", reason=f"workload {name!r} is also defined in {by_name[name]}")
-            )
-        if isinstance(name, str):
-            by_name.setdefault(name, file)
-        if not all(key):
-            continue
-        other = by_definition.get(key)
-        if other is not None:
-            issues.append(
-                CatalogIssue(
-                    file=file,
-                    field="gallery.definition",
-                    reason=f"image definition {gallery['definition']!r} is already the image of {other}; "
-                    "one source-of-truth image per workload (image sprawl guard)",
-                )
-            )
-        by_definition.setdefault(key, f"workload {name!r} ({file})")
-    return issues
-
-
-def _host_pool_issues(workloads: list[tuple[str, Workload]]) -> list[CatalogIssue]:
+def host_pool_issues(workloads: list[tuple[str, Workload]]) -> list[CatalogIssue]:
     """A host pool runs one image: two workloads serving it would re-image it back and forth."""
     issues: list[CatalogIssue] = []
     by_pool: dict[str, str] = {}

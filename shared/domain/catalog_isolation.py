@@ -19,10 +19,10 @@ from shared.domain.catalog import (
     DeployedGallery,
     DisabledWorkload,
     Workload,
-    _cross_file_issues,
-    _host_pool_issues,
+    host_pool_issues,
     parse_workload,
 )
+from shared.domain.catalog_issues import cross_file_issues
 
 
 def load_catalog_isolated(folder: Path, deployed: DeployedGallery | None = None) -> Catalog:
@@ -45,7 +45,7 @@ def load_catalog_isolated(folder: Path, deployed: DeployedGallery | None = None)
         (file, {"name": w.name, "gallery": w.gallery.model_dump(include={"resource_group", "name", "definition"})})
         for file, w in good
     ]
-    clashes = _cross_file_issues(tables) + _host_pool_issues(good)
+    clashes = cross_file_issues(tables) + host_pool_issues(good)
     for issue in clashes:  # the later file of a clash is the one named
         name = next(w.name for f, w in good if f == issue.file)
         bad.setdefault(issue.file, (name, []))[1].append(issue)

@@ -89,17 +89,6 @@ class SysprepRun:
 
 
 @dataclass
-class ScriptResult:
-    """What a script printed, its exit code, and how long it ran inside the guest."""
-
-    stdout: str
-    stderr: str
-    exit_code: int = 0
-    seconds: float = 0.0
-    sysprep_end: datetime | None = None
-
-
-@dataclass
 class PendingUpdate:
     """An installed update that takes effect at the next boot."""
 
@@ -241,19 +230,6 @@ class GuestState:
         self.reg.set_value(parent, name, value, create_key=True)
 
     # -- scripts ---------------------------------------------------------------------------------
-    def run_script(
-        self,
-        lines: list[str],
-        now: datetime,
-        durations: dict[str, float],
-        sysprep_fault: str | None = None,
-    ) -> ScriptResult:
-        """Execute a PowerShell script body as SYSTEM and return what it printed."""
-        from simulator.backends.guest_script import Interpreter
-
-        self.refresh(now)
-        return Interpreter(self, now, durations, sysprep_fault).run("\n".join(lines))
-
     def query_output(self, script: str) -> list[str]:
         """The product's JSON reports and admins' BitLocker checks, recognised by their cmdlets."""
         low = script.lower()

@@ -13,17 +13,39 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from simulator.backends.guest import GuestState, ScriptResult
+from simulator.backends.guest import GuestState
 
 SCRIPT_PATH = "C:\\Packages\\Plugins\\Microsoft.CPlat.Core.RunCommandWindows\\1.1.18\\Downloads\\script0.ps1"
 NOT_ON_SYSTEM = ("winget", "install-windowsupdate", "get-windowsupdate", "get-wulist")
 WINGET_APPX = "microsoft.desktopappinstaller_"
 WINGET_FOLDER = "Microsoft.DesktopAppInstaller_1.26.430.0_x64__8wekyb3d8bbwe"
-WINGET_FOLDER = "Microsoft.DesktopAppInstaller_1.26.430.0_x64__8wekyb3d8bbwe"
+
+
+@dataclass
+class ScriptResult:
+    """What a script printed, its exit code, and how long it ran inside the guest."""
+
+    stdout: str
+    stderr: str
+    exit_code: int = 0
+    seconds: float = 0.0
+    sysprep_end: datetime | None = None
+
+
+def run_script(
+    guest: GuestState,
+    lines: list[str],
+    now: datetime,
+    durations: dict[str, float],
+    sysprep_fault: str | None = None,
+) -> ScriptResult:
+    """Execute a PowerShell script body as SYSTEM on ``guest`` and return what it printed."""
+    guest.refresh(now)
+    return Interpreter(guest, now, durations, sysprep_fault).run("\n".join(lines))
 
 
 class _Stop(Exception):
@@ -49,8 +71,6 @@ class Interpreter:
         self.update_report: dict[str, Any] | None = None
 
     def run(self, script: str) -> ScriptResult:
-        from simulator.backends.guest import ScriptResult
-
         code = 0
         try:
             for lineno, statement in logical_lines(script):

@@ -22,12 +22,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from simulator.backends.base import AsyncOperation, Context, Resource, iso
-from simulator.backends.guest_script import estimate_seconds
+from simulator.backends.guest_script import ScriptResult, estimate_seconds, run_script
 from simulator.errors import ArmError, not_found
 
 if TYPE_CHECKING:
-    from simulator.backends.compute import ComputeBackend, VirtualMachine
-    from simulator.backends.guest import ScriptResult
+    from simulator.backends.compute.state import ComputeState, VirtualMachine
 
 OUTPUT_LIMIT_BYTES = 4096
 ACTION_TIMEOUT_S = 90 * 60
@@ -62,18 +61,18 @@ def _require_running(vm: VirtualMachine, name: str, operation: str) -> None:
         )
 
 
-def _execute(compute: ComputeBackend, vm: VirtualMachine, script: list[str]) -> ScriptResult:
+def _execute(compute: ComputeState, vm: VirtualMachine, script: list[str]) -> ScriptResult:
     guest = compute.guest_of(vm)
     if guest is None:
         raise ArmError("VMAgentStatusCommunicationError", "VM has reported a failure when processing extension.")
     ctx = compute.ctx
     fault = ctx.faults.take_sysprep_failure() if any("sysprep.exe" in s.lower() for s in script) else None
-    result = guest.run_script(script, ctx.now(), ctx.durations, fault)
+    result = run_script(guest, script, ctx.now(), ctx.durations, fault)
     compute.schedule_guest(guest, vm)
     return result
 
 
-def action_run_command(compute: ComputeBackend, rg: str, name: str, body: dict[str, Any]) -> AsyncOperation:
+def action_run_command(compute: ComputeState, rg: str, name: str, body: dict[str, Any]) -> AsyncOperation:
     """POST runCommand: the script runs at once; its (cut) output is the LRO's result."""
     vm = compute.get_vm(rg, name)
     _require_running(vm, name, "runCommand")
@@ -185,7 +184,7 @@ _KNOWN_PROPERTIES = {
 class RunCommandsBackend:
     """`virtualMachines/{vm}/runCommands/{name}`: PUT starts a script, GET reports it."""
 
-    def __init__(self, ctx: Context, compute: ComputeBackend, blob_writer: BlobWriter | None = None) -> None:
+    def __init__(self, ctx: Context, compute: ComputeState, blob_writer: BlobWriter | None = None) -> None:
         self.ctx = ctx
         self.compute = compute
         self.items: dict[str, ManagedRunCommand] = {}

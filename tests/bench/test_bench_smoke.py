@@ -12,12 +12,12 @@ from benchmarks.scale import sweep_arm_reads
 from benchmarks.store import IndexedMemoryRecordStore
 from benchmarks.targets import TARGETS, verdict
 from localrun.runtime import LocalRuntime
+from localrun.scenario import full_lifecycle
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.catalog import Catalog, SecurityType
 from shared.domain.commands import StartBuild
 from shared.domain.compute import RUN_TAG
 from simulator.durations import DEFAULT_DURATIONS
-from tests.e2e.scenario import full_lifecycle
 
 WORKLOAD = "data-analyst"
 ARM_TARGET = TARGETS["arm_requests_first"][1]

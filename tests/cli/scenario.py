@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build, full_lifecycle, to_production
 from shared.domain.catalog import Catalog, Retention, load_catalog
 from shared.domain.commands import Prune
 from shared.domain.model import BuildReason
-from tests.e2e.scenario import build, full_lifecycle, to_production
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND_PATCH_AT = datetime(2027, 1, 19, 6, 0, tzinfo=UTC)  # Patch Tuesday (Jan 12) + 7 days

@@ -9,12 +9,12 @@ from pathlib import Path
 from localrun.hostpools import deploy_pool
 from localrun.issuer import OFFICE_APPROVERS
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build
 from shared.domain.catalog import Catalog, load_catalog
 from shared.domain.commands import Promote
 from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import BuildReason, Stage, VersionNumber
 from shared.steps.rollout import gallery_version_id
-from tests.e2e.scenario import build
 
 # Who signs: the sample directory's validation approver, then production's two people.
 SIGNERS = [(Stage(stage), person) for stage in ("validation", "production") for person in OFFICE_APPROVERS[stage]]

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import PATCH_BUILD_AT, build
 from shared.adapters.guest_scripts import WINGET_RESOLVE
 from shared.domain.catalog import Catalog, Customization
 from shared.domain.model import BuildReason, RunState, VersionNumber
 from simulator import Simulator
-from tests.e2e.scenario import PATCH_BUILD_AT, build
 
 ANALYST, OFFICE = "data-analyst", "office"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build
 from shared.config import Settings
 from shared.domain.model import BuildReason, Status, VersionNumber
-from tests.e2e.scenario import build
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import InjectedCrash, rollback
 from shared.adapters.hostpools_records import EntityRolloutRecords
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.commands import Envelope, StartRollout
@@ -20,7 +21,6 @@ from tests.e2e.hostpool_scenario import (
     sign_in,
     versions,
 )
-from tests.e2e.scenario import InjectedCrash, rollback
 
 WINDOW_OPENS = datetime(2026, 11, 7, 22, 0, tzinfo=UTC)  # the first Saturday 22:00 after the builds
 EXTENSION_WRITE = "Microsoft.Compute/virtualMachines/extensions/write"

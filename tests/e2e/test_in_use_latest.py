@@ -8,13 +8,13 @@ used to match version ids only, so the version under a "latest" host was depreca
 from __future__ import annotations
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import PATCH_BUILD_AT, build
 from shared.domain.catalog import Catalog
 from shared.domain.compute import VmSpec
 from shared.domain.model import BuildReason, Status, VersionNumber
 from shared.domain.retention import Action
 from shared.steps.versions import plan_prune
 from tests.e2e.conftest import with_retention
-from tests.e2e.scenario import PATCH_BUILD_AT, build
 
 WORKLOAD = "data-analyst"
 V100 = VersionNumber.parse("1.0.0")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import BUILDER, build
 from shared.domain.catalog import Catalog
 from shared.domain.commands import ContinueRun, StartBuild
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status
-from tests.e2e.scenario import BUILDER, build
 
 WORKLOAD = "office"
 

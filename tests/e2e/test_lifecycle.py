@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build, full_lifecycle, to_production
 from shared.domain.catalog import Catalog
 from shared.domain.commands import Prune
 from shared.domain.compute import RUN_TAG, VmSpec
 from shared.domain.model import BuildReason, Stage, Status, VersionNumber
 from shared.steps.versions import plan_prune
 from tests.e2e.conftest import with_retention
-from tests.e2e.scenario import build, full_lifecycle, to_production
 
 V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")
 WORKLOAD = "data-analyst"

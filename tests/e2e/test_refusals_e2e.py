@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build, promote
 from shared.domain.catalog import Catalog
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
 from shared.domain.naming import source_vm_name
 from simulator.backends.policy import vcpus
-from tests.e2e.scenario import build, promote
 
 
 def test_quota_refused_temp_vm_fails_the_run_quoting_azure_and_removes_disk_and_nic(

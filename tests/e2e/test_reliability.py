@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import CrashingStore, build, full_lifecycle
 from shared.adapters.guest_scripts import WINGET_RESOLVE
 from shared.domain.catalog import Catalog, Customization
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Status, VersionNumber
-from tests.e2e.scenario import CrashingStore, build, full_lifecycle
 
 WORKLOAD = "data-analyst"
 V100 = VersionNumber.parse("1.0.0")

@@ -8,55 +8,20 @@ or the records disagreeing with Azure. The faults are made the way an operator w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from azure.mgmt.compute import ComputeManagementClient
-
+from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
+from localrun.scenario import approvers_of, build, promote, rollback, to_production
 from shared.domain import naming
 from shared.domain.catalog import Catalog
-from shared.domain.commands import ContinueRun, Envelope
 from shared.domain.compute import RUN_TAG
 from shared.domain.model import BuildReason, RunState, Stage, Status, VersionNumber
 from shared.domain.records import Changes
-from simulator import client_kwargs
-from tests.e2e.scenario import CrashingStore, approvers_of, build, promote, rollback, to_production
 
 WORKLOAD = "data-analyst"
-RG = "rg-avd-images"
 SYSPREP, FIRST = '"step":"sysprep"', '"run_id":"first-build"'
-
-
-def operator(runtime: LocalRuntime) -> ComputeManagementClient:
-    """What an admin in the portal uses: ARM, through the real SDK."""
-    return ComputeManagementClient(**client_kwargs(runtime.sim))
-
-
-def delete_by_hand(runtime: LocalRuntime, resource_type: str, name: str) -> None:
-    """Start an ARM delete of a resource the product created, as an admin would."""
-    client = operator(runtime)
-    if resource_type == "vm":
-        client.virtual_machines.begin_delete(RG, name, polling=False)
-    elif resource_type == "disk":
-        client.disks.begin_delete(RG, name, polling=False)
-
-
-def at_step(runtime: LocalRuntime, step: str, action: Callable[[], None]) -> list[bool]:
-    """Run `action` once, just before the first delivery of the run's message for `step`."""
-    done: list[bool] = []
-
-    def hook(envelope: Envelope) -> None:
-        if done or envelope.subject != "continue-run":
-            return
-        command = ContinueRun.model_validate_json(envelope.body)
-        if command.step == step:
-            done.append(True)
-            action()
-
-    runtime._on_delivery = hook
-    return done
 
 
 def leftovers(runtime: LocalRuntime) -> list[str]:
@@ -100,25 +65,6 @@ def test_a_temp_disk_deleted_by_hand_fails_the_run_without_leaking_a_nic(catalog
     assert_ended_and_unblocked(runtime, "deleted outside the product")
     nics = [r for r in runtime.sim.live_resources() if r["type"].endswith("networkInterfaces")]
     assert [n["name"] for n in nics if "first-build" in n["name"]] == []
-
-
-class FailingCommits(CrashingStore):
-    """Table Storage answering 503 to `count` commits in a row, from the first commit of `step` on."""
-
-    def __init__(self, step: str, count: int) -> None:
-        super().__init__()
-        self.step, self.count, self.failed = step, count, 0
-
-    def commit(self, changes: Changes) -> None:
-        at_step = changes.run is not None and changes.run.step != "abort" and self._current(changes) == self.step
-        if self.failed < self.count and (self.failed or at_step):
-            self.failed += 1
-            raise ConnectionError("503 Server Busy: the server is currently unable to receive requests")
-        super().commit(changes)
-
-    def _current(self, changes: Changes) -> str:
-        run = self.find_run(changes.workload, changes.run.run_id) if changes.run else None
-        return run.step if run is not None else ""
 
 
 def test_ten_failed_commits_in_a_row_dead_letter_the_step_and_the_run_fails_cleanly(catalog: Catalog) -> None:
@@ -216,28 +162,12 @@ def test_a_burst_of_refused_approvals_never_dead_letters_a_step(catalog: Catalog
     runtime = LocalRuntime(catalog)
     build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
     promote(runtime, WORKLOAD, "1.0.0", Stage.VALIDATION)
-    records: Any = runtime.records
-    original = records.commit
-    burst: list[str] = []
 
-    def commit(changes: Changes) -> None:
-        if any(v.status is Status.READY and v.stage is Stage.PRODUCTION for v in changes.versions):
-            for n in range(3):  # unrelated traffic on the workload, right before the step commits
-                body = json.dumps(
-                    {
-                        "workload": WORKLOAD,
-                        "version": "1.0.0",
-                        "target_stage": "dr",
-                        "approver_token": runtime.issuer.token_for(approvers_of(WORKLOAD, Stage.DR)[0]),
-                        "ticket": f"CHG-{n}",
-                        "requested_at": "2026-11-02T10:00:00Z",
-                    }
-                )
-                burst.append(runtime.entrypoints.approval(f"refused-{len(burst)}", body).rejected)
-        original(changes)
+    def completes_production(changes: Changes) -> bool:
+        return any(v.status is Status.READY and v.stage is Stage.PRODUCTION for v in changes.versions)
 
-    records.commit = commit
-    promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
+    with refusals_before(runtime, WORKLOAD, "1.0.0", completes_production) as burst:
+        promote(runtime, WORKLOAD, "1.0.0", Stage.PRODUCTION)
     assert burst
     assert all("replicating to production" in r for r in burst), burst
     assert runtime.bus.dead_letters == []

@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from localrun.runtime import START, LocalRuntime
+from localrun.scenario import build
 from shared.config import Settings
 from shared.domain.model import BuildReason, Status, VersionNumber
 from simulator import Simulator
-from tests.e2e.scenario import build
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD = "office"  # 24H2: arrives decrypted, so sysprep follows the clone at once

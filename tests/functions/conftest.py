@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,12 +12,14 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
 from function_app import app
-from localrun.issuer import forged
+from localrun import bad_input
+from localrun.bad_input import approval as approval
+from localrun.bad_input import as_ as as_
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build
 from shared import bootstrap
 from shared.domain.catalog import load_catalog
 from shared.domain.model import BuildReason
-from tests.e2e.scenario import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,29 +35,12 @@ def function(name: str) -> Any:
 
 # The runtime the functions run against (set by the fixtures), whose local issuer signs tokens.
 CURRENT: list[LocalRuntime] = []
-_MARKER = re.compile(r'"(sign-as|forged|now):([^"]*)"')
-
-
-def as_(person: str) -> str:
-    """A placeholder for a token the local issuer signs for `person` when the message is sent."""
-    return f"sign-as:{person}"
 
 
 def signed(body: str, runtime: LocalRuntime | None = None) -> str:
-    """Fill the placeholders: tokens signed now (they expire), forged tokens, the current time."""
+    """Fill the placeholders for `runtime`, or for the runtime the fixtures set."""
     runtime = runtime or (CURRENT[-1] if CURRENT else None)
-    if runtime is None:
-        return body
-
-    def fill(match: re.Match[str]) -> str:
-        kind, value = match.groups()
-        if kind == "sign-as":
-            return json.dumps(runtime.issuer.token_for(value))
-        if kind == "forged":
-            return json.dumps(forged(runtime.issuer, value))
-        return json.dumps(runtime.sim.clock.now().isoformat())
-
-    return _MARKER.sub(fill, body)
+    return body if runtime is None else bad_input.signed(body, runtime)
 
 
 def bus_message(body: str | bytes, message_id: str, subject: str = "") -> ServiceBusMessage:
@@ -73,20 +56,6 @@ def bus_message(body: str | bytes, message_id: str, subject: str = "") -> Servic
         delivery_count=1,
         enqueued_time_utc=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
     )
-
-
-def approval(**fields: Any) -> str:
-    body = {
-        "workload": "data-analyst",
-        "version": "1.0.0",
-        "target_stage": "validation",
-        "approver_token": as_("data-lead@contoso.com"),
-        "ticket": "CHG-1",
-        "reason": "pilot signed off",
-        "requested_at": "now:",
-    }
-    body.update(fields)
-    return json.dumps({k: v for k, v in body.items() if v is not ...})
 
 
 def snapshot(runtime: LocalRuntime, workload: str = "data-analyst") -> dict[str, Any]:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build, promote, to_production
 from shared import bootstrap
 from shared.domain.approvals import approval_message_id
 from shared.domain.catalog import load_catalog
 from shared.domain.model import BuildReason, Stage, Status, VersionNumber
-from tests.e2e.scenario import build, promote, to_production
 from tests.functions.conftest import CURRENT, ROOT, approval, as_, bus_message, function, signed
 
 V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")

@@ -20,6 +20,7 @@ import pytest
 
 from localrun.hostpools import deploy_pool
 from localrun.runtime import LocalRuntime
+from localrun.scenario import build, full_lifecycle, to_production
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import Prune, StartRollout
 from shared.domain.compute import RUN_TAG
@@ -28,7 +29,6 @@ from shared.steps.rollout import gallery_version_id
 from simulator.core import RequestLogEntry
 from tests.e2e.conftest import with_retention
 from tests.e2e.hostpool_scenario import POOL_RG, manual_policy, with_pools
-from tests.e2e.scenario import build, full_lifecycle, to_production
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_ACTIONS = REPO / "infra" / "role-actions.json"
