@@ -11,8 +11,7 @@ The result a build must deliver: an image version in the test regions with the w
 customizations applied, and the workload's source VM kept as the authoritative, updated copy
 (docs: DESIGN "Clone": sysprep destroys a VM's usefulness, so it never runs on the source VM).
 So every build copies the source OS disk (snapshot, then a disk from it) and creates the VM
-that sysprep consumes; `without_source_vm` prices the chain of a tool that keeps no source VM
-(a lower bound no keep-source tool can reach), for the report.
+that sysprep consumes (the report also shows the chain of a tool that keeps no source VM).
 
 With seeded duration variance, each operation takes the table's value times a log-normal
 factor (simulator/timing.py). Its mean is above 1, so the reference is priced at the table
@@ -195,15 +194,6 @@ def reference_build(
         Op("clone", "VM create on that disk (sysprep consumes it)", d["vm_create"]),
     ]
     return ops + _capture(d, workload)
-
-
-def without_source_vm(d: dict[str, float], workload: Workload, at: datetime, source: SourceState | None) -> list[Op]:
-    """A lower bound that keeps no source VM: one VM, already decrypted, customized and sysprepped."""
-    return [
-        Op("create", "VM create", d["vm_create"]),
-        *customizations(d, workload, source, at),
-        *_capture(d, workload),
-    ]
 
 
 def packer_chain(d: dict[str, float], workload: Workload, at: datetime) -> list[Op]:
