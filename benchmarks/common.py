@@ -3,8 +3,8 @@
 - catalogs of many workloads cloned from catalog/office.toml (unique names and image definitions);
 - `Probe`: counts handler invocations, record-store round trips and commits (= state transitions)
   and marks phases at every command a scenario submits;
-- the reference chains: the Azure operations any tool must wait for (and a Packer-style build),
-  fixed lists priced from the duration table the simulator used in the run.
+- the reference chains of a scenario's phases (benchmarks/reference.py: what any tool must wait
+  for, and a Packer-style build), priced from the duration table the simulator used in the run.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks import reference
+from benchmarks.reference import Op
 from localrun.runtime import LocalRuntime
 from shared.domain.catalog import Catalog, Workload, load_catalog, parse_workload
 from shared.domain.commands import Command, Promote, Rollback, StartBuild
-from shared.domain.model import Stage
 from shared.domain.records import Changes
-from shared.steps import replication
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "catalog"
@@ -77,6 +77,7 @@ class Phase:
     request_index: int
     commit_times: list[datetime] = field(default_factory=list)
     end_request_index: int = 0
+    serves_test_at: datetime | None = None  # a build: the commit that moved the test pointer to its version
 
     @property
     def end(self) -> datetime:
@@ -86,6 +87,14 @@ class Phase:
     def busy_seconds(self) -> float:
         """Virtual time from the command to the last state change it caused."""
         return (self.end - self.start).total_seconds()
+
+    @property
+    def critical_seconds(self) -> float:
+        """A build ends when its version serves test (its validation runs on, gating promotion);
+        any other phase at its last state change."""
+        if isinstance(self.command, StartBuild) and self.serves_test_at is not None:
+            return (self.serves_test_at - self.start).total_seconds()
+        return self.busy_seconds
 
 
 class Probe:
@@ -109,7 +118,13 @@ class Probe:
             original_commit(changes)
             self.commits += 1
             if self.phases:
-                self.phases[-1].commit_times.append(runtime.sim.clock.now())
+                phase = self.phases[-1]
+                phase.commit_times.append(runtime.sim.clock.now())
+                test = changes.pointers.test if changes.pointers is not None else None
+                if isinstance(phase.command, StartBuild) and test is not None and phase.serves_test_at is None:
+                    run = changes.run
+                    if run is not None and run.run_id == phase.command.run_id and run.version == test:
+                        phase.serves_test_at = runtime.sim.clock.now()
 
         records.commit = commit
         entry: Any = runtime.entrypoints
@@ -124,6 +139,19 @@ class Probe:
             original_submit(*commands)
 
         runtime.submit = submit  # type: ignore[method-assign]
+        # What this run's Azure drew for each timed operation (seeded variance): the reference
+        # chains are priced from it, so Azure's randomness moves both sides alike.
+        self.draws: list[tuple[datetime, str, float]] = []
+        ctx: Any = getattr(runtime.sim, "ctx", None)
+        if ctx is not None and hasattr(ctx, "seconds"):
+            drawn = ctx.seconds
+
+            def seconds(key: str) -> float:
+                value = float(drawn(key))
+                self.draws.append((runtime.sim.clock.now(), key, value))
+                return value
+
+            ctx.seconds = seconds
 
     @property
     def round_trips(self) -> int:
@@ -219,100 +247,79 @@ def _label(command: Command) -> str:
     return type(command).__name__
 
 
-# -- the reference chains -------------------------------------------------------------------------------
-#
-# Fixed lists of operations, priced from the duration table the simulator used in the run
-# (`runtime.sim.durations`): nothing here looks at what the product did, so an operation the
-# product adds (a clone, a validation VM, a late re-check) can only raise its ratio.
+# -- the reference chains (benchmarks/reference.py) --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Op:
-    step: str  # the part of the chain it belongs to
-    what: str
-    seconds: float
+def priced_table(
+    runtime: LocalRuntime, phase: Phase, draws: list[tuple[datetime, str, float]] | None
+) -> dict[str, float]:
+    """The duration table a phase's chain is priced from.
 
-
-def source_ships_encrypted(workload: Workload) -> bool:
-    """Whether a VM created from the workload's marketplace image boots BitLocker-encrypted.
-
-    Read from the simulator's marketplace catalog (the offering's default) and the workload's
-    security type (a Trusted Launch VM of these offerings encrypts itself), not from the product.
+    Without variance: the simulator's table. With seeded variance: each operation at what this
+    run's Azure drew for its kind during the phase (the mean of the draws up to the phase's
+    critical end), else at the table's expected value (`reference.mean_variance_factor`); the
+    number of operations still comes from the chain alone, never from what the product did.
     """
-    from simulator.backends.catalog import find_offering
-
-    market = workload.base_image.marketplace
-    if market is None:
-        return False
-    offering = find_offering(market.publisher, market.offer, market.sku)
-    trusted = workload.security_type.value.startswith("TrustedLaunch")
-    return bool(offering and offering.default_encrypted) or trusted
-
-
-def _decrypt(d: dict[str, float], workload: Workload) -> list[Op]:
-    if not source_ships_encrypted(workload):
-        return []
-    return [
-        Op("bitlocker", "Run Command: BitLocker off (sysprep refuses an encrypted volume)", d["run_command"]),
-        Op("bitlocker", "decryption to FullyDecrypted (128 GB)", d["bitlocker_decrypt_128gb"]),
-    ]
+    table = dict(runtime.sim.durations)
+    if not variance_on(runtime):
+        return table
+    factor = reference.mean_variance_factor()
+    end = phase.start + timedelta(seconds=phase.critical_seconds)
+    drawn: dict[str, list[float]] = {}
+    for when, key, value in draws or []:
+        if phase.start <= when <= end:
+            drawn.setdefault(key, []).append(value)
+    return {
+        key: (sum(drawn[key]) / len(drawn[key]) if key in drawn else value * factor) for key, value in table.items()
+    }
 
 
-def _image_chain(d: dict[str, float], workload: Workload, *, decrypt: bool) -> list[Op]:
-    rc = d["run_command"]
-    return [
-        Op("create", "VM create from the source image", d["vm_create"]),
-        Op("customize", "customizations: one Run Command", rc),
-        *(_decrypt(d, workload) if decrypt else []),
-        Op("sysprep", "Run Command starting sysprep /generalize /oobe /shutdown", rc),
-        Op("sysprep", "sysprep until the VM shuts down", d["sysprep"]),
-        Op("capture", "deallocate", d["vm_deallocate"]),
-        Op("capture", "generalize", d["vm_generalize"]),
-        Op("capture", "gallery version create incl. home-region replica", d["gallery_version_create"]),
-    ]
+def reference_paths(
+    runtime: LocalRuntime, phases: list[Phase], draws: list[tuple[datetime, str, float]] | None = None
+) -> list[list[Op]]:
+    """The reference chain of every phase, in order (rollback and unknown commands: nothing to wait for).
 
-
-def reference_build(d: dict[str, float], workload: Workload) -> list[Op]:
-    """What any tool must wait for to put this workload's image in its test regions.
-
-    Create from the source image, customize, sysprep, capture into the gallery, replicate. A
-    lower bound: no decryption (a tool that keeps a decrypted source VM avoids it), no clone,
-    no validation VM, no clean-up wait.
+    A build's chain depends on the workload's source VM: created by its first build, then in the
+    state the earlier builds of the scenario left it (their times, not what the product did).
+    Prices: `priced_table`.
     """
-    ops = _image_chain(d, workload, decrypt=False)
-    if len(replication.target_regions(workload, Stage.TEST)) > 1:
-        ops.append(Op("replicate", "replication to the other test regions (parallel)", d["replication_per_region"]))
-    return ops
+    sources: dict[str, reference.SourceState | None] = {}
+    chains: list[list[Op]] = []
+    for phase in phases:
+        command = phase.command
+        d = priced_table(runtime, phase, draws)
+        ops: list[Op] = []
+        if isinstance(command, StartBuild):
+            workload = runtime.catalog.get(command.workload)
+            first = command.workload not in sources
+            source = reference.fresh_source(workload, phase.start) if first else sources[command.workload]
+            ops = reference.reference_build(d, workload, phase.start, source, first=first)
+            sources[command.workload] = reference.after_build(workload, source, phase.start)
+        elif isinstance(command, Promote):
+            ops = reference.reference_promotion(d, runtime.catalog.get(command.workload), command.target_stage)
+        chains.append(ops)
+    return chains
 
 
-def packer_chain(d: dict[str, float], workload: Workload) -> list[Op]:
-    """A Packer-style build: a fresh VM from the source image every time, then capture.
-
-    It pays the decryption on every build when the source boots encrypted (sysprep refuses an
-    encrypted volume), and ends when the version exists in its home region.
-    """
-    return _image_chain(d, workload, decrypt=True)
+def reference_path(runtime: LocalRuntime, phase: Phase, phases: list[Phase]) -> list[Op]:
+    """The reference chain of one phase of `phases` (at the table's prices)."""
+    return reference_paths(runtime, phases)[phases.index(phase)]
 
 
-def reference_promotion(d: dict[str, float], workload: Workload, stage: Stage) -> list[Op]:
-    """A promotion must wait only for replication, when the stage adds a region or a replica count."""
-    previous = list(Stage)[stage.order - 1]
-    before = {t.name: t.replica_count for t in replication.target_regions(workload, previous)}
-    after = {t.name: t.replica_count for t in replication.target_regions(workload, stage)}
-    if before == after:
-        return []
-    return [Op("replicate", f"replication to {stage.value} regions (parallel)", d["replication_per_region"])]
-
-
-def reference_path(runtime: LocalRuntime, phase: Phase) -> list[Op]:
-    """The reference chain of a phase (rollback and unknown commands: nothing to wait for)."""
+def packer_chain(
+    runtime: LocalRuntime, phase: Phase, draws: list[tuple[datetime, str, float]] | None = None
+) -> list[Op]:
+    """The Packer-style chain for a build phase, priced like the reference chains (`priced_table`)."""
     command = phase.command
-    d = runtime.sim.durations
-    if isinstance(command, StartBuild):
-        return reference_build(d, runtime.catalog.get(command.workload))
-    if isinstance(command, Promote):
-        return reference_promotion(d, runtime.catalog.get(command.workload), command.target_stage)
-    return []
+    assert isinstance(command, StartBuild)
+    d = priced_table(runtime, phase, draws)
+    return reference.packer_chain(d, runtime.catalog.get(command.workload), phase.start)
+
+
+def variance_on(runtime: LocalRuntime) -> bool:
+    """Whether the run's simulator draws its durations (seeded variance)."""
+    variance = getattr(getattr(runtime.sim, "ctx", None), "variance", None)
+    return bool(getattr(variance, "on", False))
 
 
 @contextlib.contextmanager

@@ -3,8 +3,9 @@
 One measurement = `localrun.scenario.full_lifecycle` in a fresh LocalRuntime whose simulator
 runs on the default duration table multiplied by `factor`, with Event Grid on or off. The
 ratio of a run divides the product's virtual time by the reference chains priced from that
-run's own table (`common.reference_path`), so slower or faster Azure moves both sides alike
-and only the product's waiting shows.
+run's own table (`common.reference_paths`), so slower or faster Azure moves both sides alike
+and only the product's waiting shows. A build's actual time ends when its version serves test
+(the test pointer moved); its validation continues and gates the promotion to validation.
 
 Seeds: when the simulator takes ``seed`` and ``event_latency`` (AVD_SIM_SEED and
 AVD_SIM_EVENT_LATENCY, branch i11-sim-strict), each seed draws its own Event Grid delivery
@@ -19,7 +20,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.common import Phase, Probe, packer_chain, quiet_logs, reference_path, repo_catalog
+from benchmarks.common import Phase, Probe, packer_chain, quiet_logs, reference_paths, repo_catalog
 from localrun.runtime import START, LocalRuntime
 from localrun.scenario import full_lifecycle
 from shared.config import Settings
@@ -82,15 +83,12 @@ class Lifecycle:
 
     @property
     def patch_build_s(self) -> float:
-        """The patch build: submit to its last state change (its test-stage validation included)."""
+        """The patch build: submit until its version serves test (its validation runs on after)."""
         return self.builds()[-1].actual
 
     @property
     def packer_chain_s(self) -> float:
-        command = self.builds()[-1].phase.command
-        assert isinstance(command, StartBuild)
-        workload = self.runtime.catalog.get(command.workload)
-        return sum(op.seconds for op in packer_chain(self.runtime.sim.durations, workload))
+        return sum(op.seconds for op in packer_chain(self.runtime, self.builds()[-1].phase, self.probe.draws))
 
 
 def measure_lifecycle(
@@ -108,9 +106,9 @@ def measure_lifecycle(
         marks = full_lifecycle(runtime)
     probe.close()
     phases = []
-    for phase in probe.phases:
-        ops = reference_path(runtime, phase)
-        phases.append(PhaseResult(phase, ops, phase.busy_seconds, sum(o.seconds for o in ops), probe.requests(phase)))
+    for phase, ops in zip(probe.phases, reference_paths(runtime, probe.phases, probe.draws), strict=True):
+        reference = sum(o.seconds for o in ops)
+        phases.append(PhaseResult(phase, ops, phase.critical_seconds, reference, probe.requests(phase)))
     return Lifecycle(runtime, probe, marks, phases, factor, seed, event_grid)
 
 

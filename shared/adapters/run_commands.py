@@ -120,11 +120,16 @@ class BlobRunOutput:
 
 class ManagedRunCommands:
     def __init__(
-        self, compute: Callable[[], ComputeManagementClient], resource_group: str, output: BlobRunOutput | None
+        self,
+        compute: Callable[[], ComputeManagementClient],
+        resource_group: str,
+        output: BlobRunOutput | None,
+        on_start: Callable[[Any], None] | None = None,
     ) -> None:
         self._compute = compute
         self.resource_group = resource_group
         self.output = output
+        self._on_start = on_start  # sees the PUT's response (its Retry-After)
 
     def start(self, vm_name: str, name: str, script: str, timeout: timedelta, location: str) -> None:
         """PUT the run command without waiting for it.
@@ -148,8 +153,9 @@ class ManagedRunCommands:
 
         body = models.VirtualMachineRunCommand({"location": location, "properties": properties})
         try:
+            hook: dict[str, Any] = {"raw_response_hook": self._on_start} if self._on_start else {}
             self._compute().virtual_machine_run_commands.begin_create_or_update(
-                self.resource_group, vm_name, name, body, polling=False
+                self.resource_group, vm_name, name, body, polling=False, **hook
             )
         except HttpResponseError as error:
             raise _domain(error, f"start Run Command {name} on {vm_name}") from None

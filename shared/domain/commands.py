@@ -61,6 +61,7 @@ class ContinueRun(Command):
     attempt: int = Field(ge=0)
     trigger: Literal["next", "recheck", "event"] = "next"
     version: VersionText | None = None  # the run's version, so the handler reads run and version at once
+    event_lag: float | None = Field(default=None, ge=0)  # an event's delivery delay (its eventTime to routing)
 
     @property
     def message_id(self) -> str:

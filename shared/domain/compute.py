@@ -163,6 +163,9 @@ class TaggedResource:
 
 class Compute(Protocol):
     resource_group: str
+    # The Retry-After (seconds) Azure answered the last operation this client started with; None
+    # when it gave none. Steps record it on the pending operation: their first look waits that long.
+    retry_after: float | None
 
     def id_of(self, resource_type: str, name: str) -> str:
         """Full resource id of a resource in the image resource group, e.g. ("Microsoft.Compute/disks", n)."""

@@ -186,6 +186,7 @@ class PendingOperation(BaseModel):
     started_at: datetime
     checks: int = 0
     operation: str = ""  # where to ask for the result (Run Command's result URL)
+    retry_after: float | None = None  # seconds Azure asked to wait before looking (the LRO's Retry-After)
 
 
 class ImageVersion(BaseModel):
@@ -316,6 +317,7 @@ class Run(BaseModel):
     step_progress: float = 0.0  # seconds counted so far
     step_seen: datetime | None = None  # when the step was last handled
     step_wait: float = 0.0  # seconds the last delivery asked the broker to wait before the next
+    event_lag: float | None = None  # the longest delay (s) of the Event Grid events that continued it
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:

@@ -13,10 +13,10 @@ from shared.domain.model import (
     BitLockerEvidence,
     PendingOperation,
 )
-from shared.steps import deadlines, guest, waits
+from shared.steps import deadlines, guest
 from shared.steps.build_source import INVENTORY_TIMEOUT
 from shared.steps.managed_script import failure, managed_script
-from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
+from shared.steps.outcome import Outcome, start_once, status_recheck
 from shared.steps.step_context import StepContext, ensure_resource, trusted_launch
 
 
@@ -34,7 +34,7 @@ def step_snapshot(ctx: StepContext) -> Outcome:
             disk = source.os_disk_id
         return compute.start_snapshot(name, ctx.workload.location, disk, ctx.tags("snapshot"))
 
-    waiting = ensure_resource(ctx, "Microsoft.Compute/snapshots", name, "snapshot", start, waits.FIRST_LOOK_SHORT)
+    waiting = ensure_resource(ctx, "Microsoft.Compute/snapshots", name, "snapshot", start)
     return waiting or Outcome(next_step="disk")
 
 
@@ -46,7 +46,7 @@ def step_disk(ctx: StepContext) -> Outcome:
     def start() -> str:
         return compute.start_disk_from_snapshot(name, ctx.workload.location, snapshot_id, ctx.tags("disk"))
 
-    waiting = ensure_resource(ctx, "Microsoft.Compute/disks", name, "disk", start, waits.FIRST_LOOK_SHORT)
+    waiting = ensure_resource(ctx, "Microsoft.Compute/disks", name, "disk", start)
     return waiting or Outcome(next_step="temp-vm")
 
 
@@ -71,7 +71,7 @@ def step_temp_vm(ctx: StepContext) -> Outcome:
         )
         return compute.start_create_vm(spec)
 
-    waiting = ensure_resource(ctx, "Microsoft.Compute/virtualMachines", name, "temp-vm", start, waits.FIRST_LOOK_VM)
+    waiting = ensure_resource(ctx, "Microsoft.Compute/virtualMachines", name, "temp-vm", start)
     return waiting or Outcome(next_step="clone-check")
 
 
@@ -139,7 +139,7 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     if first:
         detail = f"OS volume is {evidence.state_before}: decryption started, PreventDeviceEncryption=1 set"
         return Outcome(
-            wait=timedelta(minutes=4),
+            wait=ctx.backoff(waiting),
             pending=waiting,
             version=version.evolve(bitlocker=evidence),
             audit=[ctx.audit("bitlocker-decrypting", detail)],
@@ -154,6 +154,4 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     # Predict the end from the progress since decryption started; the next status script is
     # started one Run Command earlier, so that its answer arrives just after the end.
     elapsed = ctx.now - ctx.run.marks.get("decrypt-started", evidence.started_at)
-    floor = waits.FIRST_LOOK_SHORT
-    until_done = recheck_delay(elapsed, float(100 - percent), floor, timedelta(minutes=30))
-    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, floor), pending=waiting)
+    return Outcome(wait=status_recheck(elapsed, percent, ctx.script_took()), pending=waiting)

@@ -23,7 +23,7 @@ from shared.domain.model import (
 )
 from shared.domain.records import AuditEntry
 from shared.steps import deadlines, guest, replication, waits
-from shared.steps.outcome import SCRIPT_RECHECK, Outcome, recheck_delay, start_once
+from shared.steps.outcome import Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext
 
 SYSPREP_TIMEOUT = timedelta(minutes=90)
@@ -47,7 +47,7 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         if not running and errors:
             return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
         return Outcome(
-            wait=waits.backoff(started, ctx.now, waits.FIRST_LOOK_SYSPREP),
+            wait=waits.backoff(started, ctx.now),
             pending=PendingOperation(kind="sysprep", resource_id=name, started_at=started),
         )
     vm = compute.get_vm(name)
@@ -69,7 +69,8 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         if isinstance(outcome, Outcome):
             outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
             return outcome
-    return Outcome(wait=waits.backoff(started, ctx.now, waits.FIRST_LOOK_SYSPREP), pending=ctx.pending("sysprep", name))
+    # A guest shutting itself down is no ARM operation: no event comes, the VM's power state tells.
+    return Outcome(wait=waits.backoff(started, ctx.now), pending=ctx.pending("sysprep", name))
 
 
 def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
@@ -93,7 +94,7 @@ def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
         return result
     guest.parse(result, f"sysprep on {name}")
     return Outcome(
-        wait=waits.FIRST_LOOK_SYSPREP,
+        wait=waits.first_look(),
         pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
         run_updates={"marks": ctx.mark("sysprep-started")},
     )
@@ -105,7 +106,7 @@ def _stopped_by_sysprep(ctx: StepContext, name: str, why: str) -> Outcome | None
     if vm is None or vm.power not in ("stopped", "deallocated", "stopping", "deallocating"):
         return None
     if vm.power in ("stopping", "deallocating"):
-        return Outcome(wait=SCRIPT_RECHECK, pending=ctx.pending("script:sysprep-start"))
+        return Outcome(wait=waits.SHORTEST, pending=ctx.pending("script:sysprep-start"))
     detail = (
         f"{name}: stopped ({vm.power}) after sysprep /generalize /oobe /shutdown was sent, before "
         f"Run Command reported ({why}); sysprep powers off only once resealed"
@@ -124,9 +125,7 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
         start_once(compute.start_deallocate, name)
         return Outcome(
-            wait=waits.first_look(
-                waits.FIRST_LOOK_SHORT, ctx.deps.settings.event_grid
-            ),  # its event usually comes first
+            wait=ctx.first_look(),  # its event usually comes first
             pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
         )
     vm = compute.get_vm(name)
@@ -139,12 +138,7 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     pending = ctx.pending("deallocate", vm.id)
     if vm.provisioning is OperationState.FAILED or pending.checks % 5 == 0:  # a failed or lost deallocate: ask again
         start_once(compute.start_deallocate, name)
-    return Outcome(
-        wait=waits.backoff(
-            pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
-        ),
-        pending=pending,
-    )
+    return Outcome(wait=ctx.backoff(pending), pending=pending)
 
 
 DEFINITION_NOT_READY = frozenset({"ParentResourceNotFound", "ResourceNotFound", "NotFound"})
@@ -200,7 +194,7 @@ def step_capture(ctx: StepContext) -> Outcome:
     if pending is None or pending.kind != "version-create":
         _start_version(ctx, version)  # no read first: the PUT of a fixed name is idempotent
         return Outcome(
-            wait=waits.first_look(waits.FIRST_LOOK_GALLERY, ctx.deps.settings.event_grid),
+            wait=ctx.first_look(),
             pending=ctx.pending("version-create"),
             version=version,
             audit=audit,
@@ -211,10 +205,7 @@ def step_capture(ctx: StepContext) -> Outcome:
         if pending.checks >= 5:
             return Outcome(fail=f"gallery version {version.version} was never created", version=version, audit=audit)
         _start_version(ctx, version)
-        again = waits.backoff(
-            pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
-        )
-        return Outcome(wait=again, pending=ctx.pending("version-create"), version=version, audit=audit)
+        return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("version-create"), version=version, audit=audit)
     replication_failed = any(r.state == "Failed" for r in state.regions)
     if state.provisioning is OperationState.FAILED and not replication_failed:
         return Outcome(fail=f"creating gallery version {version.version} failed", version=version, audit=audit)
@@ -223,11 +214,7 @@ def step_capture(ctx: StepContext) -> Outcome:
         least = min((r.progress for r in state.regions), default=0)
         elapsed = ctx.now - pending.started_at
         later = (
-            recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST)
-            if least > 0
-            else waits.backoff(
-                pending.started_at, ctx.now, waits.FIRST_LOOK_GALLERY, event_grid=ctx.deps.settings.event_grid
-            )
+            recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST) if least > 0 else ctx.backoff(pending)
         )
         return Outcome(wait=later, pending=ctx.pending("version-create", state.id), version=version, audit=audit)
     captured = lifecycle.captured(version, state.id)
@@ -235,9 +222,10 @@ def step_capture(ctx: StepContext) -> Outcome:
     audit.append(ctx.audit("captured", detail, from_status=Status.CAPTURING, to_status=Status.REPLICATING))
     wanted = replication.target_regions(workload, Stage.TEST)
     if replication.judge(state, captured, wanted, ctx.now, ctx.now).done:
-        # Creation completes after replication to the target regions: usually ready at once.
+        # Creation completes after replication to the target regions: usually ready at once. The
+        # version serves test now; the temp resources are removed after, off the critical path.
         ready, entry = _ready(ctx, captured, wanted)
-        return Outcome(next_step="cleanup", version=ready, audit=[*audit, entry])
+        return _serves_test(ctx, ready, Outcome(next_step="cleanup", audit=[*audit, entry]))
     return Outcome(next_step="cleanup", version=captured, audit=audit)
 
 
@@ -258,22 +246,17 @@ def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outco
     pending = ctx.run.pending
     if pending is None or pending.kind != "delete-temp":
         start_once(compute.start_delete, vm_id)
-        first = waits.first_look(waits.FIRST_LOOK_SHORT, ctx.deps.settings.event_grid)
-        return Outcome(wait=first, pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
+        return Outcome(wait=ctx.first_look(), pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
     if compute.resource_state(vm_id) is not OperationState.MISSING:
         if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
             start_once(compute.start_delete, vm_id)
-        later = waits.backoff(
-            pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
-        )
-        return Outcome(wait=later, pending=ctx.pending("delete-temp", pending.resource_id))
+        return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("delete-temp", pending.resource_id))
     remaining = [r for r in leftovers if compute.resource_state(r) is not OperationState.MISSING]
     if not remaining:
         return None
     for resource_id in remaining:
         start_once(compute.start_delete, resource_id)
-    later = waits.backoff(pending.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid)
-    return Outcome(wait=later, pending=ctx.pending("delete-temp", ",".join(remaining)))
+    return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("delete-temp", ",".join(remaining)))
 
 
 def step_cleanup(ctx: StepContext) -> Outcome:
@@ -281,8 +264,8 @@ def step_cleanup(ctx: StepContext) -> Outcome:
     if waiting is not None:
         return waiting
     version = ctx.require_version()
-    if version.status is Status.READY:  # replication completed with the capture
-        return _finish_ready(ctx, version)
+    if version.status is Status.READY:  # it serves test since the capture (its validation started then)
+        return Outcome(finish=True)
     return Outcome(next_step="replicate")
 
 
@@ -298,7 +281,7 @@ def step_replicate(ctx: StepContext) -> Outcome:
     if verdict.retry_region:
         retried, detail = replication.retry_region(compute, workload, version, wanted, verdict.retry_region, state)
         return Outcome(
-            wait=timedelta(minutes=4),
+            wait=ctx.first_look(),
             pending=ctx.pending("replication", version.gallery_version_id),
             version=retried,
             audit=[ctx.audit("replication-retried", detail)],
@@ -306,7 +289,7 @@ def step_replicate(ctx: StepContext) -> Outcome:
     if not verdict.done:
         return Outcome(wait=verdict.wait, pending=ctx.pending("replication", version.gallery_version_id))
     ready, entry = _ready(ctx, version, wanted)
-    return _finish_ready(ctx, ready, [entry])
+    return _serves_test(ctx, ready, Outcome(finish=True, audit=[entry]))
 
 
 def _ready(
@@ -324,12 +307,20 @@ def _ready(
     return ready, entry
 
 
-def _finish_ready(ctx: StepContext, version: ImageVersion, audit: list[AuditEntry] | None = None) -> Outcome:
-    """The build is done: the version serves test; validation in test starts now."""
+def _serves_test(ctx: StepContext, version: ImageVersion, outcome: Outcome) -> Outcome:
+    """The version is replicated to test: the test pointer moves now, in the same transaction, and
+    its validation in test starts beside the rest of the run (it gates the promotion to validation,
+    not the version's use in test)."""
     validate = ContinueVersion(
         workload=ctx.workload.name, version=str(version.version), operation="validate", attempt=version.op_attempt
     )
-    return Outcome(finish=True, version=version, audit=audit or [], then=[Envelope.wrap(validate)])
+    outcome.version = version
+    outcome.pointers = ctx.pointers.evolve(test=version.version)
+    outcome.then = [*outcome.then, Envelope.wrap(validate)]
+    return outcome
+
+
+VERSION_DELETE_ASKED = "version-delete-asked"
 
 
 def step_abort(ctx: StepContext) -> Outcome:
@@ -338,12 +329,21 @@ def step_abort(ctx: StepContext) -> Outcome:
     if waiting is not None:
         return waiting
     version, compute, gallery = ctx.version, ctx.deps.compute, ctx.workload.gallery
-    if version is not None and version.status is Status.FAILED:
+    deleting = VERSION_DELETE_ASKED in ctx.run.marks
+    if version is not None and (version.status is Status.FAILED or deleting):
         state = compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
         if state is not None:
-            if ctx.run.pending is None or ctx.run.pending.kind != "delete-version":
+            if not deleting:
                 start_once(
                     lambda: compute.start_delete_gallery_version(gallery.name, gallery.definition, str(version.version))
                 )
-            return Outcome(wait=waits.FIRST_LOOK_SHORT, pending=ctx.pending("delete-version", state.id))
+            pending = ctx.pending("delete-version", state.id)
+            return Outcome(
+                wait=ctx.backoff(pending), pending=pending, run_updates={"marks": ctx.mark(VERSION_DELETE_ASKED)}
+            )
+        if deleting and version.status in (Status.FAILED, Status.DEPRECATED):
+            # Record what Azure now has, before its (late) delete event could read as a deletion by hand.
+            detail = f"gallery version {version.version} removed by the cleanup of failed run {ctx.run.run_id}"
+            entry = ctx.audit("deleted", detail, from_status=version.status, to_status=Status.DELETED)
+            return Outcome(finish=True, version=lifecycle.delete(version), audit=[entry])
     return Outcome(finish=True)

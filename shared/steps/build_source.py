@@ -22,9 +22,9 @@ from shared.domain.model import (
     next_version,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import deadlines, guest, waits
+from shared.steps import deadlines, guest
 from shared.steps.managed_script import failure, managed_script, restarted
-from shared.steps.outcome import SCRIPT_TYPICAL, Outcome, recheck_delay, start_once
+from shared.steps.outcome import Outcome, start_once, status_recheck
 from shared.steps.step_context import StepContext, trusted_launch
 
 
@@ -51,7 +51,7 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         )
         resource_id = compute.start_create_vm(spec)
         return Outcome(
-            wait=waits.first_look(waits.FIRST_LOOK_VM, ctx.deps.settings.event_grid),
+            wait=ctx.first_look(),
             pending=ctx.pending("vm-create", resource_id),
             run_updates={"source_image": urn},
         )
@@ -59,22 +59,12 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         return Outcome(fail=f"source VM {vm.name} failed to provision")
     if vm.provisioning is OperationState.IN_PROGRESS:
         creating = ctx.pending("vm-create", vm.id)
-        return Outcome(
-            wait=waits.backoff(
-                creating.started_at, ctx.now, waits.FIRST_LOOK_VM, event_grid=ctx.deps.settings.event_grid
-            ),
-            pending=creating,
-        )
+        return Outcome(wait=ctx.backoff(creating), pending=creating)
     if vm.power != "running":
         if ctx.run.pending is None or ctx.run.pending.kind != "vm-start":
             start_once(lambda: compute.start_vm(vm.name))
         starting = ctx.pending("vm-start", vm.id)
-        return Outcome(
-            wait=waits.backoff(
-                starting.started_at, ctx.now, waits.FIRST_LOOK_SHORT, event_grid=ctx.deps.settings.event_grid
-            ),
-            pending=starting,
-        )
+        return Outcome(wait=ctx.backoff(starting), pending=starting)
     updates = {"source_image": ctx.run.source_image or vm.image_reference, "source_os_disk_id": vm.os_disk_id}
     return Outcome(next_step="customize", run_updates=updates)
 
@@ -188,10 +178,9 @@ def step_source_decrypted(ctx: StepContext) -> Outcome:
             fail=f"BitLocker decryption of the source VM {vm} did not finish within "
             f"{limit.total_seconds() / 60:.0f} minutes (still {status}, {percent}% encrypted)"
         )
-    floor = waits.FIRST_LOOK_SHORT
-    until_done = recheck_delay(ctx.now - started, float(100 - percent), floor, timedelta(minutes=30))
+    wait = status_recheck(ctx.now - started, percent, ctx.script_took())
     waiting = PendingOperation(kind="source-decrypt", resource_id=vm, started_at=ctx.now)
-    return Outcome(wait=max(until_done - SCRIPT_TYPICAL, floor), pending=waiting)
+    return Outcome(wait=wait, pending=waiting)
 
 
 def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:

@@ -43,11 +43,17 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
         return _gallery_version(event, match, deps)
     operation = event.data.operation_name.lower()
     if match := RESOURCE.match(uri):
-        return _vm_or_disk(uri, match.group("name"), operation, deps)
+        return _vm_or_disk(uri, match.group("name"), operation, deps, _lag(event, deps))
     return route_rollout_event(uri, deps) or ([], f"ignored: {uri[:200]} is not a resource the product manages")
 
 
-def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[Envelope], str]:
+def _lag(event: ArmEvent, deps: Deps) -> float:
+    """How late Event Grid delivered this event (its eventTime to now), never negative (clock skew)."""
+    when = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
+    return max(0.0, (deps.clock.now() - when).total_seconds())
+
+
+def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float = 0.0) -> tuple[list[Envelope], str]:
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
         # Not a build's: perhaps a session host a rollout is replacing.
@@ -86,7 +92,8 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps) -> tuple[list[E
         return [], f"ignored: run {run_id} of {workload} waits for nothing"
     if uri.lower() not in run.pending.resource_id.lower():
         return [], f"ignored: run {run_id} waits for {run.pending.kind}, not {name}"
-    return [Envelope.wrap(position(run, "event"))], f"continues run {run_id} of {workload} at {run.step}"
+    woken = position(run, "event").model_copy(update={"event_lag": lag})
+    return [Envelope.wrap(woken)], f"continues run {run_id} of {workload} at {run.step}"
 
 
 def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple[list[Envelope], str]:
@@ -112,7 +119,7 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
     if version is not None and version.status is Status.CAPTURING and active:
         run = _run(deps, workload.name, active)
         if run is not None and run.state is RunState.RUNNING and run.run_id == version.run_id:
-            messages.append(Envelope.wrap(position(run, "event")))
+            messages.append(Envelope.wrap(position(run, "event").model_copy(update={"event_lag": _lag(event, deps)})))
             why.append(f"continues run {run.run_id}")
     if version is not None and version.pending is not None and version.pending.kind in OPERATION_OF:
         command = ContinueVersion(

@@ -12,11 +12,8 @@ from shared.steps import waits
 from shared.steps.outcome import ALREADY_STARTED, Outcome, refused, start_once
 from shared.steps.step_context import StepContext
 
-RECHECK_FLOOR = waits.SHORTEST
-# The run command's completion event (its PUT ends with the script) continues the run; these
-# re-checks are the safety net: 4 min, then doubling up to the longest wait.
-FIRST_RECHECK = timedelta(minutes=4)
-RECHECK_CEILING = waits.LONGEST
+# The run command's completion event (its PUT ends with the script) continues the run; without
+# events the instance view's executionState is read on the back-off (waits.backoff).
 CLOCK_SKEW = timedelta(seconds=90)
 START_ATTEMPTS = 30  # refused starts (VM restarting, another script running) before the run fails
 
@@ -45,16 +42,13 @@ def managed_script(
         if result is not None and not stale:
             return result
         # the completion event usually continues the run first; these looks are the safety net
-        wait = waits.backoff(
-            current.started_at, ctx.now, FIRST_RECHECK, RECHECK_CEILING, event_grid=ctx.deps.settings.event_grid
-        )
-        return Outcome(wait=wait, pending=ctx.pending(kind))
+        return Outcome(wait=ctx.backoff(current), pending=ctx.pending(kind))
     vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
     waiting = f"managed-start:{purpose}"
     if current is not None and current.kind == waiting and _ours_under_way(ctx, vm_name, name, current.started_at):
         # the earlier PUT was ours after all (a redelivery): follow it instead of running it twice
         followed = PendingOperation(kind=kind, resource_id=vm_id, started_at=current.started_at, operation=name)
-        return Outcome(wait=RECHECK_FLOOR, pending=followed)
+        return Outcome(wait=waits.SHORTEST, pending=followed)
     try:
         compute.start_managed_script(vm_name, name, text, timeout, ctx.workload.location)
     except AzureOperationError as error:
@@ -65,9 +59,15 @@ def managed_script(
         busy = ctx.pending(waiting)
         if busy.checks >= START_ATTEMPTS:
             return Outcome(fail=f"{vm_name} kept refusing Run Command {name}: {error}")
-        return Outcome(wait=waits.backoff(busy.started_at, ctx.now, waits.FIRST_LOOK_SHORT), pending=busy)
-    pending = PendingOperation(kind=kind, resource_id=f"{vm_id}/runCommands/{name}", started_at=ctx.now, operation=name)
-    return Outcome(wait=waits.first_look(FIRST_RECHECK, ctx.deps.settings.event_grid), pending=pending)
+        return Outcome(wait=waits.backoff(busy.started_at, ctx.now), pending=busy)
+    pending = PendingOperation(
+        kind=kind,
+        resource_id=f"{vm_id}/runCommands/{name}",
+        started_at=ctx.now,
+        operation=name,
+        retry_after=compute.retry_after,
+    )
+    return Outcome(wait=ctx.first_look(), pending=pending)
 
 
 def _ours_under_way(ctx: StepContext, vm_name: str, name: str, since: datetime) -> bool:
@@ -99,13 +99,12 @@ def restarted(ctx: StepContext, vm_name: str, kind: str = "vm-restart") -> Outco
     if current is None or current.kind != kind:
         start_once(compute.start_restart, vm_name)
         vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
-        return Outcome(
-            wait=waits.FIRST_LOOK_SHORT, pending=PendingOperation(kind=kind, resource_id=vm_id, started_at=ctx.now)
-        )
+        restarting = PendingOperation(kind=kind, resource_id=vm_id, started_at=ctx.now, retry_after=compute.retry_after)
+        # No event is routed for restart/action (shared/steps/events.py): the plain back-off.
+        return Outcome(wait=ctx.first_look(evented=False), pending=restarting)
     vm = compute.get_vm(vm_name)
     if vm is not None and vm.provisioning is OperationState.SUCCEEDED and vm.power == "running":
         return None
     if vm is not None and vm.provisioning is OperationState.FAILED:
         return Outcome(fail=f"restart of {vm_name} failed")
-    elapsed = ctx.now - current.started_at
-    return Outcome(wait=min(max(elapsed / 2, RECHECK_FLOOR), RECHECK_CEILING), pending=ctx.pending(kind))
+    return Outcome(wait=ctx.backoff(current, evented=False), pending=ctx.pending(kind))

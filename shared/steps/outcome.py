@@ -11,6 +11,7 @@ from shared.domain.commands import Envelope
 from shared.domain.errors import AzureOperationError
 from shared.domain.model import ImageVersion, PendingOperation, Pointers
 from shared.domain.records import AuditEntry
+from shared.steps import waits
 
 
 @dataclass
@@ -39,8 +40,14 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     return max(floor, min(ceiling, remaining + slack))
 
 
-SCRIPT_TYPICAL = timedelta(seconds=45)  # Run Command's usual duration; its completion event usually comes first
-SCRIPT_RECHECK = timedelta(seconds=20)
+def status_recheck(elapsed: timedelta, encrypted_percent: int, script_took: timedelta) -> timedelta:
+    """When to send the next BitLocker status script: at the decryption's end predicted from its
+    progress, less the time the last status script took to answer (Azure's figure, not a typical one)."""
+    until_done = recheck_delay(elapsed, float(100 - encrypted_percent), waits.SHORTEST, DECRYPT_CEILING)
+    return max(until_done - script_took, waits.SHORTEST)
+
+
+DECRYPT_CEILING = timedelta(minutes=30)  # decryption progress is read at least this often
 
 ALREADY_STARTED = frozenset({"Conflict", "OperationNotAllowed"})
 # Azure answers refusals with the same codes: a quota (409 OperationNotAllowed, "... exceeding approved

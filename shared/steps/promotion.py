@@ -156,7 +156,7 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         stage=target,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    first = waits.first_look(waits.FIRST_LOOK_GALLERY, deps.settings.event_grid)
+    first = waits.first_look(deps.compute.retry_after, deps.settings.event_grid)
     return [_message(promoted, "replicate", deps, None if unchanged else first)]
 
 

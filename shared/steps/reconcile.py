@@ -19,7 +19,7 @@ flags) is kept in the workload's health row, which the governance report and sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.domain import lifecycle
 from shared.domain.catalog import Workload
@@ -28,7 +28,7 @@ from shared.domain.compute import GalleryVersionState, OperationState
 from shared.domain.health import WorkloadHealth
 from shared.domain.model import ImageVersion, Pointers, Stage, Status, VersionNumber
 from shared.domain.records import AuditEntry, Changes
-from shared.steps import replication, waits
+from shared.steps import replication
 from shared.steps.deps import Deps
 from shared.steps.outcome import start_once
 
@@ -72,7 +72,7 @@ class _Pass:
         )
 
 
-REQUEUE_AFTER = waits.FIRST_LOOK_GALLERY  # not tuned to one replication: looks again, up to the limit
+REQUEUE_AFTER = timedelta(minutes=4, seconds=30)  # not tuned to one replication: looks again, up to the limit
 REQUEUE_LIMIT = 40  # about three hours of looks before the workload is flagged
 
 

@@ -103,7 +103,7 @@ def judge(
     progress = [by_region[n].progress if n in by_region else 0 for n in wanted_names]
     least = min(progress) if progress else 0
     if least <= 0:  # nothing to predict from yet: back off
-        return Verdict(wait=waits.backoff(since, now, waits.FIRST_LOOK_GALLERY, event_grid=event_grid))
+        return Verdict(wait=waits.backoff(since, now, event_grid=event_grid))
     return Verdict(wait=recheck_delay(now - since, float(least), FLOOR, CEILING))
 
 

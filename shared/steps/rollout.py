@@ -158,7 +158,7 @@ def _azure_trouble(ctx: RolloutContext, error: AzureOperationError) -> StepResul
     busy = ctx.pending("azure-busy")
     if busy.checks >= AZURE_BUSY_LIMIT:
         return StepResult(halt=f"Azure kept failing transiently ({busy.checks} tries): {error}")
-    return StepResult(wait=waits.backoff(busy.started_at, ctx.now, waits.FIRST_LOOK_SHORT), pending=busy)
+    return StepResult(wait=waits.backoff(busy.started_at, ctx.now), pending=busy)
 
 
 def _hand_over(ctx: RolloutContext, records: RolloutRecords) -> list[Envelope]:
@@ -201,7 +201,7 @@ def _apply(ctx: RolloutContext, records: RolloutRecords, result: StepResult) -> 
         new = run.evolve(step=result.next_step, pending=None, step_started_at=now, **moved, **updates)
         messages.append(Envelope.wrap(position(new)))
     else:
-        wait = result.wait or waits.FIRST_LOOK_SHORT
+        wait = result.wait or waits.OPENING
         waited = run.wait_seconds
         if result.pending is not None and result.pending.kind in ("users", "window", "capacity"):
             waited += wait.total_seconds()  # time the rollout spends on people and windows, not on Azure

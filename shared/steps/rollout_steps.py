@@ -92,14 +92,14 @@ class RolloutContext:
     def first_entry(self, kind: str) -> bool:
         return self.run.pending is None or self.run.pending.kind != kind
 
-    def first_look(self, first: timedelta, event: bool = True) -> timedelta:
+    def first_look(self, event: bool = True) -> timedelta:
         """The opening wait of an operation just started; with Event Grid a safety net behind its event."""
-        return waits.first_look(first, event and self.deps.settings.event_grid)
+        return waits.first_look(event_grid=event and self.deps.settings.event_grid)
 
-    def look_again(self, first: timedelta, event: bool = True, since: datetime | None = None) -> timedelta:
+    def look_again(self, event: bool = True, since: datetime | None = None) -> timedelta:
         """The next look at what the pending operation (or `since`) started: backing off from the time waited."""
         started = since or (self.run.pending.started_at if self.run.pending is not None else self.now)
-        return waits.backoff(started, self.now, first, event_grid=event and self.deps.settings.event_grid)
+        return waits.backoff(started, self.now, event_grid=event and self.deps.settings.event_grid)
 
     def overdue(self, limit: timedelta = OPERATION_LIMIT) -> bool:
         return self.run.pending is not None and self.now - self.run.pending.started_at > limit
@@ -157,7 +157,7 @@ def step_plan(ctx: RolloutContext) -> StepResult:
         )
         first = ctx.first_entry("capacity")
         return StepResult(
-            wait=ctx.look_again(waits.FIRST_LOOK_VM, event=False),
+            wait=ctx.look_again(event=False),
             pending=ctx.pending("capacity"),
             notes=[("waiting", detail, "")] if first else [],
         )
@@ -218,7 +218,7 @@ def step_wait_users(ctx: RolloutContext) -> StepResult:
     if ctx.now >= end:
         return StepResult(next_step="log-off")
     # Users leave on their own time: look soon, then back off from the drain, never past the grace's end.
-    again = ctx.look_again(waits.FIRST_LOOK_SHORT, event=False, since=ctx.run.drained_at)
+    again = ctx.look_again(event=False, since=ctx.run.drained_at)
     return StepResult(wait=min(end - ctx.now, again), pending=ctx.pending("users"))
 
 
@@ -264,7 +264,7 @@ def step_delete(ctx: RolloutContext) -> StepResult:
             return StepResult(next_step="delete", updates={"specs": specs}, failures=failures)
         for host in ctx.working:
             start_once(avd.start_delete_vm, ctx.spec(host).vm_id)
-        return StepResult(wait=ctx.first_look(waits.FIRST_LOOK_SHORT), pending=ctx.pending("delete"))
+        return StepResult(wait=ctx.first_look(), pending=ctx.pending("delete"))
     gone = {h: avd.vm_state(ctx.spec(h).vm_id) == "Missing" for h in ctx.working}
     if all(gone.values()):
         for host in ctx.working:
@@ -273,7 +273,7 @@ def step_delete(ctx: RolloutContext) -> StepResult:
     if ctx.overdue():
         failures = [(h, "its VM was not deleted within the hour") for h, ok in gone.items() if not ok]
         return StepResult(next_step="create", failures=failures)
-    return StepResult(wait=ctx.look_again(waits.FIRST_LOOK_SHORT), pending=ctx.pending("delete"))
+    return StepResult(wait=ctx.look_again(), pending=ctx.pending("delete"))
 
 
 def step_create(ctx: RolloutContext) -> StepResult:
@@ -283,14 +283,14 @@ def step_create(ctx: RolloutContext) -> StepResult:
         tags = {ROLLOUT_TAG: run.run_id}
         for host in ctx.working:
             start_once(avd.start_create_vm, ctx.spec(host), run.target_image_id, tags)
-        return StepResult(wait=ctx.first_look(waits.FIRST_LOOK_VM), pending=ctx.pending("create"))
+        return StepResult(wait=ctx.first_look(), pending=ctx.pending("create"))
     states = {h: avd.vm_state(ctx.spec(h).vm_id) for h in ctx.working}
     failures = [
         (h, f"the new VM failed to provision from {run.target_version}") for h, s in states.items() if s == "Failed"
     ]
     waiting = [h for h, s in states.items() if s in ("InProgress", "Missing")]
     if waiting and not ctx.overdue():
-        return StepResult(wait=ctx.look_again(waits.FIRST_LOOK_VM), pending=ctx.pending("create"), failures=failures)
+        return StepResult(wait=ctx.look_again(), pending=ctx.pending("create"), failures=failures)
     failures += [(h, "the new VM was not ready within the hour") for h in waiting]
     return StepResult(next_step="register", failures=failures)
 
@@ -304,12 +304,12 @@ def step_register(ctx: RolloutContext) -> StepResult:
             for host in ctx.working:
                 spec = ctx.spec(host)
                 start_once(avd.start_register, spec.vm_id, spec.location, run.pool_id, token)
-        return StepResult(wait=ctx.first_look(waits.FIRST_LOOK_VM), pending=ctx.pending("register"))
+        return StepResult(wait=ctx.first_look(), pending=ctx.pending("register"))
     states = {h: avd.registration_state(ctx.spec(h).vm_id) for h in ctx.working}
     failures = [(h, "the AVD agent failed to install or register") for h, s in states.items() if s == "Failed"]
     waiting = [h for h, s in states.items() if s in ("InProgress", "Missing")]
     if waiting and not ctx.overdue():
-        return StepResult(wait=ctx.look_again(waits.FIRST_LOOK_VM), pending=ctx.pending("register"), failures=failures)
+        return StepResult(wait=ctx.look_again(), pending=ctx.pending("register"), failures=failures)
     failures += [(h, "the AVD agent did not register within the hour") for h in waiting]
     return StepResult(next_step="wait-available", failures=failures, updates={"registered_at": ctx.now})
 
@@ -337,7 +337,7 @@ def step_wait_available(ctx: RolloutContext) -> StepResult:
         )
         return StepResult(next_step="undrain", failures=[(h, reason) for h in late])
     # No event says a heartbeat arrived: short looks from the registration, backing off.
-    return StepResult(wait=ctx.look_again(waits.SHORTEST, event=False, since=since), pending=ctx.pending("available"))
+    return StepResult(wait=ctx.look_again(event=False, since=since), pending=ctx.pending("available"))
 
 
 def step_undrain(ctx: RolloutContext) -> StepResult:

@@ -134,6 +134,9 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
     if run.version != version:  # a message from before the version existed (only after a crash)
         loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
+    if command.trigger == "event" and command.event_lag is not None:
+        # How late events come, the latest seen so far (delivery delays vary): the waits adapt to it.
+        run = run.evolve(event_lag=max(run.event_lag or 0.0, command.event_lag))
     ctx = _context(deps, run, loaded)
     now = ctx.now
     try:
@@ -219,7 +222,8 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         else:
             outcome = Outcome(finish=True)
     if outcome.fail:
-        if version is not None and Status.FAILED in lifecycle.ALLOWED[version.status]:
+        serving = version is not None and version.status is Status.READY and pointers.test == version.version
+        if version is not None and not serving and Status.FAILED in lifecycle.ALLOWED[version.status]:
             before = version.status
             version = lifecycle.fail(version, outcome.fail)
             audit.append(
@@ -248,7 +252,7 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         new_run = run.evolve(step=outcome.next_step, pending=None, **moved, **updates)
         messages.append(Envelope.wrap(position(new_run)))
     else:
-        wait = outcome.wait or waits.FIRST_LOOK_SHORT
+        wait = outcome.wait or waits.OPENING
         same_step = {"step_started_at": run.step_started_at, "step_times": run.step_times}
         new_run = run.evolve(
             pending=outcome.pending,

@@ -27,7 +27,7 @@ from shared.domain.model import (
 from shared.domain.records import AuditEntry
 from shared.steps import waits
 from shared.steps.deps import Deps
-from shared.steps.outcome import SCRIPT_RECHECK, SCRIPT_TYPICAL, Outcome, start_once
+from shared.steps.outcome import Outcome, start_once
 
 SCRIPT_BUSY_LIMIT = 20
 
@@ -58,7 +58,33 @@ class StepContext:
         current = self.run.pending
         if current is not None and current.kind == kind:
             return current.model_copy(update={"checks": current.checks + 1})
-        return PendingOperation(kind=kind, resource_id=resource_id, started_at=self.now)
+        return PendingOperation(
+            kind=kind, resource_id=resource_id, started_at=self.now, retry_after=self.deps.compute.retry_after
+        )
+
+    def backoff(self, pending: PendingOperation, *, evented: bool = True) -> timedelta:
+        """The next look at `pending`: from Azure's Retry-After, backing off (waits.backoff).
+
+        `evented=False` for an operation no routed event reports (a restart): no safety net then."""
+        return waits.backoff(
+            pending.started_at,
+            self.now,
+            pending.retry_after,
+            event_grid=self.deps.settings.event_grid and evented,
+            event_lag=self.run.event_lag,
+        )
+
+    def script_took(self) -> timedelta:
+        """How long the Run Command whose result this step just read took to answer (0 if none)."""
+        pending = self.run.pending
+        if pending is None or not pending.kind.startswith("script:"):
+            return timedelta(0)
+        return self.now - pending.started_at
+
+    def first_look(self, *, evented: bool = True) -> timedelta:
+        """The first look at an operation just started (after Azure's Retry-After)."""
+        event_grid = self.deps.settings.event_grid and evented
+        return waits.first_look(self.deps.compute.retry_after, event_grid, self.run.event_lag)
 
     def script(self, purpose: str, vm_name: str, text: str) -> ScriptResult | Outcome:
         """Run Command without waiting: start it and come back (on its event or a re-check) for the result."""
@@ -69,10 +95,7 @@ class StepContext:
             result = compute.script_result(current.operation)
             if result is not None:
                 return result
-            later = waits.backoff(
-                current.started_at, self.now, SCRIPT_TYPICAL, event_grid=self.deps.settings.event_grid
-            )
-            return Outcome(wait=max(later, SCRIPT_RECHECK), pending=self.pending(kind))
+            return Outcome(wait=self.backoff(current), pending=self.pending(kind))
         try:
             operation = compute.start_script(vm_name, text)
         except AzureOperationError as error:
@@ -82,10 +105,12 @@ class StepContext:
             busy = self.pending(f"script-busy:{purpose}")
             if busy.checks >= SCRIPT_BUSY_LIMIT:
                 return Outcome(fail=f"Run Command on {vm_name} stayed busy: {error}")
-            return Outcome(wait=SCRIPT_TYPICAL, pending=busy)
+            return Outcome(wait=waits.backoff(busy.started_at, self.now), pending=busy)
         vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
-        pending = PendingOperation(kind=kind, resource_id=vm_id, started_at=self.now, operation=operation)
-        return Outcome(wait=waits.first_look(SCRIPT_TYPICAL, self.deps.settings.event_grid), pending=pending)
+        pending = PendingOperation(
+            kind=kind, resource_id=vm_id, started_at=self.now, operation=operation, retry_after=compute.retry_after
+        )
+        return Outcome(wait=self.first_look(), pending=pending)
 
     def mark(self, name: str) -> dict[str, datetime]:
         return {**self.run.marks, name: self.now}
@@ -116,7 +141,7 @@ def trusted_launch(workload: Workload) -> bool:
 
 
 def ensure_resource(
-    ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str], first: timedelta
+    ctx: StepContext, resource_type: str, name: str, kind: str, start: Callable[[], str]
 ) -> Outcome | None:
     """Start a resource once; None when it exists and succeeded, else the wait or failure.
 
@@ -128,9 +153,7 @@ def ensure_resource(
     pending = ctx.run.pending
     if pending is None or pending.kind != kind:
         start_once(start, exists=lambda: compute.resource_state(resource_id) is not OperationState.MISSING)
-        return Outcome(
-            wait=waits.first_look(first, ctx.deps.settings.event_grid), pending=ctx.pending(kind, resource_id)
-        )
+        return Outcome(wait=ctx.first_look(), pending=ctx.pending(kind, resource_id))
     state = compute.resource_state(resource_id)
     if state is OperationState.SUCCEEDED:
         return None
@@ -138,5 +161,4 @@ def ensure_resource(
         return Outcome(fail=f"{kind} {name} failed to provision")
     if state is OperationState.MISSING and pending.checks >= 2:
         return Outcome(fail=f"{kind} {name} was never created (started {pending.started_at:%H:%M})")
-    wait = waits.backoff(pending.started_at, ctx.deps.clock.now(), first, event_grid=ctx.deps.settings.event_grid)
-    return Outcome(wait=wait, pending=ctx.pending(kind, resource_id))
+    return Outcome(wait=ctx.backoff(pending), pending=ctx.pending(kind, resource_id))

@@ -32,7 +32,7 @@ from shared.domain.model import (
 from shared.domain.records import AuditEntry, Changes
 from shared.steps import guest, replication, waits
 from shared.steps.deps import Deps
-from shared.steps.outcome import SCRIPT_TYPICAL, start_once
+from shared.steps.outcome import start_once
 
 AZURE_BUSY_LIMIT = 30
 OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
@@ -136,7 +136,9 @@ def _replicate(
             at=now, kind="replication-retried", actor="step:replicate", detail=detail, version=version.version
         )
         deps.records.commit(Changes(workload=workload.name, versions=[retried], audit=[entry]))
-        return [_message(retried, "replicate", deps, timedelta(minutes=4))]
+        return [
+            _message(retried, "replicate", deps, waits.first_look(deps.compute.retry_after, deps.settings.event_grid))
+        ]
     if not verdict.done:
         waiting = version.evolve(**moved)
         deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
@@ -226,7 +228,10 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             )
             start_once(lambda: compute.start_create_vm(spec))
             started = version.evolve(
-                pending=PendingOperation(kind="validate-vm", resource_id=vm_name, started_at=now), **moved
+                pending=PendingOperation(
+                    kind="validate-vm", resource_id=vm_name, started_at=now, retry_after=compute.retry_after
+                ),
+                **moved,
             )
             entry = AuditEntry(
                 at=now,
@@ -238,18 +243,15 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             )
             deps.records.commit(Changes(workload=workload.name, versions=[started], audit=[entry]))
             return [
-                _message(started, "validate", deps, waits.first_look(waits.FIRST_LOOK_VM, deps.settings.event_grid))
+                _message(started, "validate", deps, waits.first_look(compute.retry_after, deps.settings.event_grid))
             ]
         if vm.provisioning is OperationState.IN_PROGRESS:
             waiting = version.evolve(**moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
-            since = pending.started_at if pending is not None else now
+            since, hint = (pending.started_at, pending.retry_after) if pending is not None else (now, None)
             return [
                 _message(
-                    waiting,
-                    "validate",
-                    deps,
-                    waits.backoff(since, now, waits.FIRST_LOOK_VM, event_grid=deps.settings.event_grid),
+                    waiting, "validate", deps, waits.backoff(since, now, hint, event_grid=deps.settings.event_grid)
                 )
             ]
         if vm.provisioning is not OperationState.SUCCEEDED:
@@ -266,21 +268,28 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
             # One Run Command at a time per VM: after a crash ours may still be running. Try again later.
             waiting = version.evolve(**moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
-            return [_message(waiting, "validate", deps, SCRIPT_TYPICAL)]
+            return [_message(waiting, "validate", deps, waits.OPENING)]
         vm_id = compute.id_of("Microsoft.Compute/virtualMachines", vm_name)
         checking = version.evolve(
-            pending=PendingOperation(kind="validate-script", resource_id=vm_id, started_at=now, operation=operation),
+            pending=PendingOperation(
+                kind="validate-script",
+                resource_id=vm_id,
+                started_at=now,
+                operation=operation,
+                retry_after=compute.retry_after,
+            ),
             **moved,
         )
         deps.records.commit(Changes(workload=workload.name, versions=[checking]))
-        return [_message(checking, "validate", deps, SCRIPT_TYPICAL)]
+        return [_message(checking, "validate", deps, waits.first_look(compute.retry_after, deps.settings.event_grid))]
     if pending.kind == "validate-script":
         managed = compute.managed_script_result(vm_name, pending.operation)
         result = None if managed is None else _as_script_result(managed)
         if result is None:
             waiting = version.evolve(pending=pending.model_copy(update={"checks": pending.checks + 1}), **moved)
             deps.records.commit(Changes(workload=workload.name, versions=[waiting]))
-            return [_message(waiting, "validate", deps, waits.SHORTEST)]
+            later = waits.backoff(pending.started_at, now, pending.retry_after, event_grid=deps.settings.event_grid)
+            return [_message(waiting, "validate", deps, later)]
         return _judge(workload, version, vm_name, _validation_checks(version, result, vm_name), deps, moved)
     # validate-cleanup: the VM takes its disk and NIC with it (deleteOption Delete). The first pass
     # deletes without a read: the check script just ran on it (and a delete of a missing VM is a no-op).
@@ -294,7 +303,7 @@ def _validate(workload: Workload, version: ImageVersion, deps: Deps) -> list[Env
                 waiting,
                 "validate",
                 deps,
-                waits.backoff(pending.started_at, now, waits.FIRST_LOOK_SHORT, event_grid=deps.settings.event_grid),
+                waits.backoff(pending.started_at, now, pending.retry_after, event_grid=deps.settings.event_grid),
             )
         ]
     done = version.evolve(pending=None, **moved)

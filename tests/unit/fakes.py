@@ -35,6 +35,7 @@ class FakeCompute:
     tagged: list[TaggedResource] = field(default_factory=list)
     in_use: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    retry_after: float | None = None
 
     def id_of(self, resource_type: str, name: str) -> str:
         return f"/subscriptions/s/resourceGroups/{self.resource_group}/providers/{resource_type}/{name}"

@@ -36,6 +36,7 @@ class ScriptCompute:
     refuse_read: AzureOperationError | None = None
     vm: VmState | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    retry_after: float | None = None  # the Retry-After of the last start (ComputePort)
 
     def id_of(self, resource_type: str, name: str) -> str:
         return f"/subscriptions/s/resourceGroups/rg-avd-images/providers/{resource_type}/{name}"
@@ -88,7 +89,7 @@ def test_a_script_is_started_once_and_followed_by_a_pending_operation() -> None:
         started_at=NOW,
         operation="avd-inventory",
     )
-    assert outcome.wait == waits.first_look(ms.FIRST_RECHECK, EVENT_GRID)
+    assert outcome.wait == waits.first_look(None, EVENT_GRID)
 
 
 def test_a_result_started_by_this_step_is_taken() -> None:
@@ -108,7 +109,7 @@ def test_an_earlier_runs_result_is_not_taken() -> None:
     assert isinstance(outcome, Outcome)
     assert outcome.pending is not None
     assert (outcome.pending.kind, outcome.pending.checks) == ("managed:inventory", 3)
-    assert outcome.wait == waits.backoff(NOW, NOW, ms.FIRST_RECHECK, ms.RECHECK_CEILING, event_grid=EVENT_GRID)
+    assert outcome.wait == waits.backoff(NOW, NOW, None, event_grid=EVENT_GRID)
     assert compute.calls == []
 
 
@@ -120,7 +121,7 @@ def test_a_busy_vm_is_retried_shortly_and_never_counted_as_started() -> None:
     assert isinstance(outcome, Outcome)
     assert outcome.pending is not None
     assert outcome.pending.kind == "managed-start:inventory"
-    assert outcome.wait == waits.backoff(NOW, NOW, waits.FIRST_LOOK_SHORT)
+    assert outcome.wait == waits.backoff(NOW, NOW)
     worn = PendingOperation(kind="managed-start:inventory", started_at=NOW, checks=ms.START_ATTEMPTS - 1)
     last = ms.managed_script(context(compute, worn), "inventory", "vm1", "x", timedelta(minutes=5))
     assert isinstance(last, Outcome)
@@ -147,7 +148,7 @@ def test_a_redelivered_start_that_was_ours_is_followed_not_run_twice() -> None:
     assert outcome.pending == PendingOperation(
         kind="managed:inventory", resource_id=VM_ID, started_at=NOW, operation="avd-inventory"
     )
-    assert outcome.wait == ms.RECHECK_FLOOR
+    assert outcome.wait == waits.SHORTEST
     assert compute.calls == []
 
 
@@ -178,12 +179,12 @@ def vm(provisioning: OperationState, power: str) -> VmState:
 
 
 def test_a_restart_is_started_once_then_checked_until_the_vm_runs() -> None:
-    """Restart starts once; the VM back and running ends it; a failed VM fails it; else wait half the time."""
+    """Restart starts once; the VM back and running ends it; a failed VM fails it; else wait a fifth of the time waited."""
     compute = ScriptCompute()
     first = ms.restarted(context(compute), "vm1")
     assert compute.calls == [("start_restart", "vm1")]
     assert first is not None
-    assert first.wait == waits.FIRST_LOOK_SHORT
+    assert first.wait == waits.OPENING  # no Retry-After, no event: the plain opening
     assert first.pending == PendingOperation(kind="vm-restart", resource_id=VM_ID, started_at=NOW)
     started = PendingOperation(kind="vm-restart", started_at=NOW - timedelta(minutes=10))
     compute.vm = vm(OperationState.SUCCEEDED, "running")
@@ -195,16 +196,16 @@ def test_a_restart_is_started_once_then_checked_until_the_vm_runs() -> None:
     compute.vm = vm(OperationState.SUCCEEDED, "starting")
     later = ms.restarted(context(compute, started), "vm1")
     assert later is not None
-    assert later.wait == timedelta(minutes=5)
+    assert later.wait == timedelta(minutes=2)  # a fifth of the 10 minutes waited
     assert later.pending is not None
     assert later.pending.checks == 1
     compute.vm = None
     recent = PendingOperation(kind="vm-restart", started_at=NOW - timedelta(seconds=10))
     soon = ms.restarted(context(compute, recent), "vm1")
     assert soon is not None
-    assert soon.wait == ms.RECHECK_FLOOR
+    assert soon.wait == waits.SHORTEST
     ancient = PendingOperation(kind="vm-restart", started_at=NOW - timedelta(hours=2))
     capped = ms.restarted(context(compute, ancient), "vm1")
     assert capped is not None
-    assert capped.wait == ms.RECHECK_CEILING
+    assert capped.wait == waits.LONGEST
     assert len(compute.calls) == 1

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from shared.steps import waits
 from simulator.durations import DEFAULT_DURATIONS
@@ -39,18 +42,53 @@ def test_no_product_wait_equals_a_simulator_duration() -> None:
     assert not [w for w in named if w.total_seconds() in durations]
 
 
-def test_backoff_opens_then_grows_with_the_time_waited() -> None:
-    """The first look is the opening wait; later looks grow geometrically, bounded below and above."""
-    first = waits.FIRST_LOOK_VM
-    assert waits.backoff(T0, T0, first) == first
-    assert waits.backoff(T0, T0 + first, first) == first * waits.GROWTH
-    late = T0 + timedelta(hours=3)
-    assert waits.backoff(T0, late, first) == waits.LONGEST
-    assert waits.backoff(T0, T0 + first - timedelta(seconds=1), first) == waits.SHORTEST
+def test_the_first_look_waits_what_azure_asked_for() -> None:
+    """An operation's first look comes after Azure's Retry-After, never sooner than SHORTEST; none given: OPENING."""
+    assert waits.first_look(45.0) == timedelta(seconds=45)
+    assert waits.first_look(1.0) == waits.SHORTEST
+    assert waits.first_look(None) == waits.OPENING
+    assert waits.first_look(0.0) == waits.OPENING  # "Retry-After: 0" means none was given
+    assert waits.backoff(T0, T0, 45.0) == timedelta(seconds=45)
+
+
+def test_a_recheck_grows_geometrically_with_the_time_waited() -> None:
+    """Each later look waits GROWTH times the time already waited, so the overshoot stays a fixed fraction."""
+    looks = [T0 + waits.first_look(None)]
+    while looks[-1] - T0 < timedelta(minutes=20):
+        looks.append(looks[-1] + waits.backoff(T0, looks[-1]))
+    elapsed = [(t - T0).total_seconds() for t in looks]
+    floor, ceiling = waits.SHORTEST.total_seconds(), waits.LONGEST.total_seconds()
+    free = [(a, b) for a, b in itertools.pairwise(elapsed) if floor <= a * waits.GROWTH <= ceiling]
+    assert len(free) > 5, "the schedule left the floor"
+    assert all(b / a == pytest.approx(1 + waits.GROWTH) for a, b in free)
+    assert waits.backoff(T0, T0 + timedelta(hours=5)) == waits.LONGEST
+    assert waits.backoff(T0, T0 + timedelta(seconds=16)) == waits.SHORTEST
+
+
+def test_a_long_operation_costs_few_reads() -> None:
+    """Reads grow with the logarithm of the duration: a 30-minute operation is looked at a few dozen times."""
+    looks, at = 0, T0 + waits.first_look(None)
+    while at - T0 < timedelta(minutes=30):
+        looks += 1
+        at += waits.backoff(T0, at)
+    assert looks < 40
 
 
 def test_with_event_grid_the_recheck_is_a_safety_net() -> None:
-    """With Event Grid the first re-check comes well after the operation's event would."""
-    first = waits.FIRST_LOOK_SHORT
-    assert waits.first_look(first, event_grid=True) > first * 2
-    assert waits.backoff(T0, T0, first, event_grid=True) == waits.first_look(first, event_grid=True)
+    """With Event Grid and events that come at once (or none measured yet), the re-check waits well past them."""
+    for lag in (None, 0.0, 5.0):
+        assert waits.first_look(None, event_grid=True, event_lag=lag) == waits.EVENT_ALLOWANCE
+        later = waits.backoff(T0, T0 + timedelta(minutes=3), event_grid=True, event_lag=lag)
+        assert later == timedelta(minutes=3) * waits.EVENT_GROWTH > timedelta(minutes=3) * waits.GROWTH
+
+
+def test_late_events_bring_the_plain_back_off_back() -> None:
+    """Events measured late: while a plain look would come before the next event, the step looks itself."""
+    lag = 90.0
+    assert waits.first_look(None, event_grid=True, event_lag=lag) == waits.OPENING
+    turn = timedelta(seconds=lag / waits.GROWTH)  # from here a plain look would come after the late event
+    early = T0 + turn - timedelta(seconds=30)
+    assert waits.backoff(T0, early, event_grid=True, event_lag=lag) == waits.backoff(T0, early)
+    late = T0 + turn + timedelta(seconds=30)
+    expected = min(waits.LONGEST, (late - T0) * waits.EVENT_GROWTH)
+    assert waits.backoff(T0, late, event_grid=True, event_lag=lag) == expected > waits.backoff(T0, late)
