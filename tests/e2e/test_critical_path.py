@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from localrun.runtime import LocalRuntime
+from localrun.scenario import BUILDER, build
 from shared.domain.catalog import Catalog
 from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason, VersionNumber
 from shared.domain.records import Changes
 from shared.steps import waits
 from simulator import Simulator, responses
-from tests.e2e.scenario import BUILDER, build
 
 WORKLOAD = "data-analyst"
 
