@@ -108,7 +108,8 @@ class Chapter:
             pool = self.auto.name if event.pool_key == self.auto.key else self.manual.name
             host = f" {event.host.split('.')[0]}" if event.host else ""
             when = f"[dim]{event.at:%m-%d %H:%M}[/dim]"
-            self.console.print(f"  {when} [cyan]{pool}[/cyan] [bold]{event.kind}[/bold]{host} {event.detail[:140]}")
+            detail = event.detail.removeprefix(f"{event.kind} ")  # "batch batch 3" reads "batch 3"
+            self.console.print(f"  {when} [cyan]{pool}[/cyan] [bold]{event.kind}[/bold]{host} {detail[:140]}")
             if event.kind == "batch":
                 self.show_counts("during", self.auto if pool == self.auto.name else self.manual)
 
