@@ -53,7 +53,7 @@ def _lag(event: ArmEvent, deps: Deps) -> float:
     return max(0.0, (deps.clock.now() - when).total_seconds())
 
 
-def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float = 0.0) -> tuple[list[Envelope], str]:
+def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float) -> tuple[list[Envelope], str]:
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
         # Not a build's: perhaps a session host a rollout is replacing.
