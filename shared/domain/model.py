@@ -267,6 +267,9 @@ class Pointers(BaseModel):
     # newest scheduled start: what decides the schedule, whatever the clock of the instance reading it.
     sequence: int = 0
     window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
+    # Seconds each operation of the workload's last finished run took (pending kind -> seconds):
+    # what the next run's waits start from (shared/steps/history.py).
+    took: dict[str, float] = Field(default_factory=dict)
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:
@@ -318,6 +321,7 @@ class Run(BaseModel):
     step_seen: datetime | None = None  # when the step was last handled
     step_wait: float = 0.0  # seconds the last delivery asked the broker to wait before the next
     event_lag: float | None = None  # the longest delay (s) of the Event Grid events that continued it
+    took: dict[str, float] = Field(default_factory=dict)  # seconds each pending operation took (by kind)
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:

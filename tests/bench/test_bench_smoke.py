@@ -21,7 +21,8 @@ from simulator.durations import DEFAULT_DURATIONS
 
 WORKLOAD = "data-analyst"
 ARM_TARGET = TARGETS["arm_requests_first"][1]
-LATE_EVENTS_BUDGET = 3 * ARM_TARGET  # measured 154 when the waits adapted to late events
+LATE_EVENTS_BUDGET = 140  # measured 133 (patch, events 10-120 s late); 180 before waits used measured durations
+AT_ONCE_BUDGET = ARM_TARGET + 6  # measured 63 (patch) with events delivered at once, as the benchmark counts
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,28 @@ def test_a_patch_lifecycle_stays_within_the_arm_request_budget(measured: tuple[L
     assert sum(probe.requests(p)["total"] for p in patch) <= LATE_EVENTS_BUDGET
 
 
-def test_the_first_lifecycle_costs_at_most_its_one_time_setup_more(measured: tuple[LocalRuntime, Probe]) -> None:
-    """The first lifecycle exceeds the budget only by setup done once per workload (network, source VM, definition)."""
-    _, probe = measured
-    first = sum(probe.requests(p)["total"] for p in probe.phases[0:3])
-    patch = sum(probe.requests(p)["total"] for p in probe.phases[4:7])
-    assert first - patch <= 12
+@pytest.fixture(scope="module")
+def at_once(catalog: Catalog) -> Probe:
+    """The lifecycle with Event Grid delivering at once: what `arm_requests_*` of the benchmark count."""
+    runtime = LocalRuntime(catalog, records=IndexedMemoryRecordStore(), simulator=make_simulator(1.0, None, False))
+    probe = Probe(runtime)
+    full_lifecycle(runtime)
+    probe.close()
+    return probe
+
+
+def test_with_events_at_once_a_patch_lifecycle_stays_near_the_arm_target(at_once: Probe) -> None:
+    """Events that come at once leave the re-checks as a safety net: a patch lifecycle costs about the target."""
+    patch = sum(at_once.requests(p)["total"] for p in at_once.phases[4:7])
+    assert patch <= AT_ONCE_BUDGET
+
+
+def test_the_first_lifecycle_costs_at_most_its_one_time_setup_more(at_once: Probe) -> None:
+    """The first lifecycle exceeds the patch's only by setup done once per workload (network, source VM,
+    definition) and a sysprep looked at without a measured duration (none yet)."""
+    first = sum(at_once.requests(p)["total"] for p in at_once.phases[0:3])
+    patch = sum(at_once.requests(p)["total"] for p in at_once.phases[4:7])
+    assert first - patch <= 16
 
 
 def test_no_phase_beats_its_reference_chain(measured: tuple[LocalRuntime, Probe]) -> None:

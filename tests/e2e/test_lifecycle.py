@@ -18,7 +18,9 @@ from tests.e2e.conftest import with_retention
 
 V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")
 WORKLOAD = "data-analyst"
-LATE_EVENTS_ARM_BUDGET = 190  # measured 144-154 (seeds 1, 2) when the waits adapted to late events
+# Measured 140-150 (first) and 118-129 (patch) for seeds 1, 2 once the waits started from the
+# workload's measured durations and the safety net came after the expected end (190 before).
+LATE_EVENTS_ARM_BUDGET = 160
 
 
 def leaked(runtime: LocalRuntime) -> list[str]:
