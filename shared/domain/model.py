@@ -270,6 +270,7 @@ class Pointers(BaseModel):
     # Seconds each operation of the workload's last finished run took (pending kind -> seconds):
     # what the next run's waits start from (shared/steps/history.py).
     took: dict[str, float] = Field(default_factory=dict)
+    event_lag: float | None = None  # how late Event Grid delivered to the last finished run (seconds)
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:

@@ -275,7 +275,8 @@ def step_replicate(ctx: StepContext) -> Outcome:
     wanted = replication.target_regions(workload, Stage.TEST)
     state = compute.get_gallery_version(workload.gallery.name, workload.gallery.definition, str(version.version))
     since = ctx.run.pending.started_at if ctx.run.pending and ctx.run.pending.kind == "replication" else ctx.now
-    verdict = replication.judge(state, version, wanted, since, ctx.now, event_grid=ctx.deps.settings.event_grid)
+    event_grid, lag = ctx.deps.settings.event_grid, ctx.run.event_lag
+    verdict = replication.judge(state, version, wanted, since, ctx.now, event_grid=event_grid, event_lag=lag)
     if verdict.failed:
         return Outcome(fail=verdict.failed)
     if verdict.retry_region:

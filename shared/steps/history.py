@@ -39,5 +39,7 @@ def expected(pointers: Pointers, kind: str) -> float | None:
 
 
 def kept(pointers: Pointers, run: Run) -> Pointers:
-    """The pointers with a succeeded run's measured durations (a failed run's may be cut short)."""
-    return pointers.evolve(took={**pointers.took, **run.took})
+    """The pointers with a succeeded run's measured durations (a failed run's may be cut short) and
+    how late its events came: the workload's next run and its promotions start from that lag."""
+    lag = run.event_lag if run.event_lag is not None else pointers.event_lag
+    return pointers.evolve(took={**pointers.took, **run.took}, event_lag=lag)

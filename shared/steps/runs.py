@@ -100,6 +100,7 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         step=FIRST_STEP,
         prepare_only=command.prepare_only,
         step_started_at=now,
+        event_lag=pointers.event_lag,  # how late events came to the last run (history.kept)
     )
     mode = " (prepare only)" if command.prepare_only else ""
     entry = AuditEntry(

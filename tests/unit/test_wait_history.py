@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from shared.domain.catalog import load_catalog
-from shared.domain.compute import OperationState, VmState
-from shared.domain.model import BuildReason, PendingOperation, Pointers, Run
-from shared.steps import history, waits
+from shared.domain.commands import StartBuild
+from shared.domain.compute import GalleryVersionState, OperationState, RegionReplication, VmState
+from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, VersionNumber
+from shared.domain.records import Changes
+from shared.steps import history, replication, runs, waits
 from shared.steps.build_image import step_sysprep
 from shared.steps.step_context import StepContext
-from tests.unit.fakes import make_deps
+from tests.unit.fakes import make_deps, target
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog(ROOT / "catalog")
@@ -122,13 +124,52 @@ def test_a_run_records_how_long_each_operation_took_and_scripts_are_left_out() -
     assert history.expected(Pointers(workload="office", took={"managed:c0-p0": 9.0}), "managed:c0-p0") is None
 
 
-def test_a_succeeded_run_leaves_its_durations_on_the_pointers() -> None:
+def test_a_succeeded_run_leaves_its_durations_and_event_lag_on_the_pointers() -> None:
     """The next run reads them with its run (one query): newer measurements replace older ones."""
-    pointers = Pointers(workload="office", took={"sysprep": 500.0, "deallocate": 70.0})
-    kept = history.kept(pointers, _run(took={"sysprep": 610.0}))
+    pointers = Pointers(workload="office", took={"sysprep": 500.0, "deallocate": 70.0}, event_lag=3.0)
+    kept = history.kept(pointers, _run(took={"sysprep": 610.0}, event_lag=95.0))
     assert kept.took == {"sysprep": 610.0, "deallocate": 70.0}
+    assert kept.event_lag == 95.0
     assert history.expected(kept, "sysprep") == 610.0
     assert history.expected(kept, "capture") is None
+    assert history.kept(kept, _run()).event_lag == 95.0  # a run no event continued keeps the last lag
+
+
+def _replicating(progress: int) -> GalleryVersionState:
+    return GalleryVersionState(
+        id="/versions/1.0.0",
+        name="1.0.0",
+        provisioning=OperationState.SUCCEEDED,
+        aggregated="InProgress",
+        regions=(RegionReplication("westeurope", "Replicating", progress),),
+        target_regions=("westeurope",),
+        exclude_from_latest=True,
+        end_of_life=None,
+    )
+
+
+def test_a_replications_predicted_end_is_a_safety_net_when_the_workloads_events_came_at_once() -> None:
+    """Replication progress predicts its end; with events measured prompt the look waits past it for the event."""
+    version = ImageVersion(
+        workload="office",
+        version=VersionNumber.parse("1.0.0"),
+        display_name="office 1.0.0",
+        build_reason=BuildReason.FIRST,
+        run_id="r1",
+        requested_by="a@b.c",
+        created_at=T0,
+        source_image="urn",
+    )
+    now, wanted = T0 + timedelta(minutes=5), (target("westeurope"),)
+
+    def wait(**kwargs: object) -> timedelta | None:
+        return replication.judge(_replicating(50), version, wanted, T0, now, **kwargs).wait  # type: ignore[arg-type]
+
+    plain = wait()
+    assert plain is not None
+    assert timedelta(minutes=5) <= plain < timedelta(minutes=6)  # half done after 5 minutes: about 5 more
+    assert wait(event_grid=True, event_lag=0.0) == plain + waits.EVENT_ALLOWANCE
+    assert wait(event_grid=True, event_lag=80.0) == plain  # events late: the look at the end is sooner
 
 
 @pytest.mark.parametrize("kind", ["vm-create", "sysprep", "version-create"])
@@ -139,3 +180,14 @@ def test_the_step_context_gives_the_measured_duration_to_its_waits(kind: str) ->
     ctx = StepContext(deps, CATALOG.get("office"), _run(), None, T0, pointers)
     assert ctx.first_look(kind, evented=False) == timedelta(seconds=900 * waits.AHEAD)
     assert ctx.first_look("snapshot", evented=False) == waits.first_look(None)
+
+
+def test_a_new_run_starts_from_the_event_lag_its_workload_measured() -> None:
+    """How late events came to the last run is known before this run's first event: its waits use it."""
+    deps = make_deps(CATALOG)
+    deps.records.commit(Changes(workload="office", pointers=Pointers(workload="office", event_lag=70.0)))
+    command = StartBuild(workload="office", run_id="run-2", reason=BuildReason.PATCH, requested_by="a@b.c")
+    runs.start_build(command, deps)
+    run = deps.records.find_run("office", "run-2")
+    assert run is not None
+    assert run.event_lag == 70.0
