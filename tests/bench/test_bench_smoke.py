@@ -67,6 +67,20 @@ def test_with_events_at_once_a_patch_lifecycle_stays_near_the_arm_target(at_once
     assert patch <= AT_ONCE_BUDGET
 
 
+def test_every_read_is_counted_against_the_message_that_made_it(at_once: Probe) -> None:
+    """The ARM section's per-message reads add up to the lifecycle's reads; sysprep's looks show."""
+    first = at_once.phases[0:3]
+    counted = at_once.reads_by_message(first)
+    assert sum(counted.values()) == sum(at_once.requests(p)["reads"] for p in first)
+    assert counted["step sysprep"] > 0
+
+
+def test_the_patch_builds_sysprep_starts_from_the_first_builds_measured_duration(at_once: Probe) -> None:
+    """Sysprep has no event: the first build looks on the plain back-off, the patch build near last time's end."""
+    first, patch = (at_once.reads_by_message([at_once.phases[i]])["step sysprep"] for i in (0, 4))
+    assert patch * 2 < first
+
+
 def test_the_first_lifecycle_costs_at_most_its_one_time_setup_more(at_once: Probe) -> None:
     """The first lifecycle exceeds the patch's only by setup done once per workload (network, source VM,
     definition) and a sysprep looked at without a measured duration (none yet)."""
