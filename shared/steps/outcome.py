@@ -36,8 +36,14 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     if progress_percent <= 0 or elapsed <= timedelta(0):
         return floor
     remaining = elapsed * (100 - progress_percent) / progress_percent
-    slack = timedelta(seconds=15) + remaining * 0.02  # progress is reported in whole percents
+    slack = PROGRESS_SLACK + remaining * 0.02  # progress is reported in whole percents
     return max(floor, min(ceiling, remaining + slack))
+
+
+# Past the predicted end: a whole percent that Azure rounds down already over-states what remains,
+# so the look needs only a moment more (every second of it lies on the critical path; a look that
+# still comes early costs one read and a re-check at the floor).
+PROGRESS_SLACK = timedelta(seconds=2)
 
 
 def status_recheck(elapsed: timedelta, encrypted_percent: int, script_took: timedelta) -> timedelta:

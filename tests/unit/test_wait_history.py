@@ -15,6 +15,7 @@ from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Poi
 from shared.domain.records import Changes
 from shared.steps import history, replication, runs, waits
 from shared.steps.build_image import step_sysprep
+from shared.steps.outcome import recheck_delay
 from shared.steps.step_context import StepContext
 from tests.unit.fakes import make_deps, target
 
@@ -191,3 +192,9 @@ def test_a_new_run_starts_from_the_event_lag_its_workload_measured() -> None:
     run = deps.records.find_run("office", "run-2")
     assert run is not None
     assert run.event_lag == 70.0
+
+
+def test_a_progress_prediction_lands_within_seconds_of_the_end() -> None:
+    """Whole-percent progress already errs late: the look past the predicted end adds seconds, not a floor's worth."""
+    half_done = recheck_delay(timedelta(minutes=10), 50, waits.SHORTEST, timedelta(hours=1))
+    assert timedelta(minutes=10) < half_done < timedelta(minutes=10) + waits.SHORTEST
