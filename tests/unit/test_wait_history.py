@@ -196,5 +196,14 @@ def test_a_new_run_starts_from_the_event_lag_its_workload_measured() -> None:
 
 def test_a_progress_prediction_lands_within_seconds_of_the_end() -> None:
     """Whole-percent progress already errs late: the look past the predicted end adds seconds, not a floor's worth."""
-    half_done = recheck_delay(timedelta(minutes=10), 50, waits.SHORTEST, timedelta(hours=1))
-    assert timedelta(minutes=10) < half_done < timedelta(minutes=10) + waits.SHORTEST
+    nine_tenths = recheck_delay(timedelta(minutes=9), 90, waits.SHORTEST, timedelta(hours=1))
+    assert timedelta(minutes=1) < nine_tenths < timedelta(minutes=1) + waits.SHORTEST
+
+
+def test_an_early_whole_percent_looks_again_when_the_end_could_first_come() -> None:
+    """4 % after 15 s: the end may come once 5 % would be, 285 s on, not the 360 s 4 % predicts."""
+    early = recheck_delay(timedelta(seconds=15), 4, waits.SHORTEST, timedelta(hours=1))
+    assert early == timedelta(seconds=15 * 95 / 5)
+    # a Run Command reading (BitLocker) is dear: no narrowing look, the prediction with its slack
+    blunt = recheck_delay(timedelta(seconds=15), 4, waits.SHORTEST, timedelta(hours=1), narrow=False)
+    assert blunt > timedelta(seconds=15 * 96 / 4)
