@@ -90,6 +90,7 @@ SCENARIOS = (
             "tests/unit/test_schedule_sequence.py::"
             "test_two_skewed_schedulers_neither_double_start_nor_skip_a_patch_rebuild",
             "tests/unit/test_schedule_sequence.py::test_an_instance_behind_never_starts_an_older_window_again",
+            "tests/e2e/test_schedule_hand_builds.py::test_a_hand_build_fills_its_window_for_a_scheduler_a_day_behind",
         ),
         "clock skew",
     ),
