@@ -25,9 +25,7 @@ SCENARIOS = (
     Scenario(
         "temp VM deleted by hand during deallocate or capture, or its temp disk deleted",
         (
-            f"{SELF}::test_a_temp_vm_deleted_by_hand_during_deallocate_fails_the_run_and_cleans_up",
-            f"{RACES}::test_a_temp_vm_deleted_by_hand_during_capture_fails_the_run_and_cleans_up",
-            f"{SELF}::test_a_temp_disk_deleted_by_hand_fails_the_run_without_leaking_a_nic",
+            f"{SELF}::test_a_temp_resource_deleted_by_hand_fails_the_run_and_cleans_up",
         ),
         "temp resource deleted by hand",
     ),
