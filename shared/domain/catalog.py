@@ -28,6 +28,7 @@ from shared.domain import naming
 from shared.domain.catalog_issues import MISSING_APPROVER, cross_file_issues, issue
 from shared.domain.catalog_issues import CatalogError as CatalogError  # re-exported: the catalog's public error
 from shared.domain.catalog_issues import CatalogIssue as CatalogIssue
+from shared.domain.deployed_gallery import DeployedGallery as DeployedGallery  # re-exported
 from shared.domain.errors import InvalidInput
 from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import Stage, VersionNumber
@@ -270,15 +271,6 @@ class ScheduleKind(StrEnum):
 class Schedule(Strict):
     kind: ScheduleKind = ScheduleKind.PATCH_TUESDAY
     offset_days: int = Field(default=7, ge=0, le=20)
-
-
-class DeployedGallery(BaseModel):
-    """The gallery the app was deployed with (AVD_IMAGE_RESOURCE_GROUP, AVD_GALLERY_NAME): the
-    one source of truth for where image definitions live. The catalog names only definitions."""
-
-    model_config = ConfigDict(frozen=True)
-    resource_group: str = "rg-avd-images"  # the local defaults (Settings, the demo, tests)
-    name: str = "gal_avd_images"
 
 
 class Gallery(Strict):
