@@ -267,6 +267,7 @@ class Pointers(BaseModel):
     # newest scheduled start: what decides the schedule, whatever the clock of the instance reading it.
     sequence: int = 0
     window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
+    prepared: str = ""  # the newest month whose prepare run started, e.g. "prepare-2026-12"
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:
