@@ -14,6 +14,8 @@ from benchmarks.lifecycle import EVENT_LATENCY, Lifecycle, PhaseResult, SweepPoi
 from benchmarks.reference import Op, source_ships_encrypted
 from benchmarks.targets import number, para, verdict
 from shared.domain.commands import StartBuild
+from shared.steps.prepare import prepare_month
+from shared.steps.schedule import SCHEDULER
 
 # ARM limits assumed (per subscription; see the section for the caveats).
 OLD_READS_PER_HOUR = 12_000
@@ -79,7 +81,7 @@ def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         + ("BitLocker-encrypted" if source_ships_encrypted(workload) else "decrypted")
         + " (simulator marketplace catalog and the workload's security type). The result a build must "
         "deliver includes the workload's source VM, kept as the authoritative updated copy (sysprep never "
-        "runs on it), so every chain copies its OS disk and creates the VM that sysprep consumes."
+        "runs on it), so every build's chain copies its OS disk and creates the VM that sysprep consumes."
     )
     prepares = [p for p in run.prepares() if p.phase.start < patch.phase.start]
     prepared = prepares[-1] if prepares else None
@@ -121,7 +123,7 @@ def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         + "."
     )
     if prepared is not None:
-        lines += prepare_lines(prepared, patch)
+        lines += prepare_lines(run, prepared, patch)
     ours_custom = _seconds(patch.ops, "customize")
     fresh = reference.fresh_source(workload, patch.phase.start)
     packer_custom = _seconds(reference.customizations(d, workload, fresh, patch.phase.start))
@@ -166,14 +168,19 @@ def _days(earlier: PhaseResult, later: PhaseResult) -> str:
     return f"{days:.1f} days"
 
 
-def prepare_lines(prepared: PhaseResult, patch: PhaseResult) -> list[str]:
+def prepare_lines(run: Lifecycle, prepared: PhaseResult, patch: PhaseResult) -> list[str]:
     """The prepare run, its own line: what it cost, when, and why that is not the build's time."""
-    record = prepared.phase.command
-    assert isinstance(record, StartBuild)
+    command = prepared.phase.command
+    assert isinstance(command, StartBuild)
+    workload = run.runtime.catalog.get(command.workload)
+    _, released = prepare_month(prepared.phase.start, workload.schedule.prepare_offset_days)
+    after = (prepared.phase.start - released).total_seconds() / 3600
+    who = "the scheduler" if command.requested_by == SCHEDULER else command.requested_by
     return para(
-        f"**The prepare run** (`{prepared.phase.label}`, started {prepared.phase.start:%Y-%m-%d %H:%M} UTC by "
-        "the scheduler at its first tick after the month's updates were released): "
-        f"{prepared.actual:,.0f} s of virtual time against its reference {prepared.reference:,.0f} s, "
+        f"**The prepare run** (`{prepared.phase.label}`, asked for by {who} on "
+        f"{prepared.phase.start:%Y-%m-%d %H:%M} UTC, {after:.0f} h after the month's prepare opened at "
+        f"{released:%Y-%m-%d %H:%M} UTC: Patch Tuesday's release + {workload.schedule.prepare_offset_days} "
+        f"days): {prepared.actual:,.0f} s of virtual time against its reference {prepared.reference:,.0f} s, "
         f"{_days(prepared, patch)} before the patch build was asked for, so off the build's critical path. "
         "It runs the workload's customizations on the source VM (Windows Update first) and captures no "
         "image; an update that fails, fails there, days before the build window. The patch build's "
