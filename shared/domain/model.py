@@ -303,6 +303,7 @@ class Run(BaseModel):
     attempt: int = 0
     state: RunState = RunState.RUNNING
     prepare_only: bool = False
+    window: str = ""  # the patch window this build fills (its workload's row records it when it succeeds)
     pending: PendingOperation | None = None
     failure_reason: str = ""
     ended_at: datetime | None = None

@@ -21,9 +21,10 @@ from shared.domain import naming
 from shared.domain.catalog import ScheduleKind, Workload
 from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason, RunState
+from shared.domain.windows import patch_tuesday
 from shared.steps.deps import Deps
 from shared.steps.runs import blocking_run
-from shared.steps.schedule import SCHEDULER, patch_tuesday
+from shared.steps.schedule import SCHEDULER
 
 # Windows Update offers Patch Tuesday's updates from 10:00 Pacific Time: 17:00 UTC under daylight
 # saving time, 18:00 UTC in winter. The later hour holds all year.

@@ -25,6 +25,7 @@ from shared.domain.model import (
     VersionNumber,
 )
 from shared.domain.records import AuditEntry, Changes, Loaded
+from shared.domain.windows import window_of
 from shared.steps import deadlines, waits
 from shared.steps.build_clone import step_bitlocker, step_clone_check, step_disk, step_snapshot, step_temp_vm
 from shared.steps.build_image import (
@@ -100,6 +101,10 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         started_at=now,
         step=FIRST_STEP,
         prepare_only=command.prepare_only,
+        # A scheduled run fills the window it was started for; one started by hand the window it
+        # starts in (this instance's view, as a scheduled start is the scheduler's); a prepare-only
+        # run builds no image, so it fills none.
+        window="" if command.prepare_only else command.window or window_of(workload.schedule, now),
         step_started_at=now,
     )
     mode = " (prepare only)" if command.prepare_only else ""
@@ -254,7 +259,9 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         if pointers.active_run == run.run_id:
             pointers = pointers.evolve(active_run=None)
         if version is not None and state is RunState.SUCCEEDED and version.status is Status.READY:
-            pointers = pointers.evolve(test=version.version)
+            # The window moves only with a build that delivered: a failed run started by hand leaves
+            # the scheduler its window.
+            pointers = pointers.evolve(test=version.version, window=max(pointers.window, run.window))
     elif outcome.next_step is not None:
         new_run = run.evolve(step=outcome.next_step, pending=None, **moved, **updates)
         messages.append(Envelope.wrap(position(new_run)))
