@@ -26,7 +26,8 @@ from shared.steps.deps import Deps
 from shared.steps.runs import blocking_run
 from shared.steps.schedule import SCHEDULER
 
-# Windows Update offers Patch Tuesday's updates from 10:00 Pacific Time: 17:00 UTC under daylight
+# Windows Update offers Patch Tuesday's updates from 10:00 Pacific Time (Microsoft, "Windows 10
+# update servicing cadence", Windows IT Pro blog, 2018: the "B" release): 17:00 UTC under daylight
 # saving time, 18:00 UTC in winter. The later hour holds all year.
 RELEASE_HOUR_UTC = 18
 
