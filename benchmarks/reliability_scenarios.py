@@ -24,9 +24,7 @@ class Scenario:
 SCENARIOS = (
     Scenario(
         "temp VM deleted by hand during deallocate or capture, or its temp disk deleted",
-        (
-            f"{SELF}::test_a_temp_resource_deleted_by_hand_fails_the_run_and_cleans_up",
-        ),
+        (f"{SELF}::test_a_temp_resource_deleted_by_hand_fails_the_run_and_cleans_up",),
         "temp resource deleted by hand",
     ),
     Scenario(

@@ -28,6 +28,7 @@ from shared.domain import naming
 from shared.domain.catalog_issues import MISSING_APPROVER, cross_file_issues, issue
 from shared.domain.catalog_issues import CatalogError as CatalogError  # re-exported: the catalog's public error
 from shared.domain.catalog_issues import CatalogIssue as CatalogIssue
+from shared.domain.deployed_gallery import DeployedGallery as DeployedGallery  # re-exported
 from shared.domain.errors import InvalidInput
 from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import Stage, VersionNumber
@@ -285,15 +286,6 @@ class Schedule(Strict):
                 f"({self.offset_days}): the source VM takes the month's updates before the rebuild window opens"
             )
         return self
-
-
-class DeployedGallery(BaseModel):
-    """The gallery the app was deployed with (AVD_IMAGE_RESOURCE_GROUP, AVD_GALLERY_NAME): the
-    one source of truth for where image definitions live. The catalog names only definitions."""
-
-    model_config = ConfigDict(frozen=True)
-    resource_group: str = "rg-avd-images"  # the local defaults (Settings, the demo, tests)
-    name: str = "gal_avd_images"
 
 
 class Gallery(Strict):
