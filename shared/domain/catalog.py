@@ -271,6 +271,21 @@ class ScheduleKind(StrEnum):
 class Schedule(Strict):
     kind: ScheduleKind = ScheduleKind.PATCH_TUESDAY
     offset_days: int = Field(default=7, ge=0, le=20)
+    # The source VM takes the month's updates this many days after their release (a prepare run,
+    # no image), so the rebuild in the window finds it current (shared/steps/prepare.py).
+    prepare_offset_days: int = Field(
+        default=0, ge=0, le=20, description="Days after Patch Tuesday's release the source VM takes the updates"
+    )
+
+    @model_validator(mode="after")
+    def prepare_before_the_window(self) -> Self:
+        """A prepare after the rebuild window would not shorten that rebuild: refuse it, say why."""
+        if self.kind is ScheduleKind.PATCH_TUESDAY and self.prepare_offset_days >= max(self.offset_days, 1):
+            raise ValueError(
+                f"prepare_offset_days ({self.prepare_offset_days}) must be less than offset_days "
+                f"({self.offset_days}): the source VM takes the month's updates before the rebuild window opens"
+            )
+        return self
 
 
 class Gallery(Strict):

@@ -45,7 +45,8 @@ class StartBuild(Command):
     reason: BuildReason
     requested_by: Person
     prepare_only: bool = False
-    window: str = Field(default="", pattern=r"^(patch-\d{4}-\d{2})?$")  # the patch window a scheduled run is for
+    # The window a scheduled run is for: a rebuild's patch window, or the month a prepare run serves.
+    window: str = Field(default="", pattern=r"^((patch|prepare)-\d{4}-\d{2})?$")
 
     @property
     def message_id(self) -> str:

@@ -267,6 +267,7 @@ class Pointers(BaseModel):
     # newest scheduled start: what decides the schedule, whatever the clock of the instance reading it.
     sequence: int = 0
     window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
+    prepared: str = ""  # the newest month whose prepare run started, e.g. "prepare-2026-12"
     # Seconds each operation of the workload's last finished run took (pending kind -> seconds):
     # what the next run's waits start from (shared/steps/history.py).
     took: dict[str, float] = Field(default_factory=dict)

@@ -18,6 +18,7 @@ from shared.domain.commands import ContinueRun, Envelope, FailRun, StartBuild
 from shared.domain.compute import OperationState
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
+    Pointers,
     Run,
     RunState,
     Status,
@@ -116,11 +117,17 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
     )
     # One commit with the pointers' ETag: of two instances starting runs at once, one wins and the
     # other re-reads; the sequence and the window move only with a run that really started.
-    started = pointers.evolve(
-        active_run=run.run_id, sequence=pointers.sequence + 1, window=max(pointers.window, command.window)
-    )
+    marker = _window_marker(pointers, command)
+    started = pointers.evolve(active_run=run.run_id, sequence=pointers.sequence + 1, **marker)
     deps.records.commit(Changes(workload=workload.name, run=run, pointers=started, audit=[entry]))
     return [Envelope.wrap(position(run))]
+
+
+def _window_marker(pointers: Pointers, command: StartBuild) -> dict[str, str]:
+    """The record of the window a scheduled run is for: a prepare's month has its own marker."""
+    if command.window.startswith("prepare-"):
+        return {"prepared": max(pointers.prepared, command.window)}
+    return {"window": max(pointers.window, command.window)}
 
 
 def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
