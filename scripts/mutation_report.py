@@ -89,6 +89,7 @@ def run(globs: list[str], children: int) -> int:
     with its time and mutmut's counts."""
     RUNS.parent.mkdir(exist_ok=True)
     for pattern in globs:
+        commit_at_start = head_commit()
         started = datetime.now(UTC)
         clock = time.monotonic()
         code = subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
@@ -100,6 +101,7 @@ def run(globs: list[str], children: int) -> int:
         seconds = time.monotonic() - clock
         mine = Counter(s for n, s in results().items() if any(fnmatch.fnmatchcase(n, g) for g in pattern.split(",")))
         entry = {"glob": pattern, "started": started.isoformat(timespec="seconds"), "seconds": round(seconds)}
+        entry["commit"] = commit_at_start
         entry |= {"exit": code, "counts": dict(mine)}
         with RUNS.open("a", encoding="utf-8") as log:
             log.write(json.dumps(entry) + "\n")
@@ -107,6 +109,19 @@ def run(globs: list[str], children: int) -> int:
             print(f"mutation_report: mutmut run {pattern!r} exited {code}", file=sys.stderr)
             return code
     return 0
+
+
+def head_commit() -> str:
+    """The commit mutmut copies into mutants/ (short hash), "+changes" when the tree differs from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)  # noqa: S603
+    dirty = subprocess.run(  # noqa: S603 - fixed arguments
+        [*git, "status", "--porcelain", "--", "shared", "tests", "pyproject.toml"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def logged_runs() -> list[dict[str, object]]:
@@ -157,8 +172,8 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         "Each is one `mutmut run <glob>` (scripts/mutation_report.py `run`); a later run of a mutant",
         "replaces its earlier result.",
         "",
-        "| started (UTC) | glob | minutes | exit | mutmut's counts for the glob |",
-        "|---|---|---:|---:|---|",
+        "| started (UTC) | commit | glob | minutes | exit | mutmut's counts for the glob |",
+        "|---|---|---|---:|---:|---|",
     ]
     selections: list[str] = []
     for number, entry in enumerate(runs, 1):
@@ -167,11 +182,12 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         minutes = int(entry.get("seconds", 0)) / 60  # type: ignore[call-overload]
         globs = str(entry["glob"]).split(",")
         what = f"`{globs[0]}`" if len(globs) == 1 else f"run {number}: {len(globs)} names/globs, listed below"
-        lines.append(f"| {entry['started']} | {what} | {minutes:.1f} | {entry['exit']} | {shown} |")
+        commit = entry.get("commit") or "not logged"
+        lines.append(f"| {entry['started']} | {commit} | {what} | {minutes:.1f} | {entry['exit']} | {shown} |")
         if len(globs) > 1:
             selections += ["", f"Run {number} selected:", "", *(f"- `{g}`" for g in globs)]
     if not runs:
-        lines.append("| - | (no logged run) | | | |")
+        lines.append("| - | - | (no logged run) | | | |")
     lines += selections
     survivors = sorted(n for n, s in found.items() if s in {"survived", "no tests"})
     unexplained = [n for n in survivors if n not in explained]
