@@ -129,3 +129,30 @@ def test_a_retry_without_azures_list_sends_the_wanted_regions() -> None:
         assert compute.calls == [("gal_avd_images", "win11-24h2-office", "1.0.0", {"target_regions": WANTED})]
         assert retried.replication_retries == {"westeurope": 1}
         assert detail.endswith("(retry 1)")
+
+
+def test_every_region_completed_with_no_aggregate_state_is_done() -> None:
+    """Azure may leave aggregatedState empty; every wanted region Completed is then enough."""
+    completed = RegionReplication("westeurope", "Completed", 100)
+    assert judge(state(completed, aggregated="")).done
+    assert not judge(state(completed, aggregated="InProgress")).done
+
+
+def test_the_next_look_is_predicted_from_the_slowest_regions_progress() -> None:
+    """80 % after 10 minutes: about 2.5 minutes remain, so look again in 2 min 48 s (with slack)."""
+    progressing = state(RegionReplication("westeurope", "Replicating", 80))
+    assert judge(progressing).wait == timedelta(minutes=2, seconds=48)
+    one_percent = state(RegionReplication("westeurope", "Replicating", 1))
+    assert judge(one_percent).wait == timedelta(minutes=8)  # predicted far off: the longest look
+
+
+def test_a_wanted_region_azure_does_not_list_yet_counts_as_no_progress() -> None:
+    """No replicationStatus for the wanted region: nothing to predict from, plain back-off."""
+    assert judge(state()).wait == timedelta(minutes=2)
+
+
+def test_no_wanted_regions_and_no_aggregate_completion_backs_off() -> None:
+    """An empty wanted list with the aggregate still in progress waits on the plain back-off."""
+    version = make_version(status=Status.REPLICATING)
+    verdict = replication.judge(state(aggregated="InProgress"), version, (), T0, LATER)
+    assert verdict == replication.Verdict(wait=timedelta(minutes=2))
