@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import Envelope
 from shared.domain.compute import ManagedScriptResult, ScriptResult
-from shared.domain.model import ImageVersion, LifecycleEvent, PendingOperation, Stage, Status, VersionNumber
+from shared.domain.errors import AzureOperationError
+from shared.domain.model import ImageVersion, LifecycleEvent, Manifest, PendingOperation, Stage, Status, VersionNumber
 from shared.domain.records import Changes
-from shared.steps.versions import _as_script_result, _judge
+from shared.steps.versions import _as_script_result, _judge, _validation_checks
 from tests.conftest import T0, make_version
 from tests.unit.fakes import FakeClock, make_deps
 
@@ -131,3 +134,46 @@ def test_the_evidence_time_is_the_judgement_time() -> None:
     """Evidence is stamped when judged, not when the version was made."""
     version, _, _, clock = judged(OK)
     assert version.validations[0].at == clock.now() != T0
+
+
+def inventory_json(hotfixes: list[str], volume: str = "FullyDecrypted") -> str:
+    body = {
+        "osBuild": "26100.7171",
+        "osDisplayVersion": "24H2",
+        "hotfixes": hotfixes,
+        "apps": [],
+        "registry": {"PreventDeviceEncryption": "1"},
+        "bitlocker": {"volumeStatus": volume, "encryptionPercentage": 0},
+    }
+    return json.dumps(body)
+
+
+def test_a_failed_inventory_is_the_only_check_and_names_the_vm() -> None:
+    """An inventory error is one failed check, 'inventory', with the VM and the first 300 characters."""
+    error = "  " + "e" * 299 + "cut-here\n"
+    checks = _validation_checks(make_version(), ScriptResult("", error), "vm-val")
+    assert checks == {"inventory": "failed on vm-val: " + "e" * 299 + "c"}
+
+
+def test_a_drifted_manifest_names_the_first_ten_differences() -> None:
+    """Hotfixes missing on the host fail the manifest check, listing at most ten differences."""
+    recorded = make_version(manifest=Manifest(os_build="26100.7171", hotfixes=tuple(f"KB{n}" for n in range(10, 22))))
+    checks = _validation_checks(recorded, ScriptResult(inventory_json([]), ""), "vm-val")
+    expected = "; ".join(f"hotfix KB{n} missing" for n in range(10, 20))
+    assert checks["manifest"] == "differs: " + expected
+    same = make_version(manifest=Manifest(os_build="26100.7171", hotfixes=("KB1",)))
+    assert _validation_checks(same, ScriptResult(inventory_json(["KB1"]), ""), "vm-val")["manifest"] == (
+        "ok: matches the recorded manifest"
+    )
+
+
+def test_an_unreadable_inventory_names_the_vm_it_came_from() -> None:
+    """Output that is not an inventory is refused with the VM named in the error."""
+    with pytest.raises(AzureOperationError, match="^inventory on vm-val failed: "):
+        _validation_checks(make_version(), ScriptResult('{"osBuild": "1"}', ""), "vm-val")
+
+
+def test_a_long_script_error_keeps_its_last_300_characters() -> None:
+    """The end of stderr is where PowerShell puts the reason: its last 300 characters are kept."""
+    managed = ManagedScriptResult(state="Failed", exit_code=1, stdout="", stderr="a" + "b" * 300 + "\n")
+    assert _as_script_result(managed).stderr == "b" * 300
