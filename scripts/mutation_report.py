@@ -49,6 +49,13 @@ INVARIANT_CODE = {
     "shared.steps.promotion.x_rollback*": "10 rollback target",
     "shared.steps.build_image.x__start_version*": "1 hidden from latest",
     "shared.steps.build_image.x__remove_temp_resources*": "12 temp resources",
+    "shared.steps.build_image.x_step_abort*": "12 temp resources",
+    "shared.steps.versions.x__judge*": "4 validation",
+    "shared.steps.dead_letters.*": "14 every run ends",
+    "shared.steps.reconcile.x__vanished*": "15 reconcile",
+    "shared.steps.reconcile.x__pointers*": "15 reconcile / 10 rollback target",
+    "shared.steps.reconcile.x__latest*": "1 hidden from latest / 15 reconcile",
+    "shared.steps.reconcile.x__wrong_regions*": "1 hidden from latest / 15 reconcile",
 }
 
 
