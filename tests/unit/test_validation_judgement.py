@@ -177,3 +177,13 @@ def test_a_long_script_error_keeps_its_last_300_characters() -> None:
     """The end of stderr is where PowerShell puts the reason: its last 300 characters are kept."""
     managed = ManagedScriptResult(state="Failed", exit_code=1, stdout="", stderr="a" + "b" * 300 + "\n")
     assert _as_script_result(managed).stderr == "b" * 300
+
+
+def test_a_stage_the_workload_no_longer_has_is_judged_in_its_location() -> None:
+    """No policy for the stage (DR removed from the catalog): the evidence names the workload's location."""
+    deps = make_deps(CATALOG)
+    no_dr = OFFICE.model_copy(update={"stages": OFFICE.stages.model_copy(update={"dr": None})})
+    version = make_version(status=Status.READY, stage=Stage.DR)
+    deps.records.commit(Changes(workload="office", versions=[version]))
+    _judge(no_dr, deps.records.get_version("office", V100), "vm-val", OK, deps, {})
+    assert deps.records.get_version("office", V100).validations[0].region == "westeurope"

@@ -8,14 +8,17 @@ that stale or throttled messages never run the step twice.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shared.config import Settings
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import ContinueVersion, Envelope
+from shared.domain.compute import GalleryVersionState, RegionReplication, TargetRegion
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import ImageVersion, PendingOperation, Stage, Status, VersionNumber
 from shared.domain.records import Changes
@@ -80,6 +83,14 @@ def test_production_replicated_serves_production_and_supersedes_the_previous_ver
     assert compute.calls == [("update_gallery_version", ("1.0.1", {"exclude_from_latest": False}))]
     assert events(deps) == [("promoted", "Win11 | Office | v1.0 | 2026-11 serves production (westeurope, northeurope)")]
     assert events(deps, V100) == [("superseded", "replaced in production by 1.0.1; now the rollback target")]
+    [promoted] = deps.records.list_events("office", V101)
+    [superseded] = deps.records.list_events("office", V100)
+    assert (promoted.actor, promoted.from_status, promoted.to_status, promoted.stage) == (
+        "step:replicate", Status.REPLICATING, Status.READY, Stage.PRODUCTION,
+    )  # fmt: skip
+    assert (superseded.actor, superseded.from_status, superseded.to_status, superseded.stage) == (
+        "step:replicate", Status.READY, Status.SUPERSEDED, Stage.PRODUCTION,
+    )  # fmt: skip
     assert message.subject == "reconcile"
     assert json.loads(message.body)["after"] == "production:1.0.1"
 
@@ -136,17 +147,84 @@ def test_a_gallery_version_gone_during_replication_fails_the_version() -> None:
     )  # fmt: skip
 
 
+class Recording(FakeCompute):
+    """Records the gallery and definition of every read and update too."""
+
+    def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None:
+        self.calls.append(("get_gallery_version", (gallery, definition, version)))
+        return super().get_gallery_version(gallery, definition, version)
+
+    def update_gallery_version(self, gallery: str, definition: str, version: str, **changes: Any) -> None:
+        self.calls.append(("update", (gallery, definition, version, changes)))
+
+
+def failed_region(targets: tuple[TargetRegion, ...] = ()) -> GalleryVersionState:
+    done = replicated("1.0.1", PRODUCTION)
+    regions = (done.regions[0], RegionReplication("northeurope", "Failed", 20, "quota"))
+    return replace(done, regions=regions, aggregated="InProgress", targets=targets)
+
+
 def test_a_failed_region_is_retried_and_looked_at_again() -> None:
-    """A Failed region: retried (counted), audited, and the next look after the opening wait."""
-    deps, compute = world()
-    failed = replicated("1.0.1", PRODUCTION)
-    regions = (failed.regions[0], type(failed.regions[0])("northeurope", "Failed", 20, "quota"))
-    compute.versions["1.0.1"] = type(failed)(**{**failed.__dict__, "regions": regions, "aggregated": "InProgress"})
+    """A Failed region: retried (counted), audited, and the next look after Azure's Retry-After."""
+    deps, compute = world(compute=Recording(retry_after=30))
+    compute.versions["1.0.1"] = failed_region()
     [message] = advance(deps)
     version = deps.records.get_version("office", V101)
     assert (version.replication_retries, version.op_attempt) == ({"northeurope": 1}, 3)
-    assert events(deps)[0][0] == "replication-retried"
-    assert message.scheduled_for == NOW + timedelta(seconds=15)
+    [event] = deps.records.list_events("office", V101)
+    assert (event.kind, event.actor) == ("replication-retried", "step:replicate")
+    assert message.scheduled_for == NOW + timedelta(seconds=30)
+    wanted = (TargetRegion("westeurope", 2, "Standard_ZRS"), TargetRegion("northeurope", 2, "Standard_ZRS"))
+    assert compute.calls == [
+        ("get_gallery_version", ("gal_avd_images", "win11-24h2-office", "1.0.1")),
+        ("update", ("gal_avd_images", "win11-24h2-office", "1.0.1", {"target_regions": wanted})),
+    ]
+
+
+def test_a_retry_sends_azures_own_target_list_and_waits_behind_event_grid() -> None:
+    """Azure's targets are re-sent as they are; with Event Grid the first look is the safety net (150 s)."""
+    deps, compute = world(compute=Recording())
+    deps.settings = Settings(event_grid=True)
+    azure_has = (TargetRegion("westeurope", 1, "Standard_LRS"), TargetRegion("northeurope", 1, "Standard_LRS"))
+    compute.versions["1.0.1"] = failed_region(azure_has)
+    [message] = advance(deps)
+    assert compute.calls[-1] == (
+        "update",
+        ("gal_avd_images", "win11-24h2-office", "1.0.1", {"target_regions": azure_has}),
+    )
+    assert message.scheduled_for == NOW + timedelta(seconds=150)
+
+
+def test_with_event_grid_a_stalled_replication_waits_on_the_safety_net() -> None:
+    """No progress after 10 minutes with Event Grid: the next look is the longest, not the plain back-off."""
+    deps, compute = world(target=Stage.VALIDATION)
+    deps.settings = Settings(event_grid=True)
+    stalled = replicated("1.0.1")
+    compute.versions["1.0.1"] = replace(
+        stalled, regions=(RegionReplication("westeurope", "Replicating", 0),), aggregated="InProgress"
+    )
+    [message] = advance(deps)
+    assert message.scheduled_for == NOW + timedelta(minutes=8)
+
+
+def test_production_is_made_visible_in_its_own_gallery_definition() -> None:
+    """The excludeFromLatest update names the workload's gallery and image definition."""
+    deps, compute = world(compute=Recording())
+    compute.versions["1.0.1"] = replicated("1.0.1", PRODUCTION)
+    advance(deps)
+    assert compute.calls[-1] == (
+        "update", ("gal_avd_images", "win11-24h2-office", "1.0.1", {"exclude_from_latest": False}),
+    )  # fmt: skip
+
+
+def test_a_ready_version_with_a_leftover_target_stage_is_left_alone() -> None:
+    """Not REPLICATING (even with a target stage recorded): no read, no change."""
+    compute = Recording()
+    deps = make_deps(CATALOG, compute=compute)
+    ready = make_version("1.0.1", status=Status.READY, target_stage=Stage.PRODUCTION, op_attempt=2)
+    deps.records.commit(Changes(workload="office", versions=[ready]))
+    assert advance(deps) == []
+    assert (compute.calls, deps.records.get_version("office", V101).status) == ([], Status.READY)
 
 
 def test_replication_in_progress_is_looked_at_again_later() -> None:

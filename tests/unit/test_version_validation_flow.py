@@ -163,9 +163,36 @@ def test_evidence_from_another_stage_in_the_same_region_is_reused() -> None:
     assert (reused.passed, reused.region, reused.at) == (True, "westeurope", NOW)
     assert reused.checks == {"bitlocker": "ok: x (from the test validation in westeurope)"}
     assert version(deps).op_attempt == 3
-    assert [(e.kind, e.detail) for e in deps.records.list_events("office", V101)] == [
-        ("validation-passed", "same version already validated in westeurope for test; evidence reused")
-    ]
+    [event] = deps.records.list_events("office", V101)
+    assert (event.kind, event.actor, event.stage) == ("validation-passed", "step:validate", Stage.VALIDATION)
+    assert event.detail == "same version already validated in westeurope for test; evidence reused"
+
+
+def test_evidence_is_not_reused_once_a_deployment_is_under_way() -> None:
+    """A VM already being deployed for this stage is followed, even if other evidence would fit."""
+    passed = ValidationEvidence(stage=Stage.TEST, passed=True, at=T0, region="westeurope")
+    deps, compute = world(pending("validate-vm"), validations=(passed,))
+    advance(deps)
+    assert [s.name for s in compute.created] == [VM_NAME]
+    assert [e.stage for e in version(deps).validations] == [Stage.TEST]
+
+
+def test_dr_is_validated_in_its_own_first_region() -> None:
+    """A DR version's VM goes to swedencentral (DR's first region), not the workload's location."""
+    deps, compute = world(stage=Stage.DR)
+    advance(deps)
+    assert [(s.name, s.location) for s in compute.created] == [("office--v1-0-1--val-dr", "swedencentral")]
+
+
+def test_a_stage_the_workload_lacks_is_validated_in_the_workloads_location() -> None:
+    """No DR policy any more: the VM goes to the workload's location, and the verdict names it too."""
+    deps, compute = world(stage=Stage.DR)
+    office = CATALOG.get("office")
+    deps.catalog = type(CATALOG)(
+        workloads=(office.model_copy(update={"stages": office.stages.model_copy(update={"dr": None})}),)
+    )
+    advance(deps)
+    assert [s.location for s in compute.created] == ["westeurope"]
 
 
 def test_failed_or_foreign_region_evidence_is_not_reused() -> None:
