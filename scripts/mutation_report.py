@@ -12,6 +12,7 @@ so no number stands without mutmut's output behind it.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import os
@@ -131,6 +132,38 @@ def head_commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
+def _functions(source: str, module: str) -> dict[str, str]:
+    """mutmut's name for each function and method of a module -> its source text."""
+    tree = ast.parse(source)
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found[f"{module}.x_{node.name}"] = ast.get_source_segment(source, node) or ""
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    name = f"{module}.x\u01c1{node.name}\u01c1{item.name}"
+                    found[name] = ast.get_source_segment(source, item) or ""
+    return found
+
+
+def changed_since(commit: str) -> list[str]:
+    """Functions of the mutated packages whose code differs between `commit` (where the runs were made)
+    and the working tree: their mutants' results describe the older code."""
+    changed: list[str] = []
+    for module in modules_in_scope():
+        path = module.replace(".", "/") + ".py"
+        show = ["git", "-C", str(ROOT), "show", f"{commit}:{path}"]
+        old = subprocess.run(show, capture_output=True, text=True, check=False)  # noqa: S603 - fixed arguments
+        before = _functions(old.stdout, module) if old.returncode == 0 else {}
+        now = _functions((ROOT / path).read_text(encoding="utf-8"), module)
+        changed += [
+            f"`{n}` ({'new' if n not in before else 'changed'})" for n in sorted(now) if before.get(n) != now[n]
+        ]
+        changed += [f"`{n}` (removed)" for n in sorted(before) if n not in now]
+    return changed
+
+
 def logged_runs() -> list[dict[str, object]]:
     if not RUNS.exists():
         return []
@@ -161,8 +194,9 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         "",
         "Test set: the unit tests only (`pytest_add_cli_args_test_selection`). The end-to-end tests take",
         "11 minutes per pass on the shared two cores and mutmut reruns the covering tests for each of",
-        "the ~8 800 mutants, which no run could finish; the unit tests take 30 s. `test_waits`' source",
-        "scan is deselected under mutmut (in mutants/ the source text holds every mutant, not behaviour).",
+        "the ~9 500 mutants, which no run could finish; the unit tests take under a minute. `test_waits`'",
+        "source scan and `test_code_shape` (module sizes, imports) are left out under mutmut: in mutants/",
+        "the source text holds every mutant and mutmut's trampolines, not the product's code.",
         "A mutant counted `no tests` is covered by no unit test (end-to-end tests may still kill it).",
         "",
         "| module | killed | timeout | survived | no tests | not checked | score |",
@@ -196,6 +230,20 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
     if not runs:
         lines.append("| - | - | (no logged run) | | | |")
     lines += selections
+    commits = [str(e["commit"]).removesuffix("+changes") for e in runs if e.get("commit")]
+    if commits:
+        changed = changed_since(commits[-1])
+        lines += [
+            "",
+            "## Code changed after the runs",
+            "",
+            f"Mutated functions whose code differs from the last run's commit ({commits[-1]}): their results",
+            "above describe the code as it was then, and the next `make mutation` re-tests them.",
+            "",
+            *(f"- {name}" for name in changed),
+        ]
+        if not changed:
+            lines.append("None.")
     survivors = sorted(n for n, s in found.items() if s in {"survived", "no tests"})
     unexplained = [n for n in survivors if n not in explained]
     on_invariants = [n for n in unexplained if invariant_of(n)]
