@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.adapters import guest_scripts
 from shared.config import Settings
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import ContinueVersion, Envelope
@@ -50,6 +51,8 @@ class ValidationCompute(FakeCompute):
     script: ManagedScriptResult | None = None
     refuse_script: AzureOperationError | None = None
     created: list[VmSpec] = field(default_factory=list)
+    reads: int = 0
+    texts: list[str] = field(default_factory=list)
 
     def ensure_network(self, region: str) -> str:
         return f"subnet-{region}"
@@ -59,10 +62,12 @@ class ValidationCompute(FakeCompute):
 
     def get_vm(self, name: str) -> VmState | None:
         assert name == VM_NAME
+        self.reads += 1
         return self.vm
 
     def start_managed_script(self, vm: str, name: str, text: str, timeout: timedelta, location: str) -> None:
         self.calls.append(("start_managed_script", (vm, name, timeout, location)))
+        self.texts.append(text)
         if self.refuse_script is not None:
             raise self.refuse_script
 
@@ -132,9 +137,35 @@ def test_validation_deploys_one_vm_from_the_exact_version_tagged_to_expire() -> 
     assert current.pending == PendingOperation(kind="validate-vm", resource_id=VM_NAME, started_at=NOW, retry_after=30)
     assert current.op_attempt == 3
     assert message.scheduled_for == NOW + timedelta(seconds=30)  # Azure's Retry-After
-    assert [(e.kind, e.detail) for e in deps.records.list_events("office", V101)] == [
-        ("validation-started", f"deploying {VM_NAME} from 1.0.1 in westeurope")
-    ]
+    [event] = deps.records.list_events("office", V101)
+    assert (event.kind, event.actor, event.stage) == ("validation-started", "step:validate", Stage.VALIDATION)
+    assert event.detail == f"deploying {VM_NAME} from 1.0.1 in westeurope"
+    assert compute.reads == 0  # the first entry deploys without a read
+
+
+def test_with_event_grid_the_first_look_at_the_deployment_is_the_safety_net() -> None:
+    """Event Grid on: the VM's event wakes the step; the first re-check waits 150 s behind it."""
+    deps, _ = world()
+    deps.settings = Settings(event_grid=True)
+    [message] = advance(deps)
+    assert message.scheduled_for == NOW + timedelta(seconds=150)
+
+
+def test_a_deployment_is_looked_at_after_azures_retry_after() -> None:
+    """Retry-After 600 s recorded on the pending deployment: five minutes in, look again in five."""
+    deps, compute = world(PendingOperation(kind="validate-vm", started_at=NOW - timedelta(minutes=5), retry_after=600))
+    compute.vm = vm(OperationState.IN_PROGRESS)
+    [message] = advance(deps)
+    assert message.scheduled_for == NOW + timedelta(minutes=5)
+
+
+def test_with_event_grid_a_deployment_in_progress_waits_on_the_safety_net() -> None:
+    """Event Grid on, five minutes in: the next look doubles the wait (5 min) instead of a fifth."""
+    deps, compute = world(pending("validate-vm"))
+    deps.settings = Settings(event_grid=True)
+    compute.vm = vm(OperationState.IN_PROGRESS)
+    [message] = advance(deps)
+    assert message.scheduled_for == NOW + timedelta(minutes=5)
 
 
 def test_a_version_already_validated_for_its_stage_is_not_validated_again() -> None:
@@ -237,6 +268,7 @@ def test_a_deployed_vm_gets_the_inventory_command() -> None:
     compute.vm = vm(OperationState.SUCCEEDED)
     [message] = advance(deps)
     assert compute.calls == [("start_managed_script", (VM_NAME, VALIDATION_COMMAND, VALIDATION_TIMEOUT, "westeurope"))]
+    assert compute.texts == [guest_scripts.INVENTORY]
     current = version(deps).pending
     assert current is not None
     assert (current.kind, current.resource_id, current.operation, current.retry_after) == (
