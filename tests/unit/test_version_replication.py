@@ -290,3 +290,12 @@ def test_throttling_re_sends_the_same_step_later_and_a_permanent_error_is_raised
     refused, _ = world(compute=Refused())
     with pytest.raises(AzureOperationError, match="AuthorizationFailed"):
         advance(refused)
+
+
+def test_completing_production_reads_the_workload_once() -> None:
+    """One query for the version, the pointers and the previous production version, one commit."""
+    deps, compute = world()
+    compute.versions["1.0.1"] = replicated("1.0.1", PRODUCTION)
+    deps.records.round_trips = 0  # type: ignore[attr-defined]
+    advance(deps)
+    assert deps.records.round_trips == 2  # type: ignore[attr-defined]

@@ -335,3 +335,62 @@ def test_the_operation_ends_once_the_vm_is_gone() -> None:
     deps, compute = world(pending("validate-cleanup", checks=1))
     assert advance(deps) == []
     assert (version(deps).pending, version(deps).op_attempt, compute.calls) == (None, 3, [])
+
+
+def test_every_pass_of_the_operation_moves_its_attempt_on() -> None:
+    """Script started, script unfinished, Run Command busy, cleanup: each commit counts one more attempt."""
+    started, compute = world(pending("validate-vm"))
+    compute.vm = vm(OperationState.SUCCEEDED)
+    advance(started)
+    assert version(started).op_attempt == 3
+    unfinished, _ = world(pending("validate-script"))
+    advance(unfinished)
+    assert version(unfinished).op_attempt == 3
+    busy, compute = world(pending("validate-vm"))
+    compute.vm = vm(OperationState.SUCCEEDED)
+    compute.refuse_script = AzureOperationError("run", "Conflict", "busy", status=409)
+    advance(busy)
+    assert version(busy).op_attempt == 3
+    cleaning, _ = world(pending("validate-cleanup"))
+    advance(cleaning)
+    assert version(cleaning).op_attempt == 3
+
+
+def test_script_and_cleanup_waits_follow_event_grid_and_retry_after() -> None:
+    """The inventory and the VM's deletion are looked at after Retry-After, or behind Event Grid's safety net."""
+    hinted = PendingOperation(kind="validate-script", started_at=NOW - timedelta(minutes=5), retry_after=600,
+                              operation=VALIDATION_COMMAND)  # fmt: skip
+    deps, _ = world(hinted)
+    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
+    deps, _ = world(pending("validate-script"))
+    deps.settings = Settings(event_grid=True)
+    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
+    deps, _ = world(hinted.model_copy(update={"kind": "validate-cleanup"}))
+    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
+    deps, _ = world(pending("validate-cleanup"))
+    deps.settings = Settings(event_grid=True)
+    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
+    deps, compute = world(pending("validate-vm"))
+    deps.settings = Settings(event_grid=True)
+    compute.vm = vm(OperationState.SUCCEEDED)
+    assert advance(deps)[0].scheduled_for == NOW + timedelta(seconds=150)
+
+
+def test_a_failed_inventory_fails_the_version_naming_the_vm() -> None:
+    """A Run Command that failed: the version fails, and the check says on which VM."""
+    deps, compute = world(pending("validate-script"))
+    compute.script = ManagedScriptResult(state="Failed", exit_code=1, stdout="", stderr="access denied")
+    advance(deps)
+    assert version(deps).status is Status.FAILED
+    assert version(deps).validations[-1].checks == {"inventory": f"failed on {VM_NAME}: access denied"}
+
+
+def test_a_message_ahead_of_the_record_re_sends_the_current_operation() -> None:
+    """Attempt 5 while the record is at 2 (not recalled by this instance): the current operation, not a step."""
+    deps, _ = world(pending("validate-cleanup"))
+    fresh = make_deps(CATALOG)  # another instance: nothing recalled
+    fresh.records = deps.records
+    [message] = continue_version(
+        ContinueVersion(workload="office", version="1.0.1", operation="validate", attempt=5), fresh
+    )
+    assert json.loads(message.body)["attempt"] == 2
