@@ -9,13 +9,14 @@ replication says done; a failed region is retried, a lost version fails the run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from shared.config import Settings
 from shared.domain.catalog import load_catalog
-from shared.domain.compute import GalleryVersionState, OperationState, RegionReplication
+from shared.domain.compute import GalleryVersionState, OperationState, RegionReplication, TargetRegion
 from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, Stage, Status
 from shared.steps.build_image import VERSION_DELETE_ASKED, step_abort, step_replicate
 from shared.steps.step_context import StepContext
@@ -252,3 +253,46 @@ def test_a_gallery_version_lost_during_replication_fails_the_run() -> None:
     outcome = step_replicate(context(StateCompute(), replicating(), step="replicate"))
     assert outcome.fail == "gallery version 1.0.0 no longer exists"
     assert (outcome.finish, outcome.version, outcome.pointers) == (False, None, None)
+
+
+@dataclass
+class RecordingStateCompute(StateCompute):
+    """Also records the gallery and definition of reads and updates."""
+
+    def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None:
+        self.calls.append(("get", (gallery, definition, version)))
+        return super().get_gallery_version(gallery, definition, version)
+
+    def update_gallery_version(self, gallery: str, definition: str, version: str, **changes: Any) -> None:
+        self.calls.append(("update", (gallery, definition, version, changes)))
+
+
+def test_replication_is_read_and_retried_in_the_workloads_own_definition() -> None:
+    """The read and the retry name gal_avd_images/win11-24h2-office; the retry re-sends the test regions."""
+    compute = RecordingStateCompute(versions={"1.0.0": state("Failed", 10, "disk error")})
+    step_replicate(context(compute, replicating(), step="replicate"))
+    assert compute.calls == [
+        ("get", ("gal_avd_images", "win11-24h2-office", "1.0.0")),
+        ("update", ("gal_avd_images", "win11-24h2-office", "1.0.0",
+                    {"target_regions": (TargetRegion("westeurope", 1, "Standard_ZRS"),)})),
+    ]  # fmt: skip
+
+
+def test_a_retry_keeps_azures_own_target_list() -> None:
+    """Azure's replica counts and storage types are sent back unchanged on a retry."""
+    azure_has = (TargetRegion("westeurope", 3, "Premium_LRS"),)
+    compute = RecordingStateCompute(versions={"1.0.0": replace(state("Failed", 10), targets=azure_has)})
+    step_replicate(context(compute, replicating(), step="replicate"))
+    assert compute.calls[-1] == (
+        "update",
+        ("gal_avd_images", "win11-24h2-office", "1.0.0", {"target_regions": azure_has}),
+    )
+
+
+def test_with_event_grid_a_stalled_test_replication_waits_on_the_safety_net() -> None:
+    """No progress after 10 minutes with Event Grid on: the longest look (8 min), not a fifth of the wait."""
+    compute = StateCompute(versions={"1.0.0": state("Replicating", 0)})
+    started = PendingOperation(kind="replication", resource_id=GALLERY_VERSION, started_at=NOW - timedelta(minutes=10))
+    ctx = context(compute, replicating(), pending=started, step="replicate")
+    ctx.deps.settings = Settings(event_grid=True)
+    assert step_replicate(ctx).wait == timedelta(minutes=8)

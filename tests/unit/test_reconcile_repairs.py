@@ -359,3 +359,23 @@ def test_health_row_records_the_pass_time_and_nothing_else_when_healthy() -> Non
     health, waiting = rc.check("office", deps, repair=True)
     assert health == WorkloadHealth(workload="office", checked_at=NOW)
     assert not waiting
+
+
+class DefinitionCompute(GalleryCompute):
+    """Also records the gallery and definition every update names."""
+
+    def update_gallery_version(self, gallery: str, definition: str, version: str, **changes: object) -> None:
+        self.calls.append(("update_in", (gallery, definition, version)))
+
+
+def test_a_check_with_repair_widens_production_in_the_workloads_definition() -> None:
+    """check(repair=True) repairs like a pass: the update names gal_avd_images/win11-24h2-office."""
+    compute = DefinitionCompute(versions={"1.0.0": in_gallery("1.0.0", ("westeurope",), hidden=False)})
+    deps = make_deps(CATALOG, compute=compute)
+    pointers = deps.records.get_pointers("office").evolve(production=V("1.0.0"))
+    deps.records.commit(
+        Changes(workload="office", versions=[recorded("1.0.0", Status.READY, Stage.PRODUCTION)], pointers=pointers)
+    )
+    _, waiting = rc.check("office", deps, repair=True)
+    assert waiting
+    assert compute.calls == [("update_in", ("gal_avd_images", "win11-24h2-office", "1.0.0"))]
