@@ -11,11 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from shared.domain.catalog import load_catalog
+from shared.domain.compute import OperationState
 from shared.domain.errors import AzureOperationError
 from shared.domain.model import BuildReason, PendingOperation, Pointers, Run
-from shared.steps.runs import AZURE_BUSY_LIMIT, BUSY, _azure_trouble
+from shared.steps.runs import AZURE_BUSY_LIMIT, BUSY, _azure_trouble, _gone_input
 from shared.steps.step_context import StepContext
-from tests.unit.fakes import FakeClock, make_deps
+from tests.unit.fakes import FakeClock, FakeCompute, make_deps
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
 NOW = FakeClock().current
@@ -73,3 +74,46 @@ def test_transient_errors_fail_the_run_after_the_limit() -> None:
     assert _azure_trouble(context(busy_checks=AZURE_BUSY_LIMIT - 2), error).fail is None
     outcome = _azure_trouble(context(busy_checks=AZURE_BUSY_LIMIT - 1), error)
     assert outcome.fail == f"Azure kept failing transiently (60 tries): {error}"
+
+
+class GoneCompute(FakeCompute):
+    """Answers resource_state for the temp VM, or refuses to."""
+
+    state: OperationState = OperationState.MISSING
+    refuse: bool = False
+
+    def resource_state(self, resource_id: str) -> OperationState:
+        self.calls.append(("resource_state", resource_id))
+        if self.refuse:
+            raise AzureOperationError("get", "InternalServerError", "down", status=500)
+        return self.state
+
+
+def gone_context(compute: GoneCompute, step: str = "capture") -> StepContext:
+    deps = make_deps(CATALOG, compute=compute)
+    run = Run(
+        workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=NOW, step=step
+    )
+    return StepContext(deps, CATALOG.get("office"), run, None, NOW, Pointers(workload="office"))
+
+
+def test_a_failed_step_whose_temp_vm_is_gone_says_it_was_deleted_by_hand() -> None:
+    """The capture step's VM is missing: the failure names it as deleted outside the product."""
+    compute = GoneCompute()
+    assert _gone_input(gone_context(compute)) == "vm office--run-1--vm was deleted outside the product"
+    vm_id = (
+        "/subscriptions/s/resourceGroups/rg-avd-images/providers/Microsoft.Compute/virtualMachines/office--run-1--vm"
+    )
+    assert compute.calls == [("resource_state", vm_id)]
+    disk = GoneCompute()
+    assert _gone_input(gone_context(disk, step="temp-vm")) == "disk office--run-1--disk was deleted outside the product"
+
+
+def test_a_temp_resource_still_there_or_unreadable_adds_nothing() -> None:
+    """The VM exists, or Azure cannot say: the failure is left as it is."""
+    there = GoneCompute()
+    there.state = OperationState.SUCCEEDED
+    assert _gone_input(gone_context(there)) == ""
+    down = GoneCompute()
+    down.refuse = True
+    assert _gone_input(gone_context(down)) == ""

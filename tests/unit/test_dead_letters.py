@@ -153,3 +153,45 @@ def test_a_long_operation_reason_is_cut_to_what_a_record_holds() -> None:
     abandon(deps, reason="y" * 2000)
     reason = deps.records.get_version("office", V100).failure_reason
     assert reason == ("replicate of 1.0.0 was dead-lettered: " + "y" * 2000)[:1000]
+
+
+def test_a_dead_lettered_step_fails_the_runs_version_too() -> None:
+    """The run's version (BUILDING) fails with the same reason, so it can never be promoted."""
+    deps = make_deps(CATALOG)
+    version = make_version("1.0.0", status=Status.BUILDING, run_id="run-1")
+    run = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=NOW,
+              step="capture", attempt=2, version=version.version)  # fmt: skip
+    deps.records.commit(Changes(workload="office", run=run, versions=[version]))
+    dead_lettered(ContinueRun(workload="office", run_id="run-1", step="capture", attempt=2), "max deliveries", deps)
+    failed = deps.records.get_version("office", V100)
+    assert (failed.status, failed.failure_reason) == (Status.FAILED, "step capture was dead-lettered: max deliveries")
+
+
+def test_a_dead_lettered_cleanup_ends_the_run_failed_keeping_the_first_reason() -> None:
+    """The abort step itself died: the run ends FAILED now, its first reason kept, the cleanup's end audited."""
+    deps = with_run()
+    dead_lettered(ContinueRun(workload="office", run_id="run-1", step="capture", attempt=2), "max deliveries", deps)
+    aborting = deps.records.find_run("office", "run-1")
+    assert aborting is not None
+    out = dead_lettered(
+        ContinueRun(workload="office", run_id="run-1", step="abort", attempt=aborting.attempt), "again", deps
+    )
+    ended = deps.records.find_run("office", "run-1")
+    assert ended is not None
+    assert out == []
+    assert (ended.state.value, ended.failure_reason, ended.pending, ended.ended_at) == (
+        "failed", "step capture was dead-lettered: max deliveries", None, NOW,
+    )  # fmt: skip
+    last = deps.records.list_events("office")[-1]
+    assert (last.kind, last.actor, last.detail, last.at) == (
+        "run-failed", "dead-letter", "cleanup ended: step abort was dead-lettered: again", NOW,
+    )  # fmt: skip
+
+
+def test_a_cleanup_dead_lettered_without_an_earlier_reason_records_its_own() -> None:
+    """A run whose abort dies with no failure recorded yet ends with the dead letter's reason."""
+    deps = with_run(step="abort", attempt=4)
+    dead_lettered(ContinueRun(workload="office", run_id="run-1", step="abort", attempt=4), "poison", deps)
+    ended = deps.records.find_run("office", "run-1")
+    assert ended is not None
+    assert ended.failure_reason == "step abort was dead-lettered: poison"
