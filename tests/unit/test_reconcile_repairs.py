@@ -379,3 +379,19 @@ def test_a_check_with_repair_widens_production_in_the_workloads_definition() -> 
     _, waiting = rc.check("office", deps, repair=True)
     assert waiting
     assert compute.calls == [("update_in", ("gal_avd_images", "win11-24h2-office", "1.0.0"))]
+
+
+def test_a_pointer_at_a_version_recorded_deleted_is_cleared_even_if_azure_still_lists_it() -> None:
+    """A DELETED record is not servable, whatever the gallery still shows (its delete may be under way)."""
+    deps, _ = world([recorded("1.0.0", Status.DELETED)], [in_gallery("1.0.0")], test=V("1.0.0"))
+    one_pass(deps)
+    assert deps.records.get_pointers("office").test is None
+
+
+def test_every_missing_region_is_named() -> None:
+    """Production replicated to neither of its regions: both are named in the repair."""
+    elsewhere = in_gallery("1.0.0", ("francecentral",), hidden=False)
+    deps, _ = world([recorded("1.0.0", Status.READY, Stage.PRODUCTION)], [elsewhere], production=V("1.0.0"))
+    one_pass(deps)
+    details = [a[2] for a in audit(deps)]
+    assert "production version 1.0.0 was not replicated to westeurope, northeurope; replicating" in details
