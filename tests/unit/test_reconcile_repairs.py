@@ -395,3 +395,73 @@ def test_every_missing_region_is_named() -> None:
     one_pass(deps)
     details = [a[2] for a in audit(deps)]
     assert "production version 1.0.0 was not replicated to westeurope, northeurope; replicating" in details
+
+
+def test_every_vanished_version_is_recorded_with_how_it_was_found() -> None:
+    """A skipped FAILED 1.0.0 does not stop the pass: 1.0.1, gone, is recorded with the reason."""
+    deps, _ = world([recorded("1.0.0", Status.FAILED), recorded("1.0.1", Status.READY, Stage.TEST)], [])
+    one_pass(deps)
+    gone = deps.records.get_version("office", V("1.0.1"))
+    assert (gone.status, gone.failure_reason) == (
+        Status.DELETED,
+        "deleted outside the product (found missing by reconcile)",
+    )
+
+
+def test_pointers_at_usable_versions_are_left_alone() -> None:
+    """test and the rollback target exist in records and gallery: nothing moves, nothing is noted."""
+    versions = [recorded("1.0.0", Status.SUPERSEDED, Stage.PRODUCTION), recorded("1.0.1", Status.READY, Stage.PRODUCTION),
+                recorded("1.0.2", Status.READY, Stage.TEST)]  # fmt: skip
+    gallery = [in_gallery("1.0.0", ("westeurope", "northeurope")), in_gallery("1.0.1", ("westeurope", "northeurope"), hidden=False),
+               in_gallery("1.0.2")]  # fmt: skip
+    deps, _ = world(versions, gallery, test=V("1.0.2"), production=V("1.0.1"), rollback=V("1.0.0"))
+    before = deps.records.get_pointers("office")
+    one_pass(deps)
+    after = deps.records.get_pointers("office")
+    assert (after.test, after.rollback, audit(deps)) == (V("1.0.2"), V("1.0.0"), [])
+    assert after.etag == before.etag  # nothing to change: the pointers row is not rewritten
+
+
+def test_only_a_superseded_version_becomes_the_new_rollback_target() -> None:
+    """1.0.3 (READY, in test) is newer but not a former production version: 1.0.1 is chosen."""
+    versions = [recorded("1.0.1", Status.SUPERSEDED, Stage.PRODUCTION), recorded("1.0.2", Status.SUPERSEDED, Stage.PRODUCTION),
+                recorded("1.0.3", Status.READY, Stage.TEST), recorded("1.0.4", Status.READY, Stage.PRODUCTION)]  # fmt: skip
+    gallery = [in_gallery("1.0.1", ("westeurope", "northeurope")), in_gallery("1.0.3"),
+               in_gallery("1.0.4", ("westeurope", "northeurope"), hidden=False)]  # fmt: skip
+    deps, _ = world(versions, gallery, test=V("1.0.3"), production=V("1.0.4"), rollback=V("1.0.2"))
+    one_pass(deps)
+    assert deps.records.get_pointers("office").rollback == V("1.0.1")
+
+
+def test_hiding_a_version_does_not_rewrite_the_pointers() -> None:
+    """A pass whose only repair is a version's visibility commits the version, not the pointers row."""
+    deps, _ = world([recorded("1.0.1", Status.READY, Stage.TEST)], [in_gallery("1.0.1", hidden=False)], test=V("1.0.1"))
+    before = deps.records.get_pointers("office").etag
+    one_pass(deps)
+    assert deps.records.get_pointers("office").etag == before
+    assert len(audit(deps)) == 1
+
+
+def test_dr_on_a_withdrawn_version_with_production_gone_is_flagged() -> None:
+    """DR served the withdrawn 1.0.1 and production's 1.0.0 is gone too: nothing deployable, flagged."""
+    versions = [recorded("1.0.0", Status.READY, Stage.PRODUCTION), recorded("1.0.1", Status.WITHDRAWN, Stage.DR)]
+    deps, _ = world(versions, [in_gallery("1.0.1", ("swedencentral",))], production=V("1.0.0"), dr=V("1.0.1"))
+    one_pass(deps)
+    health = deps.records.get_health("office")
+    assert health is not None
+    assert "DR serves 1.0.1, which was withdrawn, and production has no deployable version" in health.flags
+
+
+def test_dr_waits_while_production_is_still_being_updated_there() -> None:
+    """Production already lists swedencentral but is still provisioning: DR waits, flagged as replicating to DR."""
+    versions = [recorded("1.0.0", Status.READY, Stage.PRODUCTION), recorded("1.0.1", Status.WITHDRAWN, Stage.DR)]
+    busy = in_gallery("1.0.0", ("westeurope", "northeurope", "swedencentral"), hidden=False,
+                      provisioning=OperationState.IN_PROGRESS)  # fmt: skip
+    deps, compute = world(
+        versions, [busy, in_gallery("1.0.1", ("swedencentral",))], production=V("1.0.0"), dr=V("1.0.1")
+    )
+    one_pass(deps)
+    health = deps.records.get_health("office")
+    assert health is not None
+    assert health.flags == ("DR serves 1.0.1, which was withdrawn; replicating production's 1.0.0 to DR",)
+    assert updates(compute) == []
