@@ -296,3 +296,34 @@ def test_with_event_grid_a_stalled_test_replication_waits_on_the_safety_net() ->
     ctx = context(compute, replicating(), pending=started, step="replicate")
     ctx.deps.settings = Settings(event_grid=True)
     assert step_replicate(ctx).wait == timedelta(minutes=8)
+
+
+def test_a_failed_runs_version_is_read_and_deleted_in_the_workloads_definition() -> None:
+    """The gallery and definition are named in the read and the delete; the delete is followed on the back-off."""
+
+    @dataclass
+    class Named(StateCompute):
+        named: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+        def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None:
+            self.named.append(("get", gallery, definition, version))
+            return super().get_gallery_version(gallery, definition, version)
+
+        def start_delete_gallery_version(self, gallery: str, definition: str, version: str) -> None:
+            self.named.append(("delete", gallery, definition, version))
+
+    compute = Named(versions={"1.0.0": replicated("1.0.0")})
+    outcome = step_abort(context(compute, failed_version(), pending=deleting(VM)))
+    assert compute.named == [
+        ("get", "gal_avd_images", "win11-24h2-office", "1.0.0"),
+        ("delete", "gal_avd_images", "win11-24h2-office", "1.0.0"),
+    ]
+    assert outcome.wait == timedelta(seconds=15)
+
+
+def test_a_vm_delete_is_asked_again_every_fifth_check() -> None:
+    """Checks 4 and 9 ask again; 5 does not."""
+    for checks, asked in ((4, True), (5, False), (9, True)):
+        compute = StateCompute(states={VM: OperationState.SUCCEEDED})
+        step_abort(context(compute, failed_version(), pending=deleting(VM, checks=checks)))
+        assert (compute.calls == [("start_delete", VM)]) is asked

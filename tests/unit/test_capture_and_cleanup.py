@@ -206,3 +206,64 @@ def test_after_cleanup_a_version_not_yet_ready_goes_on_to_replicate() -> None:
     replicating = make_version(status=Status.REPLICATING, target_stage=Stage.TEST)
     deleting = PendingOperation(kind="delete-temp", resource_id=VM, started_at=NOW)
     assert step_cleanup(context(compute, replicating, deleting)).next_step == "replicate"
+
+
+@dataclass
+class ConflictCompute(CaptureCompute):
+    """The version PUT answers 409 (under way after a crash); reads are recorded with their names."""
+
+    reads: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def get_gallery_version(self, gallery: str, definition: str, version: str) -> GalleryVersionState | None:
+        self.reads.append((gallery, definition, version))
+        return super().get_gallery_version(gallery, definition, version)
+
+
+def test_a_conflict_on_the_version_is_under_way_only_if_the_version_exists() -> None:
+    """409 with the version there: under way, go on; 409 with no version: the refusal is raised."""
+    conflict = AzureOperationError("create version", "Conflict", "another operation is in progress", 409)
+    there = ConflictCompute(refuse=conflict, versions={"1.0.0": replicated("1.0.0")})
+    assert step_capture(context(there, building())).pending is not None
+    assert there.reads == [("gal_avd_images", "win11-24h2-office", "1.0.0")]
+    missing = ConflictCompute(refuse=conflict)
+    with pytest.raises(AzureOperationError, match="Conflict"):
+        step_capture(context(missing, building()))
+
+
+def test_a_workload_built_from_a_source_vm_gets_a_custom_offer() -> None:
+    """No marketplace image: the definition's offer is 'custom'."""
+    compute = CaptureCompute()
+    ctx = context(compute, building())
+    source_vm = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/src"
+    base = OFFICE.base_image.model_copy(update={"marketplace": None, "source_vm": source_vm})
+    ctx = replace(ctx, workload=OFFICE.model_copy(update={"base_image": base}))
+    step_capture(ctx)
+    assert compute.definitions[0].offer == "custom"
+
+
+def test_the_capture_start_is_kept_on_every_way_out_of_the_first_look() -> None:
+    """A BUILDING version moves to CAPTURING (audited) whether the version is asked again, failed or under way."""
+    for checks, versions in ((4, {}), (5, {}), (0, {"1.0.0": state(OperationState.IN_PROGRESS)})):
+        compute = ConflictCompute(versions=dict(versions))
+        outcome = step_capture(context(compute, building(), creating(checks=checks)))
+        assert outcome.version is not None
+        assert outcome.version.status is Status.CAPTURING
+        assert [a.kind for a in outcome.audit] == ["capture-started"]
+        assert compute.reads == [("gal_avd_images", "win11-24h2-office", "1.0.0")]
+
+
+def test_one_percent_is_enough_to_predict_from() -> None:
+    """1 % after 10 minutes predicts a long wait: the longest look (8 min), not the plain back-off."""
+    compute = CaptureCompute(
+        versions={"1.0.0": state(OperationState.IN_PROGRESS, RegionReplication("westeurope", "Replicating", 1))}
+    )
+    assert step_capture(context(compute, make_version(status=Status.CAPTURING), creating())).wait == timedelta(
+        minutes=8
+    )
+
+
+def test_a_captured_version_still_replicating_keeps_its_capture_audit() -> None:
+    """The 'captured' entry goes with the version to the cleanup step."""
+    compute = CaptureCompute(versions={"1.0.0": replace(replicated("1.0.0"), regions=(), aggregated="InProgress")})
+    outcome = step_capture(context(compute, make_version(status=Status.CAPTURING), creating()))
+    assert [a.kind for a in outcome.audit] == ["captured"]
