@@ -465,3 +465,24 @@ def test_dr_waits_while_production_is_still_being_updated_there() -> None:
     assert health is not None
     assert health.flags == ("DR serves 1.0.1, which was withdrawn; replicating production's 1.0.0 to DR",)
     assert updates(compute) == []
+
+
+def test_every_wrong_version_is_fixed_after_a_right_or_busy_one() -> None:
+    """1.0.0 hidden (right), 1.0.1 still provisioning, 1.0.2 visible (wrong): the pass goes on and hides 1.0.2."""
+    versions = [recorded(v, Status.READY, Stage.TEST) for v in ("1.0.0", "1.0.1", "1.0.2")]
+    busy = in_gallery("1.0.1", hidden=False, provisioning=OperationState.IN_PROGRESS)
+    deps, compute = world(versions, [in_gallery("1.0.0"), busy, in_gallery("1.0.2", hidden=False)], test=V("1.0.2"))
+    one_pass(deps)
+    assert updates(compute) == [("1.0.2", {"exclude_from_latest": True})]
+
+
+def test_a_version_visible_in_several_regions_names_them_all() -> None:
+    """Visible in westeurope and northeurope: both named in the repair."""
+    targets = (
+        TargetRegion("westeurope", 1, "Standard_LRS", exclude_from_latest=False),
+        TargetRegion("northeurope", 1, "Standard_LRS", exclude_from_latest=False),
+    )
+    state = in_gallery("1.0.1", ("westeurope", "northeurope"), hidden=False, targets=targets)
+    deps, _ = world([recorded("1.0.1", Status.READY, Stage.TEST)], [state], test=V("1.0.1"))
+    one_pass(deps)
+    assert any(a[2] == "1.0.1 excluded from latest (it was visible in westeurope, northeurope)" for a in audit(deps))
