@@ -6,7 +6,8 @@ interpreter's own start-up excluded), one of:
 - ``base``: ``import azure.functions`` (the floor every Python function app pays);
 - ``index``: ``import function_app`` (what the host does to index the functions);
 - ``first``: ``import function_app`` and the first invocation of ``arm_events`` with an event
-  for a resource the app does not own (decided from the event alone: no wiring is built).
+  for a VM the app did not create (decided from the event, Settings and a glance at the catalog's
+  files, which declare no host pool: no client, record store or catalog schema is loaded).
 
 The three run interleaved (paired), so drift in machine load hits them alike.
 """

@@ -78,6 +78,8 @@ class Phase:
     commit_times: list[datetime] = field(default_factory=list)
     end_request_index: int = 0
     serves_test_at: datetime | None = None  # a build: the commit that moved the test pointer to its version
+    # A build or prepare run: what the source VM's simulated guest had installed when it was asked for.
+    source: reference.SourceState | None = None
 
     @property
     def end(self) -> datetime:
@@ -182,7 +184,10 @@ class Probe:
         log_size = len(self.runtime.sim.request_log)
         if self.phases:
             self.phases[-1].end_request_index = log_size
-        self.phases.append(Phase(_label(command), command, self.runtime.sim.clock.now(), log_size))
+        phase = Phase(_label(command), command, self.runtime.sim.clock.now(), log_size)
+        if isinstance(command, StartBuild):
+            phase.source = reference.installed_on(self.runtime.sim, command.workload)
+        self.phases.append(phase)
 
     def close(self) -> None:
         if self.phases:
@@ -238,6 +243,8 @@ def _message_label(kind: str, args: tuple[Any, ...]) -> str:
 
 
 def _label(command: Command) -> str:
+    if isinstance(command, StartBuild) and command.prepare_only:
+        return f"prepare {command.run_id} (source VM only)"
     if isinstance(command, StartBuild):
         return f"build {command.run_id} ({command.reason.value})"
     if isinstance(command, Promote):
@@ -245,6 +252,15 @@ def _label(command: Command) -> str:
     if isinstance(command, Rollback):
         return "rollback"
     return type(command).__name__
+
+
+# -- the phases of localrun.scenario.full_lifecycle, by position -------------------------------------
+
+FIRST_LIFECYCLE = slice(0, 3)  # first build, validation, production
+DR_PHASE = 3
+PREPARE_PHASE = 4  # the month's prepare run on the source VM, days before the patch build (its own row)
+PATCH_LIFECYCLE = slice(5, 8)  # the patch build, validation, production
+ROLLBACK_PHASE = 8
 
 
 # -- the reference chains (benchmarks/reference.py) --------------------------------------------------
@@ -279,9 +295,10 @@ def reference_paths(
 ) -> list[list[Op]]:
     """The reference chain of every phase, in order (rollback and unknown commands: nothing to wait for).
 
-    A build's chain depends on the workload's source VM: created by its first build, then in the
-    state the earlier builds of the scenario left it (their times, not what the product did).
-    Prices: `priced_table`.
+    A build's (or prepare run's) chain depends on the workload's source VM: created by its first
+    run, then as the simulated guest had it when the run was asked for (`Phase.source`, read by
+    the Probe from the simulator), else in the state the scenario's earlier runs left it (their
+    customizations at their times). Never from what the product recorded. Prices: `priced_table`.
     """
     sources: dict[str, reference.SourceState | None] = {}
     chains: list[list[Op]] = []
@@ -292,8 +309,10 @@ def reference_paths(
         if isinstance(command, StartBuild):
             workload = runtime.catalog.get(command.workload)
             first = command.workload not in sources
-            source = reference.fresh_source(workload, phase.start) if first else sources[command.workload]
-            ops = reference.reference_build(d, workload, phase.start, source, first=first)
+            expected = reference.fresh_source(workload, phase.start) if first else sources[command.workload]
+            source = expected if phase.source is None else phase.source
+            chain = reference.reference_prepare if command.prepare_only else reference.reference_build
+            ops = chain(d, workload, phase.start, source, first=first)
             sources[command.workload] = reference.after_build(workload, source, phase.start)
         elif isinstance(command, Promote):
             ops = reference.reference_promotion(d, runtime.catalog.get(command.workload), command.target_stage)

@@ -79,7 +79,18 @@ class Lifecycle:
         return sum(p.actual for p in self.phases) / max(1e-9, sum(p.reference for p in self.phases))
 
     def builds(self) -> list[PhaseResult]:
-        return [p for p in self.phases if isinstance(p.phase.command, StartBuild)]
+        """The runs that capture an image (prepare runs are not builds)."""
+        return [p for p in self.phases if isinstance(p.phase.command, StartBuild) and not p.phase.command.prepare_only]
+
+    def prepares(self) -> list[PhaseResult]:
+        """The prepare runs: the source VM takes the month's updates, days before the patch build."""
+        return [p for p in self.phases if isinstance(p.phase.command, StartBuild) and p.phase.command.prepare_only]
+
+    @property
+    def prepare_run_s(self) -> float:
+        """The month's prepare run, submit to its last state change: off the patch build's critical path."""
+        prepares = self.prepares()
+        return prepares[-1].actual if prepares else 0.0
 
     @property
     def patch_build_s(self) -> float:

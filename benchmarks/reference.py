@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from shared.domain import naming
 from shared.domain.catalog import Builtin, Customization, Workload
 from shared.domain.model import Stage
 from shared.steps import replication
@@ -87,6 +89,18 @@ def fresh_source(workload: Workload, at: datetime) -> SourceState | None:
         return None
     image = catalog.resolve(offering, market.version, at)
     return None if image is None else SourceState(image.update.ubr, "")
+
+
+def installed_on(sim: Any, workload: str) -> SourceState | None:
+    """What the simulated Windows guest of the workload's source VM has installed now (None: no such VM).
+
+    Read from the simulator's guest (its update level and MSRT month), the simulated world, not
+    from the product's records: a build's chain starts from the source VM as it really is.
+    """
+    name = naming.source_vm_name(workload).lower()
+    vm = next((v for v in sim.compute.vms.values() if v.res.name.lower() == name), None)
+    guest = None if vm is None else sim.compute.guest_of(vm)
+    return None if guest is None else SourceState(guest.ubr, guest.msrt_month)
 
 
 def windows_update(d: dict[str, float], workload: Workload, source: SourceState | None, at: datetime) -> list[Op]:
@@ -194,6 +208,22 @@ def reference_build(
         Op("clone", "VM create on that disk (sysprep consumes it)", d["vm_create"]),
     ]
     return ops + _capture(d, workload)
+
+
+def reference_prepare(
+    d: dict[str, float], workload: Workload, at: datetime, source: SourceState | None, *, first: bool
+) -> list[Op]:
+    """A prepare run: the source VM takes the customizations (the month's updates first), no image.
+
+    First (no source VM yet): its create, and its decryption beside the customizations when it boots
+    encrypted. Nothing is copied, sysprepped or captured.
+    """
+    custom = customizations(d, workload, source, at)
+    if not first:
+        return custom
+    if source_ships_encrypted(workload):
+        custom = _parallel(custom, _decrypt(d), "decryption")
+    return [Op("create", "source VM create from the marketplace image", d["vm_create"]), *custom]
 
 
 def packer_chain(d: dict[str, float], workload: Workload, at: datetime) -> list[Op]:

@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 from benchmarks import reference
-from benchmarks.common import packer_chain
-from benchmarks.lifecycle import EVENT_LATENCY, Lifecycle, SweepPoint, simulator_knobs, summarize
+from benchmarks.common import DR_PHASE, FIRST_LIFECYCLE, PATCH_LIFECYCLE, PREPARE_PHASE, ROLLBACK_PHASE, packer_chain
+from benchmarks.lifecycle import EVENT_LATENCY, Lifecycle, PhaseResult, SweepPoint, simulator_knobs, summarize
 from benchmarks.reference import Op, source_ships_encrypted
 from benchmarks.targets import number, para, verdict
 from shared.domain.commands import StartBuild
+from shared.steps.prepare import prepare_month
+from shared.steps.schedule import SCHEDULER
 
 # ARM limits assumed (per subscription; see the section for the caveats).
 OLD_READS_PER_HOUR = 12_000
@@ -79,9 +81,14 @@ def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         + ("BitLocker-encrypted" if source_ships_encrypted(workload) else "decrypted")
         + " (simulator marketplace catalog and the workload's security type). The result a build must "
         "deliver includes the workload's source VM, kept as the authoritative updated copy (sysprep never "
-        "runs on it), so every chain copies its OS disk and creates the VM that sysprep consumes."
+        "runs on it), so every build's chain copies its OS disk and creates the VM that sysprep consumes."
     )
-    for result, title in ((builds[0], "first build"), (patch, "patch build")):
+    prepares = [p for p in run.prepares() if p.phase.start < patch.phase.start]
+    prepared = prepares[-1] if prepares else None
+    titled = [(builds[0], "first build")]
+    if prepared is not None:
+        titled.append((prepared, "prepare run (the source VM takes the month's updates; no image)"))
+    for result, title in [*titled, (patch, "patch build")]:
         lines += [f"**Reference {title}** (`{result.phase.label}`):", "", *_chain_table(result.ops)]
     lines += [
         "**Packer-style build** (a fresh VM from the latest marketplace image every build, "
@@ -115,20 +122,33 @@ def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         + (", ".join(f"{s} {t:,.0f} s" for s, t in sorted(extra, key=lambda x: -x[1])) or "none")
         + "."
     )
+    if prepared is not None:
+        lines += prepare_lines(run, prepared, patch)
     ours_custom = _seconds(patch.ops, "customize")
     fresh = reference.fresh_source(workload, patch.phase.start)
     packer_custom = _seconds(reference.customizations(d, workload, fresh, patch.phase.start))
     packer_decrypt = max(0.0, _seconds(packer, "bitlocker") - packer_custom)
+    update = _cumulative_update(patch.ops)
+    if update:
+        why = (
+            f" (the source VM still had to install {update}, which the latest marketplace image already carries)"
+            if ours_custom > packer_custom
+            else ""
+        )
+    elif prepared is not None and _cumulative_update(prepared.ops):
+        why = (
+            f" (the source VM took the month's cumulative update, {_cumulative_update(prepared.ops)}, in the "
+            f"prepare run {_days(prepared, patch)} before, as Microsoft patches the marketplace image before "
+            "publishing it, so the build's Windows Update search finds nothing new)"
+        )
+    else:
+        why = " (the source VM had the month's cumulative update when the build started)"
     lines += para(
         f"Patch build {number(figures['patch_build_s'])} s against the Packer-style chain's "
         f"{number(figures['packer_chain_s'])} s: {verdict('patch_build_s', figures)}. Chain against chain: "
         f"the patch build's customizations take {ours_custom:,.0f} s on the kept source VM and "
         f"{packer_custom:,.0f} s on a fresh marketplace VM"
-        + (
-            " (the latest marketplace image already carries the month's cumulative update the source VM must install)"
-            if ours_custom > packer_custom
-            else ""
-        )
+        + why
         + f"; the Packer-style chain's decryption adds {packer_decrypt:,.0f} s beyond its customizations, "
         f"and the kept source VM's disk copy and clone add {_seconds(patch.ops, 'clone'):,.0f} s. A chain "
         f"that kept no source VM (one VM, already decrypted: {lower:,.0f} s) is a lower bound no "
@@ -138,11 +158,43 @@ def chains_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
     return lines
 
 
+def _cumulative_update(ops: list[Op]) -> str:
+    """The KB of the cumulative update a chain installs ('' when it installs none)."""
+    return next((o.what.rsplit(" + ", 1)[1] for o in ops if " + KB" in o.what), "")
+
+
+def _days(earlier: PhaseResult, later: PhaseResult) -> str:
+    days = (later.phase.start - earlier.phase.start).total_seconds() / 86_400
+    return f"{days:.1f} days"
+
+
+def prepare_lines(run: Lifecycle, prepared: PhaseResult, patch: PhaseResult) -> list[str]:
+    """The prepare run, its own line: what it cost, when, and why that is not the build's time."""
+    command = prepared.phase.command
+    assert isinstance(command, StartBuild)
+    workload = run.runtime.catalog.get(command.workload)
+    _, released = prepare_month(prepared.phase.start, workload.schedule.prepare_offset_days)
+    after = (prepared.phase.start - released).total_seconds() / 3600
+    who = "the scheduler" if command.requested_by == SCHEDULER else command.requested_by
+    return para(
+        f"**The prepare run** (`{prepared.phase.label}`, asked for by {who} on "
+        f"{prepared.phase.start:%Y-%m-%d %H:%M} UTC, {after:.0f} h after the month's prepare opened at "
+        f"{released:%Y-%m-%d %H:%M} UTC: Patch Tuesday's release + {workload.schedule.prepare_offset_days} "
+        f"days): {prepared.actual:,.0f} s of virtual time against its reference {prepared.reference:,.0f} s, "
+        f"{_days(prepared, patch)} before the patch build was asked for, so off the build's critical path. "
+        "It runs the workload's customizations on the source VM (Windows Update first) and captures no "
+        "image; an update that fails, fails there, days before the build window. The patch build's "
+        "reference starts from what the source VM's simulated guest had installed when the build was asked "
+        "for (read from the simulator, not from the product's records)."
+    )
+
+
 def ratio_section(on: Lifecycle, off: Lifecycle) -> list[str]:
     lines = ["## 2. Critical-path ratio at the table's durations", ""]
     lines += para(
         "Scenario: `localrun.scenario.full_lifecycle` on `data-analyst`: first build -> validation -> "
-        "production -> dr, patch build -> validation -> production, rollback; approvals are submitted "
+        "production -> dr, the month's prepare run (section 1), patch build -> validation -> production, "
+        "rollback; approvals are submitted "
         "the moment the previous phase is idle. A phase's *actual* time runs from the command to the last "
         "state change it caused (the Probe's commit times); a build's ends at the commit that moved the "
         "test pointer to its version (its validation continues, see section 1); its *reference* is the "
@@ -261,10 +313,11 @@ def arm_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         writes = sum(p.requests["writes"] for p in chosen)
         return {"reads": reads, "writes": writes, "total": reads + writes}
 
-    first, patch = total(phases[0:3]), total(phases[4:7])
-    dr, rollback = total([phases[3]]), total([phases[7]])
+    first, patch = total(phases[FIRST_LIFECYCLE]), total(phases[PATCH_LIFECYCLE])
+    dr, rollback = total([phases[DR_PHASE]]), total([phases[ROLLBACK_PHASE]])
+    prepare = total([phases[PREPARE_PHASE]])
     log = run.runtime.sim.request_log
-    first_log = log[: phases[2].phase.end_request_index]
+    first_log = log[: phases[FIRST_LIFECYCLE][-1].phase.end_request_index]
     read_peak = _window_peak([e.time for e in log if e.is_read])
     write_peak = _window_peak([e.time for e in log if not e.is_read])
     lines = ["## 4. ARM requests per lifecycle", ""]
@@ -277,6 +330,8 @@ def arm_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         "|---|---:|---:|---:|---|",
         f"| first lifecycle of a workload | {first['reads']} | {first['writes']} | {first['total']} "
         f"| {verdict('arm_requests_first', figures)} |",
+        f"| prepare run, days before the patch lifecycle (source VM only) | {prepare['reads']} "
+        f"| {prepare['writes']} | {prepare['total']} | |",
         f"| patch lifecycle | {patch['reads']} | {patch['writes']} | {patch['total']} | |",
         f"| promotion to dr | {dr['reads']} | {dr['writes']} | {dr['total']} | |",
         f"| rollback | {rollback['reads']} | {rollback['writes']} | {rollback['total']} | |",

@@ -21,6 +21,7 @@ JSON_KEYS = (
     "ratio_no_eg_worst",
     "patch_build_s",
     "packer_chain_s",
+    "prepare_run_s",
     "arm_requests_first",
     "arm_requests_patch",
     "table_trips_all",

@@ -46,10 +46,11 @@ def as_dict(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
 @bp.event_grid_trigger(arg_name="event")
 def arm_events(event: func.EventGridEvent) -> None:
     raw = as_dict(event)
-    # Decided from the event alone before any wiring: no client, record store or domain is loaded.
+    # Decided from the event (and the catalog's files) before any wiring: no client, record store
+    # or domain is loaded.
     from shared.steps.event_sight import ignored_at_sight
 
-    note = ignored_at_sight(raw)
+    note = ignored_at_sight(raw) or bootstrap.ignored_before_wiring(raw)
     if not note:
         handled = bootstrap.entrypoints().arm_event(raw)
         note = handled.rejected or handled.note

@@ -173,7 +173,10 @@ def scenario(demo: Demo) -> None:
     demo.promote_all("office", "1.0.0", ["production", "dr"], OFFICE)
     demo.promote_all("data-analyst", "1.0.0", ["validation", "production", "dr"], ANALYST)
 
-    demo.at(runtime.sim.clock.now(), "timers run for two weeks: a new 25H2 base image, then Patch Tuesday + 7 days")
+    demo.at(
+        runtime.sim.clock.now(),
+        "timers run for two weeks: updates on the source VMs, a new 25H2 base image, Patch Tuesday + 7 days",
+    )
     runtime.run_until(datetime(2026, 11, 17, 12, 0, tzinfo=UTC))
     demo.settle()
     office, analyst = newest(runtime, "office"), newest(runtime, "data-analyst")
@@ -187,7 +190,7 @@ def scenario(demo: Demo) -> None:
     demo.rollback("office", "cab-chair@contoso.com", "INC-20261118", f"Outlook crashes at start on {office}")
     demo.settle()
 
-    demo.at(runtime.sim.clock.now(), "timers run for four weeks: December's base image and Patch Tuesday")
+    demo.at(runtime.sim.clock.now(), "timers run for four weeks: December's updates, base image and Patch Tuesday")
     runtime.run_until(datetime(2026, 12, 15, 12, 0, tzinfo=UTC))
     demo.settle()
     office, analyst = newest(runtime, "office"), newest(runtime, "data-analyst")

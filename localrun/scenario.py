@@ -15,11 +15,14 @@ from shared.adapters.memory_records import MemoryRecordStore
 from shared.domain.commands import Promote, Rollback, StartBuild
 from shared.domain.model import BuildReason, Stage
 from shared.domain.records import Changes
+from shared.steps.prepare import due_prepares
 
 BUILDER = "builder@contoso.com"
 # data-analyst's approvers (localrun/issuer.py): production takes two people of the change board.
 APPROVERS = {Stage(stage): people for stage, people in PEOPLE_BY_WORKLOAD["data-analyst"].items()}
 PATCH_BUILD_AT = datetime(2026, 12, 15, 6, 0, tzinfo=UTC)  # Patch Tuesday (Dec 8) + 7 days
+# The rebuild timer's first daily tick (06:00) after December's updates came out (Tue 8th, 18:00 UTC).
+PREPARE_AT = datetime(2026, 12, 9, 6, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -37,6 +40,16 @@ def mark(runtime: LocalRuntime, marks: Marks, name: str) -> None:
 
 def build(runtime: LocalRuntime, workload: str, run_id: str, reason: BuildReason, **options: bool) -> None:
     runtime.submit(StartBuild(workload=workload, run_id=run_id, reason=reason, requested_by=BUILDER, **options))
+    runtime.run()
+
+
+def prepare(runtime: LocalRuntime, workload: str) -> None:
+    """The scheduler's prepare run: the source VM takes the month's updates (no image)."""
+    now = runtime.sim.clock.now()
+    due = [c for c in due_prepares(runtime.deps, now) if c.workload == workload]
+    if not due:
+        raise RuntimeError(f"the scheduler has no prepare due for {workload} at {now:%Y-%m-%d %H:%M} UTC")
+    runtime.submit(*due)
     runtime.run()
 
 
@@ -81,7 +94,7 @@ def rollback(runtime: LocalRuntime, workload: str) -> None:
 
 
 def full_lifecycle(runtime: LocalRuntime, workload: str = "data-analyst") -> Marks:
-    """First build -> production -> dr; a patch build -> production; a rollback."""
+    """First build -> production -> dr; the month's prepare run; a patch build -> production; a rollback."""
     marks = Marks()
     mark(runtime, marks, "start")
     build(runtime, workload, "first-build", BuildReason.FIRST)
@@ -90,6 +103,10 @@ def full_lifecycle(runtime: LocalRuntime, workload: str = "data-analyst") -> Mar
     mark(runtime, marks, "production")
     promote(runtime, workload, "1.0.0", Stage.DR)
     mark(runtime, marks, "dr")
+    runtime.sim.clock.advance_to(max(PREPARE_AT, runtime.sim.clock.now() + timedelta(minutes=1)))
+    mark(runtime, marks, "prepare-start")
+    prepare(runtime, workload)  # off the build's critical path: days before its window
+    mark(runtime, marks, "prepared")
     runtime.sim.clock.advance_to(max(PATCH_BUILD_AT, runtime.sim.clock.now() + timedelta(minutes=1)))
     mark(runtime, marks, "patch-start")
     build(runtime, workload, "patch-2026-12", BuildReason.PATCH)

@@ -44,9 +44,31 @@ def reader() -> Deps:
 
 @functools.cache
 def _reader() -> Deps:
+    return build_deps(_settings())
+
+
+@functools.cache
+def _settings() -> Settings:
     from shared.config import Settings
 
-    return build_deps(Settings())
+    return Settings()
+
+
+def ignored_before_wiring(event: object) -> str:
+    """Why an ARM event is ignored, decided from the event and the catalog's files before any client,
+    record store or catalog schema loads: a VM the product did not name matters only to a host pool
+    rollout, and no workload declares a host pool. "" otherwise, and always under tests' or the local
+    runtime's wiring (its router decides the same from its own catalog)."""
+    if _override is not None:
+        return ""
+    from shared.steps.event_sight import ignored_unless_a_rollout_waits
+
+    why = ignored_unless_a_rollout_waits(event)
+    if not why:
+        return ""
+    from shared.domain.catalog_glance import may_declare_host_pools
+
+    return "" if may_declare_host_pools(_settings().catalog_path) else why
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.domain.catalog import DeployedGallery
+from shared.domain.deployed_gallery import DeployedGallery
 from shared.names import APPROVAL_QUEUE, SERVICE_BUS_CONNECTION, STEP_QUEUE
 
 __all__ = ["APPROVAL_QUEUE", "SERVICE_BUS_CONNECTION", "STEP_QUEUE", "Settings"]

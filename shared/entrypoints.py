@@ -38,6 +38,7 @@ from shared.steps.dead_letters import abandon_operation, dead_lettered
 from shared.steps.deps import Deps
 from shared.steps.event_sight import ignored_at_sight
 from shared.steps.events import route_event
+from shared.steps.prepare import due_prepares
 from shared.steps.promotion import decide_promotion, decide_rollback, progress_note
 from shared.steps.reconcile_slice import backstop_slice
 from shared.steps.rollout_end import dead_lettered_rollout, rollout_watchdog
@@ -148,7 +149,10 @@ class Entrypoints:
         return Handled(sent=sent, note=why)
 
     def scheduled_rebuilds(self) -> Handled:
-        builds = due_builds(self.deps, self.deps.clock.now())
+        now = self.deps.clock.now()
+        builds = due_builds(self.deps, now)
+        # The month's updates on the source VMs (no image), for workloads without a rebuild this tick.
+        builds += due_prepares(self.deps, now, busy={b.workload for b in builds})
         sent = [Envelope.wrap(b) for b in builds]
         self.bus.send(sent)
         return Handled(sent=sent, note=", ".join(f"{b.workload}:{b.run_id}" for b in builds) or "nothing due")

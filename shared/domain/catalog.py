@@ -28,6 +28,7 @@ from shared.domain import naming
 from shared.domain.catalog_issues import MISSING_APPROVER, cross_file_issues, issue
 from shared.domain.catalog_issues import CatalogError as CatalogError  # re-exported: the catalog's public error
 from shared.domain.catalog_issues import CatalogIssue as CatalogIssue
+from shared.domain.deployed_gallery import DeployedGallery as DeployedGallery  # re-exported
 from shared.domain.errors import InvalidInput
 from shared.domain.hostpools import HostPoolPolicy
 from shared.domain.model import Stage, VersionNumber
@@ -270,15 +271,21 @@ class ScheduleKind(StrEnum):
 class Schedule(Strict):
     kind: ScheduleKind = ScheduleKind.PATCH_TUESDAY
     offset_days: int = Field(default=7, ge=0, le=20)
+    # The source VM takes the month's updates this many days after their release (a prepare run,
+    # no image), so the rebuild in the window finds it current (shared/steps/prepare.py).
+    prepare_offset_days: int = Field(
+        default=0, ge=0, le=20, description="Days after Patch Tuesday's release the source VM takes the updates"
+    )
 
-
-class DeployedGallery(BaseModel):
-    """The gallery the app was deployed with (AVD_IMAGE_RESOURCE_GROUP, AVD_GALLERY_NAME): the
-    one source of truth for where image definitions live. The catalog names only definitions."""
-
-    model_config = ConfigDict(frozen=True)
-    resource_group: str = "rg-avd-images"  # the local defaults (Settings, the demo, tests)
-    name: str = "gal_avd_images"
+    @model_validator(mode="after")
+    def prepare_before_the_window(self) -> Self:
+        """A prepare after the rebuild window would not shorten that rebuild: refuse it, say why."""
+        if self.kind is ScheduleKind.PATCH_TUESDAY and self.prepare_offset_days >= max(self.offset_days, 1):
+            raise ValueError(
+                f"prepare_offset_days ({self.prepare_offset_days}) must be less than offset_days "
+                f"({self.offset_days}): the source VM takes the month's updates before the rebuild window opens"
+            )
+        return self
 
 
 class Gallery(Strict):

@@ -45,7 +45,8 @@ class StartBuild(Command):
     reason: BuildReason
     requested_by: Person
     prepare_only: bool = False
-    window: str = Field(default="", pattern=r"^(patch-\d{4}-\d{2})?$")  # the patch window a scheduled run is for
+    # The window a scheduled run is for: a rebuild's patch window, or the month a prepare run serves.
+    window: str = Field(default="", pattern=r"^((patch|prepare)-\d{4}-\d{2})?$")
 
     @property
     def message_id(self) -> str:
@@ -138,18 +139,23 @@ class Prune(Command):
         return f"{self.workload}:prune:{self.requested_at.isoformat()}"
 
 
-class FailRun(Command):
-    """End a run that cannot go on (its step message was dead-lettered, or the watchdog saw no progress).
+class StopAtPosition(Command):
+    """Stop a run or rollout that cannot go on (dead-lettered step, no progress, what it works on gone).
 
-    Applies only while the run is still at `step`/`attempt`: a run that moved on since is left alone.
+    Applies only while it is still at `step`/`attempt`: one that moved on since is left alone.
     """
 
-    kind: Literal["fail-run"] = "fail-run"
     run_id: RunId
     step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
     attempt: int = Field(ge=0)
     reason: FreeText
     source: Literal["dead-letter", "watchdog"]
+
+
+class FailRun(StopAtPosition):
+    """End a build run that cannot go on (its version fails, its temp resources go), if still at step/attempt."""
+
+    kind: Literal["fail-run"] = "fail-run"
 
     @property
     def message_id(self) -> str:
@@ -204,19 +210,11 @@ class ContinueRollout(Command):
         return f"{self.workload}:rollout:{self.pool}:{self.run_id}:{self.step}:{self.attempt}{suffix}"
 
 
-class HaltRollout(Command):
-    """Stop a host pool rollout that cannot go on (dead-lettered step, no progress, pool gone), pool serving.
-
-    Applies only while the rollout is still at `step`/`attempt`: one that moved on since is left alone.
-    """
+class HaltRollout(StopAtPosition):
+    """Halt a host pool rollout that cannot go on (the pool keeps serving), if still at step/attempt."""
 
     kind: Literal["halt-rollout"] = "halt-rollout"
     pool: PoolKey
-    run_id: RunId
-    step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
-    attempt: int = Field(ge=0)
-    reason: FreeText
-    source: Literal["dead-letter", "watchdog"]
 
     @property
     def message_id(self) -> str:

@@ -267,6 +267,7 @@ class Pointers(BaseModel):
     # newest scheduled start: what decides the schedule, whatever the clock of the instance reading it.
     sequence: int = 0
     window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
+    prepared: str = ""  # the newest month whose prepare run started, e.g. "prepare-2026-12"
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:
@@ -302,6 +303,7 @@ class Run(BaseModel):
     attempt: int = 0
     state: RunState = RunState.RUNNING
     prepare_only: bool = False
+    window: str = ""  # the patch window this build fills (its workload's row records it when it succeeds)
     pending: PendingOperation | None = None
     failure_reason: str = ""
     ended_at: datetime | None = None

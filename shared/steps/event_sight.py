@@ -128,3 +128,26 @@ def sight(raw: object) -> tuple[ArmEvent | None, str]:
     if SESSION_HOST.match(uri):
         return event, ""
     return None, f"ignored: {uri[:200]} is not a resource type the product manages"
+
+
+def ignored_unless_a_rollout_waits(raw: object) -> str:
+    """Why the event is ignored when no host pool rollout waits on anything: a VM (or its extension)
+    the product did not name ("" when a build or a validation may wait for it, or it is malformed).
+    The note is the router's for the same event when no rollout waits (shared.steps.events)."""
+    try:
+        event, why = sight(raw)
+    except InvalidInput:
+        return ""
+    if why or event is None:
+        return why
+    uri = event.data.resource_uri
+    if GALLERY_VERSION.match(uri):
+        return ""
+    if match := RESOURCE.match(uri):
+        name = match.group("name")
+        return (
+            ""
+            if naming.parse_resource_name(name) is not None
+            else f"ignored: {name[:80]} is not a resource the product created"
+        )
+    return f"ignored: {uri[:200]} is not a resource the product manages"  # a VM extension

@@ -92,8 +92,12 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float) -> 
         return [], f"ignored: run {run_id} of {workload} waits for nothing"
     if uri.lower() not in run.pending.resource_id.lower():
         return [], f"ignored: run {run_id} waits for {run.pending.kind}, not {name}"
-    woken = position(run, "event").model_copy(update={"event_lag": lag})
-    return [Envelope.wrap(woken)], f"continues run {run_id} of {workload} at {run.step}"
+    return [_wake(run, lag)], f"continues run {run_id} of {workload} at {run.step}"
+
+
+def _wake(run: Run, lag: float | None) -> Envelope:
+    """The run's position, continued by an event that took `lag` seconds to arrive (waits use it)."""
+    return Envelope.wrap(position(run, "event").model_copy(update={"event_lag": lag}))
 
 
 def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple[list[Envelope], str]:
@@ -119,7 +123,7 @@ def _gallery_version(event: ArmEvent, match: re.Match[str], deps: Deps) -> tuple
     if version is not None and version.status is Status.CAPTURING and active:
         run = _run(deps, workload.name, active)
         if run is not None and run.state is RunState.RUNNING and run.run_id == version.run_id:
-            messages.append(Envelope.wrap(position(run, "event").model_copy(update={"event_lag": _lag(event, deps)})))
+            messages.append(_wake(run, _lag(event, deps)))
             why.append(f"continues run {run.run_id}")
     if version is not None and version.pending is not None and version.pending.kind in OPERATION_OF:
         command = ContinueVersion(

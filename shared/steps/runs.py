@@ -18,12 +18,14 @@ from shared.domain.commands import ContinueRun, Envelope, FailRun, StartBuild
 from shared.domain.compute import OperationState
 from shared.domain.errors import AzureOperationError, RequestRefused
 from shared.domain.model import (
+    Pointers,
     Run,
     RunState,
     Status,
     VersionNumber,
 )
 from shared.domain.records import AuditEntry, Changes, Loaded
+from shared.domain.windows import window_of
 from shared.steps import deadlines, waits
 from shared.steps.build_clone import step_bitlocker, step_clone_check, step_disk, step_snapshot, step_temp_vm
 from shared.steps.build_image import (
@@ -99,6 +101,10 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         started_at=now,
         step=FIRST_STEP,
         prepare_only=command.prepare_only,
+        # A scheduled run fills the window it was started for; one started by hand the window it
+        # starts in (this instance's view, as a scheduled start is the scheduler's); a prepare-only
+        # run builds no image, so it fills none.
+        window="" if command.prepare_only else command.window or window_of(workload.schedule, now),
         step_started_at=now,
     )
     mode = " (prepare only)" if command.prepare_only else ""
@@ -110,11 +116,17 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
     )
     # One commit with the pointers' ETag: of two instances starting runs at once, one wins and the
     # other re-reads; the sequence and the window move only with a run that really started.
-    started = pointers.evolve(
-        active_run=run.run_id, sequence=pointers.sequence + 1, window=max(pointers.window, command.window)
-    )
+    marker = _window_marker(pointers, command)
+    started = pointers.evolve(active_run=run.run_id, sequence=pointers.sequence + 1, **marker)
     deps.records.commit(Changes(workload=workload.name, run=run, pointers=started, audit=[entry]))
     return [Envelope.wrap(position(run))]
+
+
+def _window_marker(pointers: Pointers, command: StartBuild) -> dict[str, str]:
+    """The record of the window a scheduled run is for: a prepare's month has its own marker."""
+    if command.window.startswith("prepare-"):
+        return {"prepared": max(pointers.prepared, command.window)}
+    return {"window": max(pointers.window, command.window)}
 
 
 def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
@@ -247,7 +259,9 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         if pointers.active_run == run.run_id:
             pointers = pointers.evolve(active_run=None)
         if version is not None and state is RunState.SUCCEEDED and version.status is Status.READY:
-            pointers = pointers.evolve(test=version.version)
+            # The window moves only with a build that delivered: a failed run started by hand leaves
+            # the scheduler its window.
+            pointers = pointers.evolve(test=version.version, window=max(pointers.window, run.window))
     elif outcome.next_step is not None:
         new_run = run.evolve(step=outcome.next_step, pending=None, **moved, **updates)
         messages.append(Envelope.wrap(position(new_run)))

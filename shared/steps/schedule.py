@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from shared.domain.catalog import ScheduleKind, Workload
 from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason
+from shared.domain.windows import patch_window
 from shared.steps.deps import Deps
 from shared.steps.runs import blocking_run
 
 SCHEDULER = "scheduler"
-
-
-def patch_tuesday(year: int, month: int) -> date:
-    """Microsoft's monthly security release: the second Tuesday of the month."""
-    first = date(year, month, 1)
-    first_tuesday = first + timedelta(days=(1 - first.weekday()) % 7)
-    return first_tuesday + timedelta(days=7)
-
-
-def patch_window(now: datetime, offset_days: int) -> tuple[str, datetime]:
-    """The current window: (run id, start) of the latest Patch Tuesday + offset not after now."""
-    year, month = now.year, now.month
-    for _ in range(2):
-        start = datetime.combine(patch_tuesday(year, month) + timedelta(days=offset_days), time(0), tzinfo=UTC)
-        if start <= now:
-            return f"patch-{year}-{month:02d}", start
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    raise AssertionError("unreachable: last month's window always starts before now")
 
 
 def due_builds(deps: Deps, now: datetime) -> list[StartBuild]:
@@ -55,15 +38,13 @@ def _due(workload: Workload, deps: Deps, now: datetime) -> StartBuild | None:
     if not versions:
         run_id, reason = "first-build", BuildReason.FIRST
     elif window is not None:
-        run_id, start = window
-        # The record decides, not a timestamp: the window of the newest scheduled run start is kept
-        # on the workload's row (moved with its sequence), so an instance whose clock runs behind
-        # never starts an older window again and one that ran ahead cannot mark a window built.
-        if decided and decided >= run_id:
-            return None  # this window (or a later one) already has its run
-        # A workload never scheduled before (runs started by hand only): its builds in the window count.
-        if not decided and any(start <= v.created_at <= now for v in versions):
-            return None
+        run_id = window[0]
+        # The record decides, not a timestamp: the workload's row keeps the newest window filled - by a
+        # scheduled start (moved with its sequence) or a build started by hand that delivered its
+        # version (moved when it succeeded) - so an instance whose clock runs behind never starts an
+        # older window again and a version stamped by a skewed clock decides nothing.
+        if decided >= run_id:
+            return None  # this window (or a later one) already has its build
         reason = BuildReason.PATCH
     else:
         market = workload.base_image.marketplace

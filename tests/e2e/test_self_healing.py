@@ -11,6 +11,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from localrun.faults import RG, FailingCommits, at_step, delete_by_hand, operator, refusals_before
 from localrun.runtime import LocalRuntime
 from localrun.scenario import approvers_of, build, promote, rollback, to_production
@@ -39,30 +41,31 @@ def assert_ended_and_unblocked(runtime: LocalRuntime, words: str) -> None:
     assert runtime.records.find_run(WORKLOAD, "retry-1").state is RunState.SUCCEEDED  # type: ignore[union-attr]
 
 
-def test_a_temp_vm_deleted_by_hand_during_deallocate_fails_the_run_and_cleans_up(catalog: Catalog) -> None:
-    """The temp VM vanishing mid-step fails the run as deleted outside the product; nothing stays behind."""
+@pytest.mark.parametrize(
+    ("step", "kind", "settle"),
+    [
+        ("deallocate", "vm", 0),  # the temp VM vanishes mid-step
+        ("capture", "vm", 300),  # the generalized temp VM vanishes before capture
+        ("temp-vm", "disk", 120),  # the cloned disk vanishes before its VM is made (its NIC exists)
+    ],
+    ids=["vm-during-deallocate", "vm-before-capture", "disk-before-temp-vm"],
+)
+def test_a_temp_resource_deleted_by_hand_fails_the_run_and_cleans_up(
+    catalog: Catalog, step: str, kind: str, settle: int
+) -> None:
+    """A temp resource deleted outside the product fails the run with that reason; no VM, disk or NIC stays."""
     runtime = LocalRuntime(catalog)
-    vm = naming.temp_resource_name(WORKLOAD, "first-build", "vm")
-    hit = at_step(runtime, "deallocate", lambda: delete_by_hand(runtime, "vm", vm))
+    name = naming.temp_resource_name(WORKLOAD, "first-build", kind)
+
+    def delete() -> None:
+        delete_by_hand(runtime, kind, name)
+        runtime.sim.clock.advance(settle)  # the delete completes before the step runs
+
+    hit = at_step(runtime, step, delete)
     build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
     assert hit
     assert_ended_and_unblocked(runtime, "deleted outside the product")
     assert runtime.bus.unconsumed_dead_letters == []
-
-
-def test_a_temp_disk_deleted_by_hand_fails_the_run_without_leaking_a_nic(catalog: Catalog) -> None:
-    """The cloned disk deleted before the temp VM is made: the run fails with the reason, its NIC is removed."""
-    runtime = LocalRuntime(catalog)
-    disk = naming.temp_resource_name(WORKLOAD, "first-build", "disk")
-
-    def delete_disk() -> None:
-        delete_by_hand(runtime, "disk", disk)
-        runtime.sim.clock.advance(120)  # the delete completes before the step runs
-
-    hit = at_step(runtime, "temp-vm", delete_disk)
-    build(runtime, WORKLOAD, "first-build", BuildReason.FIRST)
-    assert hit
-    assert_ended_and_unblocked(runtime, "deleted outside the product")
     nics = [r for r in runtime.sim.live_resources() if r["type"].endswith("networkInterfaces")]
     assert [n["name"] for n in nics if "first-build" in n["name"]] == []
 

@@ -10,7 +10,14 @@ from localrun.issuer import LocalIssuer
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.config import Settings
 from shared.domain.catalog import Catalog
-from shared.domain.compute import GalleryVersionState, OperationState, RegionReplication, TaggedResource, TargetRegion
+from shared.domain.compute import (
+    GalleryVersionState,
+    OperationState,
+    RegionReplication,
+    TaggedResource,
+    TargetRegion,
+    VmState,
+)
 from shared.steps.deps import Deps
 
 
@@ -36,6 +43,11 @@ class FakeCompute:
     in_use: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     retry_after: float | None = None
+    vms: dict[str, VmState] = field(default_factory=dict)  # by name: what get_vm answers
+
+    def get_vm(self, name: str) -> VmState | None:
+        self.calls.append(("get_vm", name))
+        return self.vms.get(name)
 
     def id_of(self, resource_type: str, name: str) -> str:
         return f"/subscriptions/s/resourceGroups/{self.resource_group}/providers/{resource_type}/{name}"

@@ -11,7 +11,8 @@ from shared.domain.catalog import load_catalog
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, TaggedResource
 from shared.domain.model import BuildReason, Run, RunState
 from shared.domain.records import Changes
-from shared.steps.schedule import due_builds, patch_tuesday, patch_window
+from shared.domain.windows import patch_tuesday, patch_window
+from shared.steps.schedule import due_builds
 from shared.steps.sweep import sweep
 from tests.conftest import make_version
 from tests.unit.fakes import FakeClock, FakeCompute, make_deps
@@ -44,7 +45,7 @@ def test_patch_window_rolls_back_a_month_before_the_offset() -> None:
 
 
 def test_first_builds_then_one_run_per_window() -> None:
-    """New workloads build at once; a patch workload builds once per window, however often the timer fires."""
+    """New workloads build at once; a patch workload builds once per window (its row says which), however often the timer fires."""
     clock = FakeClock(datetime(2026, 12, 16, 6, tzinfo=UTC))
     deps = make_deps(CATALOG, clock=clock)
     assert [(b.workload, b.run_id, b.reason) for b in due_builds(deps, clock.now())] == [
@@ -57,6 +58,10 @@ def test_first_builds_then_one_run_per_window() -> None:
     office = [b for b in due_builds(deps, clock.now()) if b.workload == "office"]
     assert [(b.run_id, b.reason) for b in office] == [("patch-2026-12", BuildReason.PATCH)]
     deps.records.commit(Changes(workload="office", versions=[make_version("1.0.1", created_at=clock.now())]))
+    # A version's own stamp decides nothing (a skewed clock may have written it); the workload's row does.
+    assert [b.run_id for b in due_builds(deps, clock.now()) if b.workload == "office"] == ["patch-2026-12"]
+    filled = deps.records.get_pointers("office").evolve(window="patch-2026-12")
+    deps.records.commit(Changes(workload="office", pointers=filled))
     assert [b for b in due_builds(deps, clock.now()) if b.workload == "office"] == []
 
 
