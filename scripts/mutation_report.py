@@ -218,6 +218,7 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         "|---|---|---|---:|---:|---|",
     ]
     selections: list[str] = []
+    notes: list[str] = []
     for number, entry in enumerate(runs, 1):
         logged = entry.get("counts") or {}
         shown = ", ".join(f"{k} {v}" for k, v in sorted(logged.items())) if isinstance(logged, dict) else ""
@@ -226,10 +227,14 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         what = f"`{globs[0]}`" if len(globs) == 1 else f"run {number}: {len(globs)} names/globs, listed below"
         commit = entry.get("commit") or "not logged"
         lines.append(f"| {entry['started']} | {commit} | {what} | {minutes:.1f} | {entry['exit']} | {shown} |")
+        if entry.get("note"):
+            notes.append(f"- {entry['started']}: {entry['note']}")
         if len(globs) > 1:
             selections += ["", f"Run {number} selected:", "", *(f"- `{g}`" for g in globs)]
     if not runs:
         lines.append("| - | - | (no logged run) | | | |")
+    if notes:
+        lines += ["", "Notes on single runs:", "", *notes]
     lines += selections
     commits = [str(e["commit"]).removesuffix("+changes") for e in runs if e.get("commit")]
     if commits:
