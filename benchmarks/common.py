@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -110,6 +111,7 @@ class Probe:
     def __init__(self, runtime: LocalRuntime) -> None:
         self.runtime = runtime
         self.invocations: list[Invocation] = []
+        self.spans: list[tuple[int, int, str]] = []  # (first, end) request-log indexes of an invocation, its label
         self.phases: list[Phase] = []
         self.commits = 0
         records: Any = runtime.records
@@ -162,11 +164,13 @@ class Probe:
     def _counted(self, handler: Callable[..., Any], kind: str) -> Callable[..., Any]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             trips, commits = self.round_trips, self.commits
+            first = len(self.runtime.sim.request_log)
             try:
                 return handler(*args, **kwargs)
             finally:
                 label = _message_label(kind, args)
                 self.invocations.append(Invocation(kind, self.round_trips - trips, self.commits - commits, label))
+                self.spans.append((first, len(self.runtime.sim.request_log), label.removesuffix(" (after an event)")))
 
         return wrapped
 
@@ -197,6 +201,22 @@ class Probe:
         entries = self.runtime.sim.request_log[phase.request_index : phase.end_request_index]
         reads = sum(1 for e in entries if e.is_read)
         return {"reads": reads, "writes": len(entries) - reads, "total": len(entries)}
+
+    def reads_by_message(self, phases: list[Phase]) -> Counter[str]:
+        """ARM reads of the phases per message (step) that made them; the rest (approvals' own) as "other"."""
+        log = self.runtime.sim.request_log
+        wanted = [(p.request_index, p.end_request_index) for p in phases]
+        counted: Counter[str] = Counter()
+        seen = 0
+        for first, end, label in self.spans:
+            for i in range(first, end):
+                if log[i].is_read and any(lo <= i < hi for lo, hi in wanted):
+                    counted[label] += 1
+                    seen += 1
+        reads = sum(1 for lo, hi in wanted for e in log[lo:hi] if e.is_read)
+        if reads > seen:
+            counted["other"] += reads - seen
+        return counted
 
     def actions(self, phase: Phase) -> list[str]:
         return [e.action for e in self.runtime.sim.request_log[phase.request_index : phase.end_request_index]]

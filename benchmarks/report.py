@@ -343,6 +343,17 @@ def arm_section(run: Lifecycle, figures: dict[str, float]) -> list[str]:
         *[f"| `{a}` | {n} |" for a, n in Counter(e.action for e in first_log).most_common(8)],
         "",
     ]
+    by_message = run.probe.reads_by_message([p.phase for p in phases[FIRST_LIFECYCLE]])
+    lines += para(
+        "Reads of the first lifecycle by the message (step) that made them, busiest first; a step's "
+        'looks before its operation ended decided nothing but "not yet" (shared/steps/waits.py):'
+    )
+    lines += [
+        "| message | reads |",
+        "|---|---:|",
+        *[f"| `{m}` | {n} |" for m, n in by_message.most_common(8)],
+        "",
+    ]
     old = min(OLD_READS_PER_HOUR / max(1, patch["reads"]), OLD_WRITES_PER_HOUR / max(1, patch["writes"]))
     bucket = min(BUCKET_READS[1] * 3600 / max(1, patch["reads"]), BUCKET_WRITES[1] * 3600 / max(1, patch["writes"]))
     fits = read_peak <= BUCKET_READS[0] and write_peak <= BUCKET_WRITES[0]

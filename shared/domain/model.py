@@ -268,6 +268,10 @@ class Pointers(BaseModel):
     sequence: int = 0
     window: str = ""  # e.g. "patch-2026-12"; windows sort in time order
     prepared: str = ""  # the newest month whose prepare run started, e.g. "prepare-2026-12"
+    # Seconds each operation of the workload's last finished run took (pending kind -> seconds):
+    # what the next run's waits start from (shared/steps/history.py).
+    took: dict[str, float] = Field(default_factory=dict)
+    event_lag: float | None = None  # how late Event Grid delivered to the last finished run (seconds)
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:
@@ -320,6 +324,7 @@ class Run(BaseModel):
     step_seen: datetime | None = None  # when the step was last handled
     step_wait: float = 0.0  # seconds the last delivery asked the broker to wait before the next
     event_lag: float | None = None  # the longest delay (s) of the Event Grid events that continued it
+    took: dict[str, float] = Field(default_factory=dict)  # seconds each pending operation took (by kind)
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Run:

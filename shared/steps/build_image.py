@@ -46,10 +46,8 @@ def step_sysprep(ctx: StepContext) -> Outcome:
         _, running, errors = guest.sysprep_state(guest.parse(result, f"sysprep status on {name}"))
         if not running and errors:
             return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
-        return Outcome(
-            wait=waits.backoff(started, ctx.now),
-            pending=PendingOperation(kind="sysprep", resource_id=name, started_at=started),
-        )
+        sysprep = PendingOperation(kind="sysprep", resource_id=name, started_at=started)
+        return Outcome(wait=ctx.backoff(sysprep, evented=False), pending=sysprep)
     vm = compute.get_vm(name)
     if vm is None:
         return Outcome(fail=f"temporary VM {name} was deleted outside the product during sysprep")
@@ -70,7 +68,8 @@ def step_sysprep(ctx: StepContext) -> Outcome:
             outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
             return outcome
     # A guest shutting itself down is no ARM operation: no event comes, the VM's power state tells.
-    return Outcome(wait=waits.backoff(started, ctx.now), pending=ctx.pending("sysprep", name))
+    sysprep = ctx.pending("sysprep", name)
+    return Outcome(wait=ctx.backoff(sysprep, evented=False), pending=sysprep)
 
 
 def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
@@ -94,7 +93,7 @@ def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
         return result
     guest.parse(result, f"sysprep on {name}")
     return Outcome(
-        wait=waits.first_look(),
+        wait=ctx.first_look("sysprep", evented=False),  # no event: a guest shutting down is no ARM operation
         pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
         run_updates={"marks": ctx.mark("sysprep-started")},
     )
@@ -125,7 +124,7 @@ def step_deallocate(ctx: StepContext) -> Outcome:
     if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":
         start_once(compute.start_deallocate, name)
         return Outcome(
-            wait=ctx.first_look(),  # its event usually comes first
+            wait=ctx.first_look("deallocate"),  # its event usually comes first
             pending=ctx.pending("deallocate", compute.id_of("Microsoft.Compute/virtualMachines", name)),
         )
     vm = compute.get_vm(name)
@@ -194,7 +193,7 @@ def step_capture(ctx: StepContext) -> Outcome:
     if pending is None or pending.kind != "version-create":
         _start_version(ctx, version)  # no read first: the PUT of a fixed name is idempotent
         return Outcome(
-            wait=ctx.first_look(),
+            wait=ctx.first_look("version-create"),
             pending=ctx.pending("version-create"),
             version=version,
             audit=audit,
@@ -213,9 +212,9 @@ def step_capture(ctx: StepContext) -> Outcome:
         # Azure reports each region's progress while the version is created: predict its end from it.
         least = min((r.progress for r in state.regions), default=0)
         elapsed = ctx.now - pending.started_at
-        later = (
-            recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST) if least > 0 else ctx.backoff(pending)
-        )
+        until_end = recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST)
+        event_grid, lag = ctx.deps.settings.event_grid, ctx.run.event_lag
+        later = waits.predicted(until_end, event_grid=event_grid, event_lag=lag) if least > 0 else ctx.backoff(pending)
         return Outcome(wait=later, pending=ctx.pending("version-create", state.id), version=version, audit=audit)
     captured = lifecycle.captured(version, state.id)
     detail = f"gallery version {state.id} created (excludeFromLatest)"
@@ -246,7 +245,8 @@ def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outco
     pending = ctx.run.pending
     if pending is None or pending.kind != "delete-temp":
         start_once(compute.start_delete, vm_id)
-        return Outcome(wait=ctx.first_look(), pending=ctx.pending("delete-temp", ",".join([vm_id, *leftovers])))
+        deleting = ctx.pending("delete-temp", ",".join([vm_id, *leftovers]))
+        return Outcome(wait=ctx.first_look("delete-temp"), pending=deleting)
     if compute.resource_state(vm_id) is not OperationState.MISSING:
         if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
             start_once(compute.start_delete, vm_id)
@@ -275,7 +275,8 @@ def step_replicate(ctx: StepContext) -> Outcome:
     wanted = replication.target_regions(workload, Stage.TEST)
     state = compute.get_gallery_version(workload.gallery.name, workload.gallery.definition, str(version.version))
     since = ctx.run.pending.started_at if ctx.run.pending and ctx.run.pending.kind == "replication" else ctx.now
-    verdict = replication.judge(state, version, wanted, since, ctx.now, event_grid=ctx.deps.settings.event_grid)
+    event_grid, lag = ctx.deps.settings.event_grid, ctx.run.event_lag
+    verdict = replication.judge(state, version, wanted, since, ctx.now, event_grid=event_grid, event_lag=lag)
     if verdict.failed:
         return Outcome(fail=verdict.failed)
     if verdict.retry_region:

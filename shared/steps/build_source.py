@@ -51,7 +51,7 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         )
         resource_id = compute.start_create_vm(spec)
         return Outcome(
-            wait=ctx.first_look(),
+            wait=ctx.first_look("vm-create"),
             pending=ctx.pending("vm-create", resource_id),
             run_updates={"source_image": urn},
         )

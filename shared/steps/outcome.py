@@ -28,7 +28,9 @@ class Outcome:
     then: list[Envelope] = field(default_factory=list)  # further messages after the commit
 
 
-def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta, ceiling: timedelta) -> timedelta:
+def recheck_delay(
+    elapsed: timedelta, progress_percent: float, floor: timedelta, ceiling: timedelta, *, narrow: bool = True
+) -> timedelta:
     """Predict when a progressing operation ends from how far it got, so re-checks land just after.
 
     Keeps the critical path close to the operation's own duration without polling often.
@@ -36,14 +38,26 @@ def recheck_delay(elapsed: timedelta, progress_percent: float, floor: timedelta,
     if progress_percent <= 0 or elapsed <= timedelta(0):
         return floor
     remaining = elapsed * (100 - progress_percent) / progress_percent
-    slack = timedelta(seconds=15) + remaining * 0.02  # progress is reported in whole percents
+    # A whole percent read early says little: the end could be as soon as the next percent allows.
+    # While that doubt is wider than the floor, look then (the next reading narrows it).
+    soonest = elapsed * (99 - progress_percent) / (progress_percent + 1)
+    if narrow and remaining - soonest > floor:
+        return max(floor, min(ceiling, soonest))
+    slack = PROGRESS_SLACK + remaining * 0.02  # progress is reported in whole percents
     return max(floor, min(ceiling, remaining + slack))
+
+
+# Past the predicted end: a whole percent that Azure rounds down already over-states what remains,
+# so the look needs only a moment more (every second of it lies on the critical path; a look that
+# still comes early costs one read and a re-check at the floor).
+PROGRESS_SLACK = timedelta(seconds=2)
 
 
 def status_recheck(elapsed: timedelta, encrypted_percent: int, script_took: timedelta) -> timedelta:
     """When to send the next BitLocker status script: at the decryption's end predicted from its
     progress, less the time the last status script took to answer (Azure's figure, not a typical one)."""
-    until_done = recheck_delay(elapsed, float(100 - encrypted_percent), waits.SHORTEST, DECRYPT_CEILING)
+    # Each reading is a Run Command (a write and a read, ~40 s): no narrowing looks, the slack instead.
+    until_done = recheck_delay(elapsed, float(100 - encrypted_percent), waits.SHORTEST, DECRYPT_CEILING, narrow=False)
     return max(until_done - script_took, waits.SHORTEST)
 
 

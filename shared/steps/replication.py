@@ -84,6 +84,7 @@ def judge(
     now: datetime,
     *,
     event_grid: bool = False,
+    event_lag: float | None = None,
 ) -> Verdict:
     if state is None:
         return Verdict(failed=f"gallery version {version.version} no longer exists")
@@ -103,8 +104,9 @@ def judge(
     progress = [by_region[n].progress if n in by_region else 0 for n in wanted_names]
     least = min(progress) if progress else 0
     if least <= 0:  # nothing to predict from yet: back off
-        return Verdict(wait=waits.backoff(since, now, event_grid=event_grid))
-    return Verdict(wait=recheck_delay(now - since, float(least), FLOOR, CEILING))
+        return Verdict(wait=waits.backoff(since, now, event_grid=event_grid, event_lag=event_lag))
+    until_end = recheck_delay(now - since, float(least), FLOOR, CEILING)
+    return Verdict(wait=waits.predicted(until_end, event_grid=event_grid, event_lag=event_lag))
 
 
 def retry_region(

@@ -26,7 +26,7 @@ from shared.domain.model import (
 )
 from shared.domain.records import AuditEntry, Changes, Loaded
 from shared.domain.windows import window_of
-from shared.steps import deadlines, waits
+from shared.steps import deadlines, history, waits
 from shared.steps.build_clone import step_bitlocker, step_clone_check, step_disk, step_snapshot, step_temp_vm
 from shared.steps.build_image import (
     step_abort,
@@ -106,6 +106,7 @@ def start_build(command: StartBuild, deps: Deps) -> list[Envelope]:
         # run builds no image, so it fills none.
         window="" if command.prepare_only else command.window or window_of(workload.schedule, now),
         step_started_at=now,
+        event_lag=pointers.event_lag,  # how late events came to the last run (history.kept)
     )
     mode = " (prepare only)" if command.prepare_only else ""
     entry = AuditEntry(
@@ -227,6 +228,9 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
     if run.step_started_at is not None:
         step_times[run.step] = step_times.get(run.step, 0.0) + (now - run.step_started_at).total_seconds()
     moved = {"attempt": run.attempt + 1, "step_times": step_times, "step_started_at": now, **deadlines.started(now)}
+    throttled = outcome.pending is not None and outcome.pending.kind == BUSY  # the operation is not done
+    if not outcome.fail and not throttled:
+        updates.setdefault("took", history.took(run, now, None if outcome.next_step else outcome.pending))
     if outcome.fail and run.step == ABORT:
         checks = (run.pending.checks + 1) if run.pending else 1
         if checks < ABORT_MAX_CHECKS:  # cleanup hiccup: try again later, the sweeper is the backstop
@@ -258,6 +262,8 @@ def _apply(ctx: StepContext, loaded: Loaded, outcome: Outcome) -> list[Envelope]
         new_run = run.evolve(state=state, ended_at=now, pending=None, **moved, **updates)
         if pointers.active_run == run.run_id:
             pointers = pointers.evolve(active_run=None)
+        if state is RunState.SUCCEEDED:
+            pointers = history.kept(pointers, new_run)
         if version is not None and state is RunState.SUCCEEDED and version.status is Status.READY:
             # The window moves only with a build that delivered: a failed run started by hand leaves
             # the scheduler its window.

@@ -25,7 +25,7 @@ from shared.domain.model import (
     Run,
 )
 from shared.domain.records import AuditEntry
-from shared.steps import waits
+from shared.steps import history, waits
 from shared.steps.deps import Deps
 from shared.steps.outcome import Outcome, start_once
 
@@ -72,7 +72,12 @@ class StepContext:
             pending.retry_after,
             event_grid=self.deps.settings.event_grid and evented,
             event_lag=self.run.event_lag,
+            expected=self.expected(pending.kind),
         )
+
+    def expected(self, kind: str) -> float | None:
+        """Seconds the operation of this kind took on the workload's last run (shared/steps/history.py)."""
+        return history.expected(self.pointers, kind)
 
     def script_took(self) -> timedelta:
         """How long the Run Command whose result this step just read took to answer (0 if none)."""
@@ -81,10 +86,11 @@ class StepContext:
             return timedelta(0)
         return self.now - pending.started_at
 
-    def first_look(self, *, evented: bool = True) -> timedelta:
-        """The first look at an operation just started (after Azure's Retry-After)."""
+    def first_look(self, kind: str = "", *, evented: bool = True) -> timedelta:
+        """The first look at an operation of `kind` just started (after Azure's Retry-After, or from
+        what the same operation took on the workload's last run)."""
         event_grid = self.deps.settings.event_grid and evented
-        return waits.first_look(self.deps.compute.retry_after, event_grid, self.run.event_lag)
+        return waits.first_look(self.deps.compute.retry_after, event_grid, self.run.event_lag, self.expected(kind))
 
     def script(self, purpose: str, vm_name: str, text: str) -> ScriptResult | Outcome:
         """Run Command without waiting: start it and come back (on its event or a re-check) for the result."""
@@ -153,7 +159,7 @@ def ensure_resource(
     pending = ctx.run.pending
     if pending is None or pending.kind != kind:
         start_once(start, exists=lambda: compute.resource_state(resource_id) is not OperationState.MISSING)
-        return Outcome(wait=ctx.first_look(), pending=ctx.pending(kind, resource_id))
+        return Outcome(wait=ctx.first_look(kind), pending=ctx.pending(kind, resource_id))
     state = compute.resource_state(resource_id)
     if state is OperationState.SUCCEEDED:
         return None

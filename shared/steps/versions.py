@@ -113,7 +113,8 @@ def _replicate(
     else:
         state = deps.compute.get_gallery_version(gallery.name, gallery.definition, str(version.version))
         since = version.pending.started_at if version.pending else now
-        verdict = replication.judge(state, version, wanted, since, now, event_grid=deps.settings.event_grid)
+        event_grid, lag = deps.settings.event_grid, pointers.event_lag  # versions measure no lag: the runs'
+        verdict = replication.judge(state, version, wanted, since, now, event_grid=event_grid, event_lag=lag)
     moved = {"op_attempt": version.op_attempt + 1}
     if verdict.failed:
         failed = lifecycle.fail(version, verdict.failed).evolve(pending=None, **moved)

@@ -9,13 +9,21 @@ fraction of the wait whatever the duration, and a slow operation costs few reads
 number grows with the logarithm of the duration). Where Azure reports progress (replication,
 BitLocker decryption) the next look is predicted from it instead (`outcome.recheck_delay`).
 
+What the workload itself measured comes next: how long the same operation took on its last
+run (`expected`, recorded per pending operation on the run and kept on the workload's
+pointers when the run ends; `history.expected`). The plain back-off then starts at `AHEAD`
+of that duration instead of from the opening, so a sysprep that took minutes last month is
+not looked at every quarter of a minute from its start; past it the back-off goes on as usual.
+
 With Event Grid the operation's event wakes the step; the re-check is only the safety net for
-a late or lost event, so it starts later and grows faster (`EVENT_GROWTH`): it costs few
-reads when events come, and bounds the wait when one does not. How late events come is
-measured, not assumed: each event that continues a run says how long after its operation it
-was delivered (`Run.event_lag`). While a look on the plain back-off would come sooner than the
-next event is expected (elapsed x GROWTH below that lag), the step looks on the plain back-off;
-once the event is the faster news, only the safety net remains.
+a late or lost event: it comes `EVENT_ALLOWANCE` after the operation's expected end (the
+measured duration, or Azure's progress prediction; the allowance alone when neither is known)
+and then grows by `EVENT_GROWTH`, so it costs no read when events come, and bounds the wait
+when one does not. How late events come is measured, not assumed: each event that continues a
+run says how long after its operation it was delivered (`Run.event_lag`). While a look on the
+plain back-off would come sooner than the next event is expected (elapsed x GROWTH below that
+lag), the step looks on the plain back-off; once the event is the faster news, only the safety
+net remains.
 
 tests/unit/test_waits.py fails if any wait constant here or in the steps equals a
 simulator duration.
@@ -29,10 +37,12 @@ OPENING = timedelta(seconds=15)  # the first look when Azure gave no Retry-After
 SHORTEST = timedelta(seconds=15)  # never look sooner than this, whatever Azure's hint
 GROWTH = 0.2  # without events: look again when the wait has grown by a fifth (overshoot <= 20 %)
 LONGEST = timedelta(minutes=8)  # bounded: a long operation is still looked at now and then
+AHEAD = 0.7  # with a measured duration: the first plain look at this share of it,
+NEAR = GROWTH / 2  # then finer steps: the end is expected near (overshoot <= 10 %)
 
 # With Event Grid the event usually continues the step; the safety net waits for a late one.
 EVENT_GROWTH = 1.0  # a lost event costs at most the time already waited
-EVENT_ALLOWANCE = timedelta(seconds=150)  # a delivery this late is already unusual
+EVENT_ALLOWANCE = timedelta(minutes=6)  # past the expected end, a delivery this late is already unusual
 
 
 def opening(retry_after: float | None) -> timedelta:
@@ -51,10 +61,32 @@ def events_first(elapsed: timedelta, event_grid: bool, event_lag: float | None) 
     return max(SHORTEST, elapsed * GROWTH).total_seconds() >= event_lag
 
 
-def first_look(retry_after: float | None = None, event_grid: bool = False, event_lag: float | None = None) -> timedelta:
-    """The first look after starting an operation; with Event Grid, a safety net behind the event."""
+def _first(retry_after: float | None, safety_net: bool, expected: float | None) -> timedelta:
+    """The first look: Azure's hint, at `AHEAD` of the measured duration; or the safety net past its end."""
     first = opening(retry_after)
-    return max(first, EVENT_ALLOWANCE) if events_first(timedelta(0), event_grid, event_lag) else first
+    if safety_net:
+        return max(first, EVENT_ALLOWANCE + timedelta(seconds=expected or 0.0))
+    if _informs(expected):
+        return max(first, timedelta(seconds=(expected or 0.0) * AHEAD))
+    return first
+
+
+def _informs(expected: float | None) -> bool:
+    """Whether a measured duration says more than the plain back-off: only a look past its floor
+    phase (while elapsed x GROWTH < SHORTEST it looks every SHORTEST anyway) saves reads."""
+    return expected is not None and timedelta(seconds=expected * AHEAD) * GROWTH > SHORTEST
+
+
+def first_look(
+    retry_after: float | None = None,
+    event_grid: bool = False,
+    event_lag: float | None = None,
+    expected: float | None = None,
+) -> timedelta:
+    """The first look after starting an operation; with Event Grid, a safety net behind the event.
+
+    `expected`: seconds the same operation took on the workload's last run (None: not measured)."""
+    return _first(retry_after, events_first(timedelta(0), event_grid, event_lag), expected)
 
 
 def backoff(
@@ -65,12 +97,24 @@ def backoff(
     *,
     event_grid: bool = False,
     event_lag: float | None = None,
+    expected: float | None = None,
 ) -> timedelta:
     """Time until the next look at an operation started at `started_at` (bounded geometric back-off)."""
     elapsed = now - started_at
     safety_net = events_first(elapsed, event_grid, event_lag)
-    first = max(opening(retry_after), EVENT_ALLOWANCE) if safety_net else opening(retry_after)
+    first = _first(retry_after, safety_net, expected)
     if elapsed < first:
         return max(first - elapsed, SHORTEST)
-    growth = EVENT_GROWTH if safety_net else GROWTH
+    growth = EVENT_GROWTH if safety_net else NEAR if _informs(expected) else GROWTH
     return min(longest, max(SHORTEST, elapsed * growth))
+
+
+def predicted(until_end: timedelta, *, event_grid: bool = False, event_lag: float | None = None) -> timedelta:
+    """The next look at an operation whose end Azure's progress predicts `until_end` from now.
+
+    A look at the predicted end lands within a short slack of it, so it is the faster news unless
+    events come at once (measured under SHORTEST, or none measured yet): then the look is the
+    safety net, `EVENT_ALLOWANCE` past the predicted end, and the operation's event comes first."""
+    if event_grid and (event_lag is None or event_lag < SHORTEST.total_seconds()):
+        return until_end + EVENT_ALLOWANCE
+    return until_end

@@ -18,7 +18,10 @@ from tests.e2e.conftest import with_retention
 
 V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")
 WORKLOAD = "data-analyst"
-LATE_EVENTS_ARM_BUDGET = 190  # measured 144-154 (seeds 1, 2) when the waits adapted to late events
+# Measured 142-151 (first) and 90-100 (patch) for seeds 1, 2 once the waits started from the
+# workload's measured durations and the safety net came after the expected end (190 for both before).
+LATE_EVENTS_ARM_BUDGET = 160
+LATE_EVENTS_PATCH_BUDGET = 110
 
 
 def leaked(runtime: LocalRuntime) -> list[str]:
@@ -79,7 +82,7 @@ def test_full_lifecycle_of_an_encrypted_25h2_workload(
     # tuned to the durations, and while events are measured late they also look on their own back-off
     # (shared/steps/waits.py), which costs reads; the benchmark measures arm_requests_* with events
     # delivered at once and reports them against the target of 60 (docs/benchmarks.json).
-    assert patch_lifecycle <= LATE_EVENTS_ARM_BUDGET
+    assert patch_lifecycle <= LATE_EVENTS_PATCH_BUDGET
     assert first_lifecycle <= LATE_EVENTS_ARM_BUDGET
 
 

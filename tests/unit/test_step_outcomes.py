@@ -9,7 +9,7 @@ import pytest
 from shared.domain.compute import ManagedScriptResult
 from shared.domain.errors import AzureOperationError
 from shared.steps.managed_script import command_name, failure
-from shared.steps.outcome import recheck_delay, refused, start_once
+from shared.steps.outcome import PROGRESS_SLACK, recheck_delay, refused, start_once
 
 FLOOR, CEILING = timedelta(seconds=30), timedelta(minutes=30)
 
@@ -21,8 +21,10 @@ def test_no_progress_yet_rechecks_at_the_floor() -> None:
 
 
 def test_the_recheck_lands_just_after_the_predicted_end() -> None:
-    """Half done after 10 minutes: 10 more, plus 15 s and 2% slack for whole-percent progress."""
-    assert recheck_delay(timedelta(minutes=10), 50, FLOOR, CEILING) == timedelta(minutes=10, seconds=15 + 12)
+    """Half done after 10 minutes: 10 more, plus PROGRESS_SLACK and 2% slack for whole-percent progress."""
+    assert (
+        recheck_delay(timedelta(minutes=10), 50, FLOOR, CEILING) == timedelta(minutes=10, seconds=12) + PROGRESS_SLACK
+    )
 
 
 def test_the_recheck_stays_between_floor_and_ceiling() -> None:
