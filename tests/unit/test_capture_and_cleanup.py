@@ -135,13 +135,13 @@ def state(provisioning: OperationState, *regions: RegionReplication) -> GalleryV
 
 
 def test_a_version_creation_in_progress_is_predicted_from_its_progress() -> None:
-    """80 % after 10 minutes: look again in 2 min 48 s; no progress yet: the plain back-off (2 min)."""
+    """80 % after 10 minutes: look again in 2 min 35 s; no progress yet: the plain back-off (2 min)."""
     compute = CaptureCompute(
         versions={"1.0.0": state(OperationState.IN_PROGRESS, RegionReplication("westeurope", "Replicating", 80))}
     )
     capturing = make_version(status=Status.CAPTURING)
     outcome = step_capture(context(compute, capturing, creating()))
-    assert outcome.wait == timedelta(minutes=2, seconds=48)
+    assert outcome.wait == timedelta(minutes=2, seconds=35)
     assert outcome.pending is not None
     assert outcome.pending.checks == 1
     compute.versions["1.0.0"] = state(OperationState.IN_PROGRESS)

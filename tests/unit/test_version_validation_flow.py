@@ -144,25 +144,16 @@ def test_validation_deploys_one_vm_from_the_exact_version_tagged_to_expire() -> 
 
 
 def test_with_event_grid_the_first_look_at_the_deployment_is_the_safety_net() -> None:
-    """Event Grid on: the VM's event wakes the step; the first re-check waits 150 s behind it."""
+    """Event Grid on: the VM's event wakes the step; the first re-check is the later safety net (6 min here)."""
     deps, _ = world()
     deps.settings = Settings(event_grid=True)
     [message] = advance(deps)
-    assert message.scheduled_for == NOW + timedelta(seconds=150)
+    assert message.scheduled_for == NOW + timedelta(minutes=6)
 
 
 def test_a_deployment_is_looked_at_after_azures_retry_after() -> None:
     """Retry-After 600 s recorded on the pending deployment: five minutes in, look again in five."""
     deps, compute = world(PendingOperation(kind="validate-vm", started_at=NOW - timedelta(minutes=5), retry_after=600))
-    compute.vm = vm(OperationState.IN_PROGRESS)
-    [message] = advance(deps)
-    assert message.scheduled_for == NOW + timedelta(minutes=5)
-
-
-def test_with_event_grid_a_deployment_in_progress_waits_on_the_safety_net() -> None:
-    """Event Grid on, five minutes in: the next look doubles the wait (5 min) instead of a fifth."""
-    deps, compute = world(pending("validate-vm"))
-    deps.settings = Settings(event_grid=True)
     compute.vm = vm(OperationState.IN_PROGRESS)
     [message] = advance(deps)
     assert message.scheduled_for == NOW + timedelta(minutes=5)
@@ -357,23 +348,17 @@ def test_every_pass_of_the_operation_moves_its_attempt_on() -> None:
 
 
 def test_script_and_cleanup_waits_follow_event_grid_and_retry_after() -> None:
-    """The inventory and the VM's deletion are looked at after Retry-After, or behind Event Grid's safety net."""
+    """The inventory and the VM's deletion are looked at after Retry-After; the script's first look waits behind Event Grid."""
     hinted = PendingOperation(kind="validate-script", started_at=NOW - timedelta(minutes=5), retry_after=600,
                               operation=VALIDATION_COMMAND)  # fmt: skip
     deps, _ = world(hinted)
     assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
-    deps, _ = world(pending("validate-script"))
-    deps.settings = Settings(event_grid=True)
-    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
     deps, _ = world(hinted.model_copy(update={"kind": "validate-cleanup"}))
-    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
-    deps, _ = world(pending("validate-cleanup"))
-    deps.settings = Settings(event_grid=True)
     assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=5)
     deps, compute = world(pending("validate-vm"))
     deps.settings = Settings(event_grid=True)
     compute.vm = vm(OperationState.SUCCEEDED)
-    assert advance(deps)[0].scheduled_for == NOW + timedelta(seconds=150)
+    assert advance(deps)[0].scheduled_for == NOW + timedelta(minutes=6)
 
 
 def test_a_failed_inventory_fails_the_version_naming_the_vm() -> None:
