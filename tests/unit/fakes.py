@@ -107,3 +107,62 @@ def make_deps(catalog: Catalog, compute: FakeCompute | None = None, clock: FakeC
         settings=Settings(),
         verifier=ISSUER.verifier(clock),
     )
+
+
+@dataclass
+class FakeHostPools:
+    """Azure Virtual Desktop's port (shared.domain.hostpools.HostPools) in memory: hosts, sessions, VM and
+    agent states by VM id, and every call the rollout steps make."""
+
+    pools: dict[str, list[Any]] = field(default_factory=dict)  # pool id -> SessionHostState list
+    sessions_on: dict[str, list[str]] = field(default_factory=dict)  # host -> session ids
+    vm_states: dict[str, str] = field(default_factory=dict)  # VM id -> Missing | InProgress | Succeeded | Failed
+    registrations: dict[str, str] = field(default_factory=dict)  # VM id -> agent state
+    specs: dict[str, Any] = field(default_factory=dict)  # VM id -> HostSpec
+    refuse_message: Exception | None = None
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def hosts(self, pool_id: str) -> list[Any]:
+        return list(self.pools.get(pool_id, []))
+
+    def set_drain(self, pool_id: str, host: str, drained: bool) -> None:
+        self.calls.append(("set_drain", (host, drained)))
+
+    def sessions(self, pool_id: str, host: str) -> list[str]:
+        return list(self.sessions_on.get(host, []))
+
+    def send_message(self, pool_id: str, host: str, session: str, title: str, text: str) -> None:
+        self.calls.append(("send_message", (host, session, title, text)))
+        if self.refuse_message is not None:
+            raise self.refuse_message
+
+    def log_off(self, pool_id: str, host: str, session: str) -> None:
+        self.calls.append(("log_off", (host, session)))
+
+    def remove_host(self, pool_id: str, host: str) -> None:
+        self.calls.append(("remove_host", host))
+
+    def host_spec(self, vm_id: str) -> Any:
+        return self.specs.get(vm_id)
+
+    def start_delete_vm(self, vm_id: str) -> None:
+        self.calls.append(("start_delete_vm", vm_id))
+
+    def start_delete_disk(self, disk_id: str) -> None:
+        self.calls.append(("start_delete_disk", disk_id))
+
+    def vm_state(self, vm_id: str) -> str:
+        return self.vm_states.get(vm_id, "Missing")
+
+    def start_create_vm(self, spec: Any, image_version_id: str, tags: dict[str, str]) -> None:
+        self.calls.append(("start_create_vm", (spec.vm_id, image_version_id, tags)))
+
+    def registration_token(self, pool_id: str, now: datetime, valid_for: timedelta) -> str:
+        self.calls.append(("registration_token", (pool_id, valid_for)))
+        return "token-1"
+
+    def start_register(self, vm_id: str, location: str, pool_id: str, token: str) -> None:
+        self.calls.append(("start_register", (vm_id, location, token)))
+
+    def registration_state(self, vm_id: str) -> str:
+        return self.registrations.get(vm_id, "Missing")
