@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from shared.domain.catalog import Schedule, ScheduleKind
@@ -14,15 +15,26 @@ def patch_tuesday(year: int, month: int) -> date:
     return first_tuesday + timedelta(days=7)
 
 
-def patch_window(now: datetime, offset_days: int) -> tuple[str, datetime]:
-    """The current window: (run id, start) of the latest Patch Tuesday + offset not after now."""
+def latest_opening(now: datetime, opens: Callable[[int, int], datetime]) -> tuple[int, int, datetime]:
+    """(year, month, opening) of the newest month whose opening (`opens(year, month)`) is not after
+    now: this month's, or last month's while this month's is still ahead."""
     year, month = now.year, now.month
     for _ in range(2):
-        start = datetime.combine(patch_tuesday(year, month) + timedelta(days=offset_days), time(0), tzinfo=UTC)
-        if start <= now:
-            return f"patch-{year}-{month:02d}", start
+        opening = opens(year, month)
+        if opening <= now:
+            return year, month, opening
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    raise AssertionError("unreachable: last month's window always starts before now")
+    raise AssertionError("unreachable: last month's opening always comes before now")
+
+
+def patch_window(now: datetime, offset_days: int) -> tuple[str, datetime]:
+    """The current window: (run id, start) of the latest Patch Tuesday + offset not after now."""
+
+    def opens(year: int, month: int) -> datetime:
+        return datetime.combine(patch_tuesday(year, month) + timedelta(days=offset_days), time(0), tzinfo=UTC)
+
+    year, month, start = latest_opening(now, opens)
+    return f"patch-{year}-{month:02d}", start
 
 
 def window_of(schedule: Schedule, now: datetime) -> str:

@@ -21,7 +21,7 @@ from shared.domain import naming
 from shared.domain.catalog import ScheduleKind, Workload
 from shared.domain.commands import StartBuild
 from shared.domain.model import BuildReason, RunState
-from shared.domain.windows import patch_tuesday
+from shared.domain.windows import latest_opening, patch_tuesday
 from shared.steps.deps import Deps
 from shared.steps.runs import blocking_run
 from shared.steps.schedule import SCHEDULER
@@ -40,13 +40,8 @@ def prepare_opening(year: int, month: int, offset_days: int) -> datetime:
 
 def prepare_month(now: datetime, offset_days: int) -> tuple[str, datetime]:
     """(run id, opening) of the newest month whose prepare opened at or before `now`."""
-    year, month = now.year, now.month
-    for _ in range(2):
-        opening = prepare_opening(year, month, offset_days)
-        if opening <= now:
-            return f"prepare-{year}-{month:02d}", opening
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    raise AssertionError("unreachable: last month's prepare always opened before now")
+    year, month, opening = latest_opening(now, lambda y, m: prepare_opening(y, m, offset_days))
+    return f"prepare-{year}-{month:02d}", opening
 
 
 def due_prepares(deps: Deps, now: datetime, busy: Collection[str] = ()) -> list[StartBuild]:
