@@ -7,102 +7,38 @@ the literal reasons an admin reads on failure.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from shared.adapters import guest_scripts
 from shared.config import Settings
-from shared.domain.catalog import Builtin, Customization, SecurityType, load_catalog
-from shared.domain.compute import ManagedScriptResult, OperationState, ScriptResult, VmSpec, VmState
-from shared.domain.errors import AzureOperationError, RequestRefused
-from shared.domain.model import (
-    App,
-    BuildReason,
-    ImageVersion,
-    Manifest,
-    PendingOperation,
-    Pointers,
-    Run,
-    Status,
-    VersionNumber,
-)
+from shared.domain.catalog import SecurityType
+from shared.domain.compute import ManagedScriptResult, OperationState, ScriptResult, VmSpec
+from shared.domain.errors import RequestRefused
+from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Status, VersionNumber
 from shared.steps import build_source as bs
 from shared.steps.outcome import Outcome
-from shared.steps.step_context import StepContext
-from tests.unit.fakes import FakeClock, FakeCompute, make_deps
-
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "catalog").is_dir())
-CATALOG = load_catalog(ROOT / "catalog")
-OFFICE = CATALOG.get("office")
-NOW = FakeClock().current
-RG = "/subscriptions/s/resourceGroups/rg-avd-images/providers"
-SRC = "office--image--src"
-SRC_ID = f"{RG}/Microsoft.Compute/virtualMachines/{SRC}"
-URN = "MicrosoftWindowsDesktop:windows-11:win11-24h2-avd:26100.7171.251107"
-
-
-@dataclass
-class SourceCompute(FakeCompute):
-    """Answers the VM, script and managed script reads; records every start."""
-
-    def latest_marketplace_version(self, location: str, publisher: str, offer: str, sku: str) -> str:
-        self.calls.append(("latest_marketplace_version", (location, publisher, offer, sku)))
-        return self.marketplace_version
-
-    script_results: dict[str, ScriptResult] = field(default_factory=dict)
-    managed: dict[str, ManagedScriptResult] = field(default_factory=dict)
-
-    def ensure_network(self, location: str) -> str:
-        return f"subnet-in-{location}"
-
-    def start_create_vm(self, spec: VmSpec) -> str:
-        self.calls.append(("start_create_vm", spec))
-        return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
-
-    def start_vm(self, name: str) -> None:
-        self.calls.append(("start_vm", name))
-
-    def start_restart(self, name: str) -> None:
-        self.calls.append(("start_restart", name))
-
-    def start_script(self, vm_name: str, text: str) -> str:
-        self.calls.append(("start_script", (vm_name, text)))
-        return "op-1"
-
-    def script_result(self, operation: str) -> ScriptResult | None:
-        return self.script_results.get(operation)
-
-    def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
-        return self.managed.get(name)
-
-    def start_managed_script(self, vm_name: str, name: str, text: str, timeout: timedelta, location: str) -> None:
-        self.calls.append(("start_managed_script", (vm_name, name, text, timeout, location)))
-
-
-def context(
-    compute: SourceCompute,
-    pending: PendingOperation | None = None,
-    workload: Any = OFFICE,
-    pointers: Pointers | None = None,
-    settings: Settings | None = None,
-    **run: Any,
-) -> StepContext:
-    deps = make_deps(CATALOG, compute=compute)
-    deps.settings = settings or Settings(event_grid=False)
-    fields: dict[str, Any] = {"workload": "office", "run_id": "run-1", "reason": BuildReason.PATCH,
-                              "requested_by": "a@b.c", "started_at": NOW - timedelta(hours=1), "step": "customize"}  # fmt: skip
-    record = Run(**(fields | {"pending": pending} | run))
-    return StepContext(deps, workload, record, None, NOW, pointers or Pointers(workload="office"))
-
-
-def vm(provisioning: OperationState = OperationState.SUCCEEDED, power: str = "running") -> VmState:
-    return VmState(SRC_ID, SRC, provisioning, power, False, "disk-1", (), "marketplace:urn")
-
+from tests.unit.source_fakes import (
+    DECRYPTING,
+    DONE,
+    MANIFEST,
+    MARKED,
+    NOW,
+    OFF,
+    OFFICE,
+    SRC,
+    SRC_ID,
+    STATUS,
+    URN,
+    SourceCompute,
+    context,
+    inventory,
+    operation_of,
+    ran,
+    vm,
+    volume,
+)
 
 # --- source VM ---------------------------------------------------------------------------------
 
@@ -183,169 +119,7 @@ def test_a_running_source_vm_records_its_image_and_disk() -> None:
     assert known.run_updates == {"source_image": URN, "source_os_disk_id": "disk-1"}
 
 
-# --- customizations ----------------------------------------------------------------------------
-
-
-def test_a_customization_script_stops_at_the_first_error() -> None:
-    """Every script runs with $ErrorActionPreference = 'Stop'; the builtin runs the Windows Update script."""
-    script = Customization(name="x", script="  Write-Output 1\n")
-    assert bs.customization_script(script) == "$ErrorActionPreference = 'Stop'\nWrite-Output 1"
-    update = Customization(name="wu", builtin=Builtin.WINDOWS_UPDATE)
-    assert bs.customization_script(update) == "$ErrorActionPreference = 'Stop'\n" + guest_scripts.WINDOWS_UPDATE.strip()
-
-
-def volume(status: str, percent: int) -> ScriptResult:
-    return ScriptResult(stdout=json.dumps({"volumeStatus": status, "encryptionPercentage": percent}), stderr="")
-
-
-OFF = PendingOperation(kind="script:source-bitlocker-off", started_at=NOW, operation="op-1")
-MARKED = {bs.SOURCE_BITLOCKER: NOW - timedelta(minutes=30)}
-
-
-def test_bitlocker_is_turned_off_on_the_source_vm_first() -> None:
-    """Before any customization: BITLOCKER_OFF on the source VM; its answer is audited and marked."""
-    compute = SourceCompute()
-    started = bs.step_customize(context(compute))
-    assert compute.calls == [("start_script", (SRC, guest_scripts.BITLOCKER_OFF))]
-    assert started.pending is not None
-    assert started.pending.kind == "script:source-bitlocker-off"
-    compute.script_results["op-1"] = volume("FullyEncrypted", 100)
-    outcome = bs.step_customize(context(compute, OFF))
-    assert outcome.next_step == "customize"
-    assert outcome.run_updates == {"marks": {bs.SOURCE_BITLOCKER: NOW}}
-    assert [(a.kind, a.detail) for a in outcome.audit] == [
-        ("source-bitlocker", f"source VM {SRC}: BitLocker FullyEncrypted (100% encrypted), decryption started; "
-         "PreventDeviceEncryption=1 set")
-    ]  # fmt: skip
-    compute.script_results["op-1"] = volume("FullyDecrypted", 0)
-    decrypted = bs.step_customize(context(compute, OFF))
-    assert decrypted.audit[0].detail == (
-        f"source VM {SRC}: BitLocker FullyDecrypted (0% encrypted); PreventDeviceEncryption=1 set"
-    )
-
-
-def test_the_first_customization_runs_as_a_managed_script_with_its_timeout() -> None:
-    """Customization 0, pass 0: its own named command on the source VM, with the catalog's timeout."""
-    compute = SourceCompute()
-    outcome = bs.step_customize(context(compute, marks=MARKED))
-    first = OFFICE.customizations[0]
-    assert compute.calls == [
-        ("start_managed_script", (SRC, "avd-c0-p0", bs.customization_script(first), timedelta(minutes=90),
-                                  "westeurope"))
-    ]  # fmt: skip
-    assert outcome.pending is not None
-    assert outcome.pending.kind == "managed:c0-p0"
-
-
-def ran(purpose: str, stdout: str = "", state: str = "Succeeded", code: int = 0) -> tuple[PendingOperation, dict]:
-    pending = PendingOperation(kind=f"managed:{purpose}", started_at=NOW, operation=f"avd-{purpose}")
-    result = ManagedScriptResult(state=state, exit_code=code, stdout=stdout, stderr="", started=NOW)
-    return pending, {f"avd-{purpose}": result}
-
-
-def test_a_plain_customization_that_succeeded_moves_to_the_next() -> None:
-    """m365-apps (no restart) exit 0: the next customization, from pass 0, no audit."""
-    pending, results = ran("c1-p0")
-    outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED, customization_index=1))
-    assert outcome.next_step == "customize"
-    assert outcome.run_updates == {"customization_index": 2, "customization_pass": 0}
-    assert outcome.audit == []
-
-
-def test_a_failed_customization_fails_the_run_naming_it() -> None:
-    """A non-zero exit code: the run fails with the customization's name, the VM and the output."""
-    pending, results = ran("c1-p0", state="Failed", code=3)
-    results["avd-c1-p0"] = ManagedScriptResult("Failed", 3, "", "winget: no package", started=NOW)
-    outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED, customization_index=1))
-    assert outcome.fail == f"customization 'm365-apps' exited with code 3 on {SRC}: winget: no package"
-
-
-def test_a_customization_that_asks_for_a_restart_restarts_the_vm() -> None:
-    """fslogix (restart = true): the VM restarts once; the index moves on with the restart's wait."""
-    pending, results = ran("c2-p0")
-    compute = SourceCompute(managed=results)
-    outcome = bs.step_customize(context(compute, pending, marks=MARKED, customization_index=2))
-    assert compute.calls == [("start_restart", SRC)]
-    assert outcome.pending is not None
-    assert outcome.pending.kind == "vm-restart"
-    assert outcome.run_updates == {"customization_index": 3, "customization_pass": 0}
-    assert outcome.audit == []
-
-
-def test_a_restart_under_way_is_followed_until_the_vm_is_back() -> None:
-    """After the restart: back and running means customize again; not yet, the restart's wait."""
-    restarting = PendingOperation(kind="vm-restart", started_at=NOW - timedelta(minutes=5))
-    compute = SourceCompute(vms={SRC: vm()})
-    back = bs.step_customize(context(compute, restarting, marks=MARKED, customization_index=2))
-    assert (back.next_step, back.pending, back.run_updates) == ("customize", None, {})
-    compute.vms[SRC] = vm(power="starting")
-    waiting = bs.step_customize(context(compute, restarting, marks=MARKED, customization_index=2))
-    assert waiting.next_step is None
-    assert waiting.pending == restarting.model_copy(update={"checks": 1})
-
-
-def report(*kbs: str, reboot: bool = False) -> str:
-    return "Searching...\n" + json.dumps({"installed": [{"kb": kb} for kb in kbs], "rebootRequired": reboot})
-
-
-def test_windows_update_that_installed_updates_runs_another_pass_after_its_restart() -> None:
-    """Updates installed and a restart asked: the same customization again at pass + 1, after a restart, audited."""
-    pending, results = ran("c0-p2", report("KB1", "KB2", reboot=True))
-    compute = SourceCompute(managed=results)
-    outcome = bs.step_customize(context(compute, pending, marks=MARKED, customization_pass=2))
-    assert compute.calls == [("start_restart", SRC)]
-    assert outcome.run_updates == {"customization_index": 0, "customization_pass": 3}
-    assert [(a.kind, a.detail) for a in outcome.audit] == [
-        ("windows-update", f"Windows Update pass 3 on {SRC}: installed KB1, KB2; restarting")
-    ]
-
-
-def test_windows_update_that_installed_without_a_restart_runs_again_at_once() -> None:
-    """Updates installed, no restart asked: the next pass without restarting."""
-    pending, results = ran("c0-p0", report("KB1"))
-    compute = SourceCompute(managed=results)
-    outcome = bs.step_customize(context(compute, pending, marks=MARKED))
-    assert compute.calls == []
-    assert outcome.next_step == "customize"
-    assert outcome.run_updates == {"customization_index": 0, "customization_pass": 1}
-    assert outcome.audit[0].detail == f"Windows Update pass 1 on {SRC}: installed KB1"
-
-
-def test_windows_update_with_nothing_left_moves_on() -> None:
-    """Nothing installed, no restart: the next customization; the audit says nothing was installed."""
-    pending, results = ran("c0-p4", report())
-    outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED, customization_pass=4))
-    assert outcome.run_updates == {"customization_index": 1, "customization_pass": 0}
-    assert outcome.audit[0].detail == f"Windows Update pass 5 on {SRC}: installed nothing"
-
-
-def test_windows_update_still_finding_updates_after_the_last_pass_fails() -> None:
-    """Pass 8 of 8 still installs: the run fails saying so; pass 7 still goes on."""
-    last = bs.MAX_UPDATE_PASSES - 1
-    pending, results = ran(f"c0-p{last}", report("KB9"))
-    outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED,
-                                        customization_pass=last))  # fmt: skip
-    assert outcome.fail == f"customization 'windows-updates' still found updates after 8 passes on {SRC}"
-    pending, results = ran(f"c0-p{last - 1}", report("KB9"))
-    earlier = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED,
-                                        customization_pass=last - 1))  # fmt: skip
-    assert earlier.fail is None
-    assert earlier.run_updates == {"customization_index": 0, "customization_pass": last}
-
-
 # --- inventory, decryption, the version --------------------------------------------------------
-
-DONE = len(OFFICE.customizations)
-
-
-def inventory(status: str = "FullyDecrypted") -> str:
-    return json.dumps({"osBuild": "26100.7171", "osDisplayVersion": "24H2", "hotfixes": ["KB2", "KB1"],
-                       "apps": [{"name": "Teams", "version": "2"}], "registry": {},
-                       "bitlocker": {"volumeStatus": status, "encryptionPercentage": 0 if status == "FullyDecrypted" else 40}})  # fmt: skip
-
-
-MANIFEST = Manifest(os_build="26100.7171", os_display_version="24H2", hotfixes=("KB1", "KB2"),
-                    apps=(App(name="Teams", version="2"),))  # fmt: skip
 
 
 def test_after_the_customizations_the_inventory_runs() -> None:
@@ -443,11 +217,6 @@ def test_a_prepare_only_run_stops_at_the_inventory() -> None:
     assert entry.detail == f"source VM {SRC} prepared (OS build 26100.7171, 1 apps); no image captured"
 
 
-DECRYPTING = {"source_manifest": MANIFEST, "step": "source-decrypted"}
-STATUS = PendingOperation(kind="script:source-bitlocker-status", started_at=NOW - timedelta(seconds=40),
-                          operation="op-1")  # fmt: skip
-
-
 def test_source_decrypted_without_a_manifest_fails() -> None:
     """The manifest lost before decryption ended: the run fails naming the run."""
     outcome = bs.step_source_decrypted(context(SourceCompute(), marks=MARKED))
@@ -521,12 +290,6 @@ def test_a_trusted_launch_source_vm_and_its_first_look_from_the_last_run() -> No
     assert outcome.wait == timedelta(minutes=7)
 
 
-def operation_of(call: Any) -> str:
-    with pytest.raises(AzureOperationError) as error:
-        call()
-    return error.value.operation
-
-
 def test_unreadable_guest_answers_name_the_script_and_the_source_vm() -> None:
     """Unparsable output or an unreadable value: the error names which script on which VM said it."""
     garbled = ScriptResult(stdout="no json", stderr="")
@@ -547,11 +310,3 @@ def test_unreadable_guest_answers_name_the_script_and_the_source_vm() -> None:
     assert operation_of(lambda: bs.step_customize(context(compute, pending, marks=MARKED))) == (
         f"customization 'windows-updates' on {SRC}"
     )
-
-
-def test_an_update_reported_without_a_kb_still_counts_as_installed() -> None:
-    """An installed update with no KB number: another pass follows, and the audit names no KB."""
-    pending, results = ran("c0-p0", json.dumps({"installed": [{"title": "Defender"}], "rebootRequired": False}))
-    outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED))
-    assert outcome.run_updates == {"customization_index": 0, "customization_pass": 1}
-    assert outcome.audit[0].detail == f"Windows Update pass 1 on {SRC}: installed nothing"
