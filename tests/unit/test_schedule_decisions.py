@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import shared
 from shared.domain import naming
 from shared.domain.catalog import BaseImage, Catalog, Schedule, ScheduleKind, Workload, load_catalog
 from shared.domain.commands import StartBuild
@@ -24,7 +25,8 @@ from shared.steps.schedule import due_builds
 from tests.conftest import make_version
 from tests.unit.fakes import FakeCompute, make_deps
 
-CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
+# The catalog beside the `shared` package: found the same way in mutmut's copy of the tree.
+CATALOG = load_catalog(Path(shared.__file__).resolve().parents[1] / "catalog")
 IN_WINDOW = datetime(2026, 12, 16, 6, tzinfo=UTC)  # office's December window is open
 RELEASED = datetime(2026, 12, 8, 19, tzinfo=UTC)  # an hour after December's updates came out
 BASE = "MicrosoftWindowsDesktop:windows-11:win11-25h2-avd"

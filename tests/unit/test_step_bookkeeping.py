@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import shared
 from shared.domain.approvals import TokenRefused
 from shared.domain.catalog import Catalog, DisabledWorkload, load_catalog
 from shared.domain.errors import RequestRefused
@@ -15,7 +16,8 @@ from shared.domain.model import BuildReason, PendingOperation, Pointers, Run
 from shared.steps import deadlines, history
 from tests.unit.fakes import ISSUER, make_deps
 
-CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
+# The catalog beside the `shared` package: found the same way in mutmut's copy of the tree.
+CATALOG = load_catalog(Path(shared.__file__).resolve().parents[1] / "catalog")
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 

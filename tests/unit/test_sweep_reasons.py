@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import shared
 from shared.domain.catalog import Catalog, DisabledWorkload, load_catalog
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, TaggedResource
 from shared.domain.errors import AzureOperationError
@@ -18,7 +19,8 @@ from shared.steps.sweep import sweep
 from tests.conftest import make_version
 from tests.unit.fakes import FakeCompute, make_deps
 
-CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
+# The catalog beside the `shared` package: found the same way in mutmut's copy of the tree.
+CATALOG = load_catalog(Path(shared.__file__).resolve().parents[1] / "catalog")
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 VM = "Microsoft.Compute/virtualMachines"
 DISK = "Microsoft.Compute/disks"
