@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
