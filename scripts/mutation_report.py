@@ -33,6 +33,7 @@ MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
 PACKAGES = ("shared/domain", "shared/steps")
 DETECTED = {"killed", "timeout"}
 COUNTED = DETECTED | {"survived", "no tests"}
+LISTED = 60  # a run selecting more names than this is summarised per module in the report
 PENDING = "pending"  # `run pending`: every mutant not checked yet, and only those
 
 # Code behind a safety invariant (docs/invariants.md): a survivor here is never acceptable unexplained.
@@ -234,7 +235,11 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         lines.append(f"| {entry['started']} | {commit} | {what} | {minutes:.1f} | {entry['exit']} | {shown} |")
         if entry.get("note"):
             notes.append(f"- {entry['started']}: {entry['note']}")
-        if len(globs) > 1:
+        if len(globs) > LISTED:  # a re-run of many survivors: how many per module, not every name
+            per_module = Counter(module_of(g) for g in globs)
+            counts = ", ".join(f"`{m}` {n}" for m, n in sorted(per_module.items()))
+            selections += ["", f"Run {number} selected {len(globs)} mutants by name: {counts}."]
+        elif len(globs) > 1:
             selections += ["", f"Run {number} selected:", "", *(f"- `{g}`" for g in globs)]
     if not runs:
         lines.append("| - | - | (no logged run) | | | |")
