@@ -1,0 +1,108 @@
+"""The back-off rules of shared/steps/waits.py, pinned case by case with literal seconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.steps import waits
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+# A measured duration whose first look (70 %) is 75 s: 75 s x GROWTH is exactly SHORTEST, no saving yet.
+EDGE = 75 / 0.7
+
+
+def s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(None, 15), (0, 15), (-3, 15), (10, 15), (15, 15), (120, 120), (120.5, 120.5)],
+)
+def test_the_opening_is_azures_retry_after_never_below_15_s(retry_after: float | None, expected: float) -> None:
+    """Azure's Retry-After is the opening, raised to 15 s; none (or zero) gives the 15 s opening."""
+    assert waits.opening(retry_after) == s(expected)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "event_grid", "event_lag", "first"),
+    [
+        (100, False, None, False),  # no Event Grid: never
+        (100, True, None, True),  # no event measured yet: trust it
+        (100, True, 20.0, True),  # a look would come in 20 s: an event 20 s late is as fast
+        (100, True, 20.5, False),  # ... one 20.5 s late is slower
+        (0, True, 15.0, True),  # at the start a look comes after 15 s at the soonest
+        (0, True, 15.5, False),
+    ],
+)
+def test_events_come_first_when_no_look_would_be_sooner(
+    elapsed: float, event_grid: bool, event_lag: float | None, first: bool
+) -> None:
+    """The event is the faster news once a look (a fifth of the wait, at least 15 s) comes no sooner than it."""
+    assert waits.events_first(s(elapsed), event_grid, event_lag) is first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, 15),  # no hint, no events, no history: the opening
+        ({"retry_after": 90}, 90),
+        ({"event_grid": True}, 360),  # the safety net: 6 min
+        ({"event_grid": True, "expected": 100}, 460),  # 6 min past the expected end
+        ({"event_grid": True, "expected": 0.0}, 360),
+        ({"event_grid": True, "retry_after": 500}, 500),  # Azure asked for longer than the net
+        ({"event_grid": True, "event_lag": 30}, 15),  # events 30 s late: a first look at 15 s beats them
+        ({"event_grid": True, "event_lag": 15}, 360),
+        ({"expected": 600}, 420),  # 70 % of last run's 600 s
+        ({"expected": 600, "retry_after": 500}, 500),
+        ({"expected": 100}, 15),  # 70 s x a fifth is under 15 s: history saves no read
+        ({"expected": EDGE}, 15),  # exactly 15 s: still no saving
+        ({"expected": 108}, 75.6),  # just past it: the first look at 70 %
+    ],
+)
+def test_the_first_look(kwargs: dict[str, float], expected: float) -> None:
+    """The first look: Azure's hint, the Event Grid safety net past the expected end, or 70 % of a long history."""
+    assert waits.first_look(**kwargs) == s(expected)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "kwargs", "expected"),
+    [
+        (0, {}, 15),
+        (100, {}, 20),  # a fifth of the time waited
+        (50, {}, 15),  # never sooner than 15 s
+        (3000, {}, 480),  # never later than 8 min
+        (3000, {"longest": s(1800)}, 600),  # unless the caller bounds it otherwise
+        (100, {"retry_after": 200}, 100),  # Azure's hint is not over yet
+        (190, {"retry_after": 200}, 15),  # ... 10 s to go is still a 15 s wait
+        (200, {"retry_after": 200}, 40),  # at the hint itself the back-off takes over
+        (100, {"event_grid": True}, 260),  # the safety net at 6 min
+        (400, {"event_grid": True}, 400),  # past it: the time waited again
+        (600, {"event_grid": True}, 480),
+        (100, {"event_grid": True, "event_lag": 30}, 20),  # events slower than a look: plain back-off
+        (200, {"event_grid": True, "event_lag": 30}, 160),  # a look in 40 s is slower than the event
+        (100, {"expected": 600}, 320),  # history: the first look at 420 s
+        (500, {"expected": 600}, 50),  # past it, finer steps: a tenth
+        (500, {"expected": 100}, 100),  # a short history changes nothing: a fifth
+    ],
+)
+def test_the_backoff(elapsed: float, kwargs: dict[str, object], expected: float) -> None:
+    """The next look after `elapsed` seconds: the first look's rest, then geometric growth within 15 s .. 8 min."""
+    assert waits.backoff(T0, T0 + s(elapsed), **kwargs) == s(expected)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, 60),
+        ({"event_grid": True}, 420),  # no lag measured: the safety net 6 min past the end
+        ({"event_grid": True, "event_lag": 10}, 420),  # events come at once
+        ({"event_grid": True, "event_lag": 15}, 60),  # events 15 s late: the predicted end is the news
+        ({"event_grid": False, "event_lag": 10}, 60),
+    ],
+)
+def test_a_predicted_end(kwargs: dict[str, object], expected: float) -> None:
+    """A progress-predicted end is looked at then, or 6 min past it while events come at once (< 15 s)."""
+    assert waits.predicted(s(60), **kwargs) == s(expected)  # type: ignore[arg-type]
