@@ -44,7 +44,7 @@ def step_sysprep(ctx: StepContext) -> Outcome:
     try:
         result = managed_script(ctx, "sysprep", name, guest_scripts.SYSPREP, SYSPREP_TIMEOUT)
     except AzureOperationError as error:
-        if error.code in ("NotFound", "ResourceNotFound") and ctx.deps.compute.get_vm(name) is None:
+        if error.code == "NotFound" and ctx.deps.compute.get_vm(name) is None:  # adapters map 404 to NotFound
             return Outcome(fail=f"temporary VM {name} was deleted outside the product during sysprep")
         raise
     if isinstance(result, Outcome):

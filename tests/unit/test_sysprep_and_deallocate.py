@@ -147,6 +147,13 @@ def test_sysprep_errors_in_the_log_fail_the_run_with_the_last_lines() -> None:
     )
 
 
+def test_a_report_that_is_not_json_is_an_error_naming_the_vm() -> None:
+    """Output without the JSON report raises GuestScriptOutput for 'sysprep on <vm>' (the run handler reports it)."""
+    garbled = ManagedScriptResult(state="Succeeded", exit_code=0, stdout="Sysprep done", stderr="", started=NOW)
+    with pytest.raises(AzureOperationError, match=f"^sysprep on {NAME} failed: GuestScriptOutput: expected a JSON"):
+        step_sysprep(context(GuestCompute(managed={"avd-sysprep": garbled}), RUNNING))
+
+
 def test_a_failed_or_timed_out_command_fails_the_run_saying_which() -> None:
     """Exit code or Azure's TimedOut decides before ImageState is read; the failure quotes stderr or the limit."""
     failed = ManagedScriptResult(state="Failed", exit_code=1, stdout="", stderr="Access is denied.", started=NOW)
