@@ -173,11 +173,10 @@ def _parallel(left: list[Op], right: list[Op], label: str) -> list[Op]:
 
 
 def _capture(d: dict[str, float], workload: Workload) -> list[Op]:
-    rc = d["run_command"]
     ops = [
-        Op("sysprep", "Run Command starting sysprep /generalize /oobe /shutdown", rc),
-        Op("sysprep", "sysprep until the VM shuts down", d["sysprep"]),
-        Op("capture", "deallocate", d["vm_deallocate"]),
+        Op("sysprep", "Run Command starting sysprep /generalize /oobe /quit", d["run_command_start"]),
+        Op("sysprep", "sysprep until resealed (ImageState)", d["sysprep"]),
+        Op("capture", "deallocate (stops the VM)", d["vm_deallocate"]),
         Op("capture", "generalize", d["vm_generalize"]),
         Op("capture", "gallery version create incl. home-region replica", d["gallery_version_create"]),
     ]

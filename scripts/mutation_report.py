@@ -7,6 +7,7 @@ tell it apart); the report lists both, the runs it is built from, and any module
 so no number stands without mutmut's output behind it.
 
     python scripts/mutation_report.py run "shared.domain.*" "shared.steps.versions.*,shared.steps.waits.*"
+    python scripts/mutation_report.py run pending     # only the mutants with no result yet
     python scripts/mutation_report.py
 """
 
@@ -32,6 +33,8 @@ MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
 PACKAGES = ("shared/domain", "shared/steps")
 DETECTED = {"killed", "timeout"}
 COUNTED = DETECTED | {"survived", "no tests"}
+LISTED = 60  # a run selecting more names than this is summarised per module in the report
+PENDING = "pending"  # `run pending`: every mutant not checked yet, and only those
 
 # Code behind a safety invariant (docs/invariants.md): a survivor here is never acceptable unexplained.
 INVARIANT_CODE = {
@@ -97,18 +100,21 @@ def run(globs: list[str], children: int) -> int:
     with its time and mutmut's counts."""
     RUNS.parent.mkdir(exist_ok=True)
     for pattern in globs:
+        # "pending": no names, so mutmut runs only the mutants that have no result yet
+        names = [] if pattern == PENDING else pattern.split(",")
+        waiting = {n for n, status in results().items() if status == "not checked"} if not names else set()
         commit_at_start = head_commit()
         started = datetime.now(UTC)
         clock = time.monotonic()
         code = subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
-            [str(MUTMUT), "run", "--max-children", str(children), *pattern.split(",")],
+            [str(MUTMUT), "run", "--max-children", str(children), *names],
             cwd=ROOT,
             check=False,
             # two cores shared by everyone: mutants go last, unless MUTATION_NICE says how much lower
             preexec_fn=lambda: os.nice(int(os.environ.get("MUTATION_NICE", "15"))),
         ).returncode
         seconds = time.monotonic() - clock
-        mine = Counter(s for n, s in results().items() if any(fnmatch.fnmatchcase(n, g) for g in pattern.split(",")))
+        mine = Counter(s for n, s in results().items() if n in waiting or any(fnmatch.fnmatchcase(n, g) for g in names))
         entry = {"glob": pattern, "started": started.isoformat(timespec="seconds"), "seconds": round(seconds)}
         entry["commit"] = commit_at_start
         entry |= {"exit": code, "counts": dict(mine)}
@@ -229,7 +235,11 @@ def render(found: dict[str, str], explained: dict[str, str], runs: list[dict[str
         lines.append(f"| {entry['started']} | {commit} | {what} | {minutes:.1f} | {entry['exit']} | {shown} |")
         if entry.get("note"):
             notes.append(f"- {entry['started']}: {entry['note']}")
-        if len(globs) > 1:
+        if len(globs) > LISTED:  # a re-run of many survivors: how many per module, not every name
+            per_module = Counter(module_of(g) for g in globs)
+            counts = ", ".join(f"`{m}` {n}" for m, n in sorted(per_module.items()))
+            selections += ["", f"Run {number} selected {len(globs)} mutants by name: {counts}."]
+        elif len(globs) > 1:
             selections += ["", f"Run {number} selected:", "", *(f"- `{g}`" for g in globs)]
     if not runs:
         lines.append("| - | - | (no logged run) | | | |")

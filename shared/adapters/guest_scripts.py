@@ -74,22 +74,17 @@ $v = Get-BitLockerVolume -MountPoint 'C:'
 } | ConvertTo-Json -Compress
 """
 
-# Start sysprep without waiting for it. /shutdown: the VM stops when sysprep succeeds, so
-# completion shows in the VM's power state (one ARM read) rather than a Run Command per check;
-# a failed sysprep leaves the VM running and SYSPREP_STATUS reports why.
-# Output: {"started": true}
-SYSPREP_START = r"""
-$ErrorActionPreference = 'Stop'
-Start-Process -FilePath "$env:WINDIR\System32\Sysprep\sysprep.exe" -ArgumentList '/generalize','/oobe','/shutdown','/mode:vm'
-[pscustomobject]@{ started = $true } | ConvertTo-Json -Compress
-"""
-
-# Sysprep progress and, on failure, the log lines that explain it: at most the last 8 error lines of
-# at most 300 characters each, so the JSON stays far below action Run Command's 4,096-byte limit.
+# Sysprep inside a managed Run Command that returns when sysprep has: /quit (not /shutdown) keeps
+# the VM and its agent up, so the command ends with a result and its PUT completes (the completion
+# event continues the run). Start-Process -Wait waits for sysprep.exe to exit; ImageState then says
+# whether it resealed (IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE, the check Packer's azure-arm and
+# Azure Image Builder make), and setuperr.log says why not: at most the last 8 error lines of at
+# most 300 characters each, so the JSON stays far below the instance view's 4 KB output.
 # Output: {"imageState": "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "sysprepRunning": false,
 #          "errors": ["2026-11-25 10:00:00, Error SYSPRP ..."]}
-SYSPREP_STATUS = r"""
+SYSPREP = r"""
 $ErrorActionPreference = 'Stop'
+Start-Process -FilePath "$env:WINDIR\System32\Sysprep\sysprep.exe" -ArgumentList '/generalize','/oobe','/quit','/mode:vm' -Wait
 $state = (Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State').ImageState
 $running = [bool](Get-Process -Name sysprep -ErrorAction SilentlyContinue)
 $log = "$env:WINDIR\System32\Sysprep\Panther\setuperr.log"
@@ -100,6 +95,7 @@ if (Test-Path $log) {
 }
 [pscustomobject]@{ imageState = "$state"; sysprepRunning = $running; errors = $errors } | ConvertTo-Json -Compress
 """
+RESEALED = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 
 # One Windows Update pass with the Windows Update Agent API that ships with Windows
 # (Microsoft.Update.Session; Microsoft Learn "Searching, Downloading, and Installing Updates").

@@ -17,108 +17,55 @@ from shared.domain.compute import (
 from shared.domain.errors import AzureOperationError
 from shared.domain.model import (
     ImageVersion,
-    PendingOperation,
     Stage,
     Status,
 )
 from shared.domain.records import AuditEntry
 from shared.steps import deadlines, guest, replication, waits
+from shared.steps.managed_script import failure, managed_script
 from shared.steps.outcome import Outcome, recheck_delay, start_once
 from shared.steps.step_context import StepContext
 
-SYSPREP_TIMEOUT = timedelta(minutes=90)
-
-
-SYSPREP_LOG_AFTER = timedelta(minutes=12)
+SYSPREP_TIMEOUT = timedelta(minutes=90)  # the Run Command's own limit (timeoutInSeconds) and the step's
 
 
 def step_sysprep(ctx: StepContext) -> Outcome:
-    """Start sysprep (/shutdown) without waiting; the VM stopping means resealed, else report the log."""
-    compute, name = ctx.deps.compute, ctx.temp("vm")
-    started = ctx.run.marks.get("sysprep-started")
-    if started is None:
-        return _start_sysprep(ctx, name)
-    pending = ctx.run.pending
-    if pending is not None and pending.kind == "script:sysprep-status":
-        result = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
-        if isinstance(result, Outcome):
-            return result
-        _, running, errors = guest.sysprep_state(guest.parse(result, f"sysprep status on {name}"))
-        if not running and errors:
-            return Outcome(fail=f"sysprep failed on {name}:\n" + "\n".join(errors[-12:]))
-        sysprep = PendingOperation(kind="sysprep", resource_id=name, started_at=started)
-        return Outcome(wait=ctx.backoff(sysprep, evented=False), pending=sysprep)
-    vm = compute.get_vm(name)
-    if vm is None:
-        return Outcome(fail=f"temporary VM {name} was deleted outside the product during sysprep")
-    if vm.power in ("stopped", "deallocated"):
-        return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized and shut down")])
+    """Generalize the temp VM: sysprep /quit in a managed Run Command that ends when sysprep does.
+
+    The command's completion event continues the run (a guest shutting itself down, as with
+    /shutdown, is no ARM operation and has no event, so it could only be watched by reads).
+    ImageState decides: resealed goes on to deallocate, anything else fails with the log lines."""
+    name = ctx.temp("vm")
     # The deadline counts from the step's recorded start on the run's own record: an instance
-    # whose clock runs ahead cannot time a healthy sysprep out (steps/deadlines.py).
-    elapsed = deadlines.progress(ctx.run, ctx.now)
-    if elapsed > SYSPREP_TIMEOUT:
-        return Outcome(
-            fail=f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
-        )
-    # Sysprep failures leave the VM running; once it is overdue, read the log every 4 minutes.
-    last_read = ctx.run.marks.get("sysprep-log-read", started)
-    if elapsed > SYSPREP_LOG_AFTER and ctx.now - last_read >= timedelta(minutes=4):
-        outcome = ctx.script("sysprep-status", name, guest_scripts.SYSPREP_STATUS)
-        if isinstance(outcome, Outcome):
-            outcome.run_updates["marks"] = ctx.mark("sysprep-log-read")
-            return outcome
-    # A guest shutting itself down is no ARM operation: no event comes, the VM's power state tells.
-    sysprep = ctx.pending("sysprep", name)
-    return Outcome(wait=ctx.backoff(sysprep, evented=False), pending=sysprep)
-
-
-def _start_sysprep(ctx: StepContext, name: str) -> Outcome:
-    """Send sysprep /shutdown. The VM may stop before Run Command reports: the agent goes down
-    with it, so the result never comes or the command fails. Once the command was sent, a VM
-    that stopped has resealed: sysprep powers off only after a successful reseal, a failed one
-    leaves the VM running with its log (read by the status checks)."""
-    sent = ctx.run.pending is not None and ctx.run.pending.kind == "script:sysprep-start"
+    # whose clock runs ahead cannot time a healthy sysprep out (steps/deadlines.py). Azure ends the
+    # command at the same limit (TimedOut); this one holds when its report never comes.
+    if ctx.run.pending is not None and deadlines.overdue(ctx.run, ctx.now, SYSPREP_TIMEOUT):
+        return Outcome(fail=_timed_out(name))
     try:
-        result = ctx.script("sysprep-start", name, guest_scripts.SYSPREP_START)
+        result = managed_script(ctx, "sysprep", name, guest_scripts.SYSPREP, SYSPREP_TIMEOUT)
     except AzureOperationError as error:
-        if not sent:
-            raise
-        stopped = _stopped_by_sysprep(ctx, name, f"Run Command failed: {error.code}")
-        if stopped is None:
-            raise
-        return stopped
+        if error.code in ("NotFound", "ResourceNotFound") and ctx.deps.compute.get_vm(name) is None:
+            return Outcome(fail=f"temporary VM {name} was deleted outside the product during sysprep")
+        raise
     if isinstance(result, Outcome):
-        if sent and (stopped := _stopped_by_sysprep(ctx, name, "Run Command has not reported")) is not None:
-            return stopped
         return result
-    guest.parse(result, f"sysprep on {name}")
-    return Outcome(
-        wait=ctx.first_look("sysprep", evented=False),  # no event: a guest shutting down is no ARM operation
-        pending=PendingOperation(kind="sysprep", resource_id=name, started_at=ctx.now),
-        run_updates={"marks": ctx.mark("sysprep-started")},
-    )
+    if result.state == "TimedOut":
+        return Outcome(fail=_timed_out(name))
+    if not result.ok:
+        return Outcome(fail=failure("sysprep", name, result))
+    state, _, errors = guest.sysprep_state(guest.last_json_line(result.stdout, f"sysprep on {name}"))
+    if state != guest_scripts.RESEALED:
+        why = "\n".join(errors[-12:]) or "setuperr.log has no error lines"
+        return Outcome(fail=f"sysprep failed on {name} (ImageState {state or 'not set'}):\n{why}")
+    return Outcome(next_step="deallocate", audit=[ctx.audit("sysprep-done", f"{name}: generalized ({state})")])
 
 
-def _stopped_by_sysprep(ctx: StepContext, name: str, why: str) -> Outcome | None:
-    """Deallocate next if the VM stopped after sysprep was sent; wait if it is stopping; else None."""
-    vm = ctx.deps.compute.get_vm(name)
-    if vm is None or vm.power not in ("stopped", "deallocated", "stopping", "deallocating"):
-        return None
-    if vm.power in ("stopping", "deallocating"):
-        return Outcome(wait=waits.SHORTEST, pending=ctx.pending("script:sysprep-start"))
-    detail = (
-        f"{name}: stopped ({vm.power}) after sysprep /generalize /oobe /shutdown was sent, before "
-        f"Run Command reported ({why}); sysprep powers off only once resealed"
-    )
-    return Outcome(
-        next_step="deallocate",
-        run_updates={"marks": ctx.mark("sysprep-started")},
-        audit=[ctx.audit("sysprep-done", detail)],
-    )
+def _timed_out(name: str) -> str:
+    return f"sysprep on {name} did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes"
 
 
 def step_deallocate(ctx: StepContext) -> Outcome:
-    """Deallocate the stopped temp VM, then generalize it (Azure refuses generalize on a running VM)."""
+    """Deallocate the resealed temp VM (it stops it), then generalize it (Azure refuses generalize on a running VM)."""
     compute = ctx.deps.compute
     name = ctx.temp("vm")
     if ctx.run.pending is None or ctx.run.pending.kind != "deallocate":

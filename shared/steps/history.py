@@ -5,7 +5,8 @@ step that saw it done; when the run succeeds they move onto the workload's point
 with the run's end anyway, so no extra round trip), and every step of the next run reads them
 with its run (`StepContext.pointers`). Scripts are left out: a Run Command takes as long as what
 it finds to do (a Windows Update pass that installs a cumulative update, or one that finds
-nothing), so last month's time says nothing about this month's.
+nothing), so last month's time says nothing about this month's. Sysprep's command is the
+exception: it generalizes the same kind of image every run, so its time carries over.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from datetime import datetime
 from shared.domain.model import PendingOperation, Pointers, Run
 
 SCRIPTS = ("script:", "managed:", "script-busy:", "managed-start:")
+STEADY_SCRIPTS = ("managed:sysprep",)  # scripts whose work is the same every run
 
 
 def measured(kind: str) -> bool:
     """Whether an operation's duration carries over from one run to the next (not a script's)."""
-    return not kind.startswith(SCRIPTS)
+    return kind in STEADY_SCRIPTS or not kind.startswith(SCRIPTS)
 
 
 def took(run: Run, now: datetime, after: PendingOperation | None) -> dict[str, float]:

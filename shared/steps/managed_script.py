@@ -67,7 +67,7 @@ def managed_script(
         operation=name,
         retry_after=compute.retry_after,
     )
-    return Outcome(wait=ctx.first_look(), pending=pending)
+    return Outcome(wait=ctx.first_look(kind), pending=pending)
 
 
 def _ours_under_way(ctx: StepContext, vm_name: str, name: str, since: datetime) -> bool:

@@ -5,7 +5,9 @@ Windows fails the way Windows PowerShell 5.1 reports it: `winget` is not on SYST
 (microsoft/winget-cli#1000), PSWindowsUpdate's `Install-WindowsUpdate` is not installed.
 Errors stop the script only under `$ErrorActionPreference = 'Stop'` (or `throw`), with exit
 code 1; `exit N` ends it with N. Effects and output are decided when the script starts; the
-caller reveals them when the Run Command ends (a simplification, see docs/simulator.md).
+caller reveals them when the Run Command ends (a simplification, see docs/simulator.md). The one
+exception is a script that waits for sysprep (`Start-Process ... sysprep.exe ... -Wait`): it runs
+as long as sysprep does and what it reads afterwards is read when it ends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +37,9 @@ class ScriptResult:
     exit_code: int = 0
     seconds: float = 0.0
     sysprep_end: datetime | None = None
+    # A script that waited for sysprep (Start-Process -Wait) reports what it reads afterwards
+    # (ImageState, setuperr.log) as the guest is when the command ends, not when it started.
+    report_at_end: Callable[[datetime], list[str]] | None = None
 
 
 def run_script(
@@ -68,6 +74,7 @@ class Interpreter:
         self.winget: str | None = None
         self.seconds = 0.0
         self.sysprep_end: datetime | None = None
+        self.waits_for_sysprep = False
         self.update_report: dict[str, Any] | None = None
 
     def run(self, script: str) -> ScriptResult:
@@ -77,11 +84,22 @@ class Interpreter:
                 self.statement(statement.strip(), lineno)
             if self.update_report is not None:
                 self.out.append(json.dumps(self.update_report, separators=(",", ":")))
-            self.out.extend(self.guest.query_output(script))
+            if not self.waits_for_sysprep:
+                self.out.extend(self.guest.query_output(script))
         except _Stop as stop:
             code = stop.code
         stdout = "\n".join(o for o in self.out if o)
-        return ScriptResult(stdout, "\n".join(self.err), code, self.seconds, self.sysprep_end)
+        later = self._read_at_end(script) if self.waits_for_sysprep and code == 0 else None
+        return ScriptResult(stdout, "\n".join(self.err), code, self.seconds, self.sysprep_end, later)
+
+    def _read_at_end(self, script: str) -> Callable[[datetime], list[str]]:
+        guest = self.guest
+
+        def read(now: datetime) -> list[str]:
+            guest.refresh(now)
+            return guest.query_output(script)
+
+        return read
 
     # -- statements ----------------------------------------------------------------------------
     def statement(self, stmt: str, lineno: int) -> None:
@@ -129,6 +147,11 @@ class Interpreter:
             self.guest.disable_bitlocker(self.now, self.durations)
         elif "sysprep.exe" in low:
             self.sysprep_end = self.guest.start_sysprep(stmt, self.now, self.durations, self.fault)
+            if self.sysprep_end is not None and re.search(r"(^|\s)-wait\b", low):
+                # Start-Process -Wait: the script goes on when sysprep.exe exits (with /quit, once it
+                # resealed or failed), so the command runs as long as sysprep does.
+                self.waits_for_sysprep = True
+                self.seconds += (self.sysprep_end - self.now).total_seconds()
         elif "microsoft.update.session" in low and self.update_report is None:
             self.update_report, seconds = self.guest.windows_update_pass(self.now, self.durations)
             self.seconds += seconds

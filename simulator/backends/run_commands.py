@@ -290,6 +290,8 @@ class RunCommandsBackend:
             return None  # deleted: the script was stopped
         rc.end = self.ctx.now()
         rc.output, rc.error = result.stdout, result.stderr
+        if result.report_at_end is not None:  # read after waiting (sysprep): the guest as it is now
+            rc.output = "\n".join(o for o in (result.stdout, *result.report_at_end(rc.end)) if o)
         if timed_out:
             rc.state, rc.exit_code = "TimedOut", None
             limit = rc.properties.get("timeoutInSeconds") or MANAGED_DEFAULT_TIMEOUT_S

@@ -84,12 +84,13 @@ def test_every_read_is_counted_against_the_message_that_made_it(at_once: Probe) 
     assert counted["step sysprep"] > 0
 
 
-def test_the_patch_builds_sysprep_starts_from_the_first_builds_measured_duration(at_once: Probe) -> None:
-    """Sysprep has no event: the first build looks on the plain back-off, the patch build near last time's end."""
+def test_sysprep_is_read_at_most_twice_per_build_when_events_come_at_once(at_once: Probe) -> None:
+    """Sysprep's command ends with an event: a build reads it about once (the first build read the VM 17 times)."""
     first, patch = (
         at_once.reads_by_message([at_once.phases[s][0]])["step sysprep"] for s in (FIRST_LIFECYCLE, PATCH_LIFECYCLE)
     )
-    assert patch * 2 < first
+    assert 1 <= first <= 2
+    assert 1 <= patch <= first
 
 
 def test_the_first_lifecycle_costs_at_most_its_one_time_setup_more(measured: tuple[LocalRuntime, Probe]) -> None:

@@ -45,11 +45,17 @@ def _wait_decrypted(env: Env, vm: str) -> dict[str, object]:
 
 
 def _sysprep(env: Env, vm: str) -> dict[str, object]:
-    assert json.loads(run(env, vm, gs.SYSPREP_START)[0]) == {"started": True}
-    status: dict[str, object] = json.loads(run(env, vm, gs.SYSPREP_STATUS)[0])
-    while status["sysprepRunning"]:
+    """The product's sysprep command (/quit, waits for sysprep.exe): what it printed once it ended."""
+    commands = env.compute.virtual_machine_run_commands
+    body = {"location": LOC, "properties": {"source": {"script": gs.SYSPREP}}}
+    commands.begin_create_or_update(RG, vm, "avd-sysprep", body, polling=False)
+    view = commands.get_by_virtual_machine(RG, vm, "avd-sysprep", expand="instanceView").instance_view
+    while view.execution_state in ("Pending", "Running"):
         env.sim.clock.advance(60)
-        status = json.loads(run(env, vm, gs.SYSPREP_STATUS)[0])
+        view = commands.get_by_virtual_machine(RG, vm, "avd-sysprep", expand="instanceView").instance_view
+    assert (view.execution_state, view.exit_code) == ("Succeeded", 0)
+    assert "PowerState/running" in power_states(env, vm)  # /quit: the VM stays up for the agent to report
+    status: dict[str, object] = json.loads(view.output.strip().splitlines()[-1])
     return status
 
 
@@ -130,7 +136,16 @@ def test_bitlocker_off_decrypts_over_time_then_sysprep_succeeds(env: Env) -> Non
     status = _sysprep(env, "vm1")
     assert status == {"imageState": "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "sysprepRunning": False, "errors": []}
     assert env.sim.clock.now() - started >= timedelta(minutes=8)
-    assert "PowerState/stopped" in power_states(env, "vm1")  # /shutdown stops the VM once resealed
+
+
+def test_sysprep_shutdown_stops_the_vm_once_resealed(env: Env) -> None:
+    """/shutdown (not the product's /quit) powers the VM off after a successful reseal, with no ARM operation."""
+    make_vm(env, trusted_launch=False)  # arrives decrypted
+    script = "Start-Process -FilePath sysprep.exe -ArgumentList '/generalize','/oobe','/shutdown','/mode:vm'"
+    run(env, "vm1", script)
+    assert "PowerState/running" in power_states(env, "vm1")
+    env.sim.clock.advance(15 * 60)
+    assert "PowerState/stopped" in power_states(env, "vm1")
 
 
 def test_protection_off_is_not_enough_for_sysprep(env: Env) -> None:

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
 from shared.adapters import guest_scripts as gs
 from shared.steps import guest as parsing
-from simulator import Simulator
+from simulator import Simulator, client_kwargs
 from simulator.durations import DEFAULT_DURATIONS
-from tests.simulator.conftest import LOC, RG, Env, make_vm, run
+from tests.simulator.conftest import LOC, RG, Env, make_vm, power_states, run
 
 WU_DONE = 3  # passes: the cumulative update (restart), the removal tool, then nothing
 
@@ -108,9 +110,9 @@ def test_windows_update_passes_restart_and_finish(env: Env, sim: Simulator) -> N
     assert (first["found"], first["rebootRequired"]) == (1, True)
     blocked = json.loads(run(env, "vm1", gs.WINDOWS_UPDATE)[0])
     assert blocked["installed"] == []
-    run(env, "vm1", gs.SYSPREP_START)
-    sim.clock.advance(120)
-    status = json.loads(run(env, "vm1", gs.SYSPREP_STATUS)[0])
+    _managed(env, "vm1", "avd-sysprep", gs.SYSPREP)
+    sim.clock.advance(180)
+    status = json.loads(_view(env, "vm1", "avd-sysprep")["output"].strip().splitlines()[-1])
     assert any("require a reboot" in line for line in status["errors"])
     env.compute.virtual_machines.begin_restart(RG, "vm1").result()
     second = json.loads(run(env, "vm1", gs.WINDOWS_UPDATE)[0])
@@ -156,6 +158,46 @@ def test_managed_run_command_reports_state_exit_code_and_full_output(env: Env, s
     full = BlobClient.from_blob_url(out_uri).download_blob().readall().decode()
     assert full.count("row-") == 300
     assert BlobClient.from_blob_url(out_uri).get_blob_properties().blob_type == "AppendBlob"
+
+
+def test_a_command_that_waits_for_sysprep_ends_with_it_and_reads_the_state_then(env: Env, sim: Simulator) -> None:
+    """Start-Process -Wait on sysprep /quit: Running while sysprep runs, then Succeeded with ImageState read at its end."""
+    make_vm(env, trusted_launch=False)  # arrives decrypted
+    _managed(env, "vm1", "avd-sysprep", gs.SYSPREP)
+    sim.clock.advance(DEFAULT_DURATIONS["sysprep"] / 2)
+    assert _view(env, "vm1", "avd-sysprep")["executionState"] == "Running"
+    sim.clock.advance(DEFAULT_DURATIONS["sysprep"] / 2 + DEFAULT_DURATIONS["run_command_start"])
+    view = _view(env, "vm1", "avd-sysprep")
+    assert (view["executionState"], view["exitCode"]) == ("Succeeded", 0)
+    assert json.loads(view["output"].strip().splitlines()[-1]) == {
+        "imageState": "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE",
+        "sysprepRunning": False,
+        "errors": [],
+    }
+    took = datetime.fromisoformat(view["endTime"]) - datetime.fromisoformat(view["startTime"])
+    assert took >= timedelta(seconds=DEFAULT_DURATIONS["sysprep"] - DEFAULT_DURATIONS["run_command_start"])
+    [written] = [
+        e for e in sim.events.history
+        if e["eventType"] == "Microsoft.Resources.ResourceWriteSuccess" and e["subject"].endswith("avd-sysprep")
+    ]  # fmt: skip
+    assert datetime.fromisoformat(written["eventTime"]) >= datetime.fromisoformat(view["endTime"])
+
+
+def test_an_action_run_command_whose_vm_stops_before_the_agent_reports_fails() -> None:
+    """sysprep /shutdown through action Run Command: the VM powers off before the late report, so the call fails."""
+    sim = Simulator(event_latency=(0.0, 0.0), durations={"sysprep": 20, "run_command_report": 60})
+    kw = client_kwargs(sim)
+    env = Env(sim, ComputeManagementClient(**kw), NetworkManagementClient(**kw))
+    make_vm(env, trusted_launch=False)  # arrives decrypted
+    script = ["Start-Process -FilePath sysprep.exe -ArgumentList '/generalize','/oobe','/shutdown','/mode:vm'"]
+    poller = env.compute.virtual_machines.begin_run_command(
+        RG, "vm1", {"commandId": "RunPowerShellScript", "script": script}
+    )
+    with pytest.raises(HttpResponseError) as lost:
+        poller.result()
+    assert lost.value.error is not None
+    assert lost.value.error.code == "VMAgentStatusCommunicationError"
+    assert "PowerState/stopped" in power_states(env, "vm1")
 
 
 def test_managed_run_command_times_out(env: Env, sim: Simulator) -> None:

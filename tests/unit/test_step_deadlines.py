@@ -31,7 +31,7 @@ NOT_DONE = '{"volumeStatus":"DecryptionInProgress","encryptionPercentage":60}'
 
 @dataclass
 class HungGuest(FakeCompute):
-    """A temp VM that keeps running: sysprep never reseals, BitLocker never finishes decrypting."""
+    """A temp VM that keeps running: sysprep's command never reports, BitLocker never finishes decrypting."""
 
     answer: str = STILL_RUNNING
 
@@ -47,6 +47,12 @@ class HungGuest(FakeCompute):
 
     def script_result(self, operation: str) -> ScriptResult:
         return ScriptResult(self.answer, "")
+
+    def start_managed_script(self, vm_name: str, name: str, text: str, timeout: timedelta, location: str) -> None:
+        self.calls.append(("start_managed_script", vm_name))
+
+    def managed_script_result(self, vm_name: str, name: str) -> None:
+        return None  # sysprep's command never reports
 
 
 @dataclass
@@ -95,10 +101,10 @@ def until_it_ends(deps: Deps, clock: FakeClock, step: str) -> tuple[Run, timedel
 
 
 def test_a_hung_sysprep_fails_after_its_deadline_in_virtual_time() -> None:
-    """A sysprep that never reseals fails once 90 virtual minutes have passed since the step began, not before."""
+    """A sysprep whose command never reports fails once 90 virtual minutes have passed since the step began, not before."""
     clock = FakeClock()
     deps = make_deps(CATALOG, compute=HungGuest(), clock=clock)
-    at_step(deps, "sysprep", marks={"sysprep-started": clock.now()})
+    at_step(deps, "sysprep")
     run, took = until_it_ends(deps, clock, "sysprep")
     assert run.step == "abort"
     assert run.failure_reason.endswith(f"did not finish within {SYSPREP_TIMEOUT.total_seconds() / 60:.0f} minutes")
@@ -109,9 +115,9 @@ def test_an_instance_25_hours_ahead_does_not_time_sysprep_out() -> None:
     """The first look of an instance whose clock runs 25 h ahead counts one re-check's wait, not 25 hours."""
     real = FakeClock()
     deps = make_deps(CATALOG, compute=HungGuest(), clock=real)
-    run = at_step(deps, "sysprep", marks={"sysprep-started": real.now(), "sysprep-log-read": real.now()})
+    run = at_step(deps, "sysprep")
     waiting = deadlines.waiting(run, real.now(), timedelta(minutes=5))  # the step's first look asked for 5 min
-    pending = PendingOperation(kind="sysprep", resource_id="vm", started_at=real.now())
+    pending = PendingOperation(kind="managed:sysprep", resource_id="vm/runCommands/avd-sysprep", started_at=real.now())
     deps.records.commit(Changes(workload="office", run=run.evolve(pending=pending, **waiting)))
     real.advance(timedelta(minutes=5))
     ahead = dataclasses.replace(deps, clock=SkewedClock(real, timedelta(hours=25)))

@@ -1,8 +1,8 @@
 """Sysprep and deallocation of the temp VM (shared.steps.build_image), against a scripted compute.
 
-Sysprep /shutdown is sent once and not waited on; a VM that stopped after it was sent has resealed
-(sysprep powers off only after a successful reseal), one still running past the deadline fails the
-run with its log. Deallocation is asked once, re-asked when lost, and the VM generalized before capture.
+Sysprep /quit runs once as a managed Run Command that ends when sysprep does; ImageState decides
+(resealed: deallocate next; else the run fails with setuperr.log's lines); no report within 90
+minutes fails the run. Deallocation is asked once, re-asked when lost, and the VM generalized before capture.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from shared.adapters import guest_scripts
 from shared.config import Settings
 from shared.domain.catalog import load_catalog
-from shared.domain.compute import OperationState, ScriptResult, VmState
+from shared.domain.compute import ManagedScriptResult, OperationState, ScriptResult, VmState
 from shared.domain.errors import AzureOperationError
 from shared.domain.model import BuildReason, PendingOperation, Pointers, Run
 from shared.steps.build_image import SYSPREP_TIMEOUT, step_deallocate, step_sysprep
@@ -37,6 +37,9 @@ class GuestCompute(FakeCompute):
     refuse_script: AzureOperationError | None = None
     refuse_result: AzureOperationError | None = None
     scripts: list[tuple[str, str]] = field(default_factory=list)
+    managed: dict[str, ManagedScriptResult] = field(default_factory=dict)
+    refuse_managed: AzureOperationError | None = None
+    vm_reads: int = 0
 
     def start_script(self, vm_name: str, text: str) -> str:
         self.scripts.append((vm_name, text))
@@ -51,7 +54,17 @@ class GuestCompute(FakeCompute):
 
     def get_vm(self, name: str) -> VmState | None:
         assert name == NAME
+        self.vm_reads += 1
         return self.vm
+
+    def start_managed_script(self, vm_name: str, name: str, text: str, timeout: timedelta, location: str) -> None:
+        self.calls.append(("start_managed_script", (vm_name, name, text, timeout, location)))
+
+    def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
+        assert vm_name == NAME
+        if self.refuse_managed is not None:
+            raise self.refuse_managed
+        return self.managed.get(name)
 
     def start_deallocate(self, name: str) -> None:
         self.calls.append(("start_deallocate", name))
@@ -80,151 +93,102 @@ def context(
     return StepContext(deps, CATALOG.get("office"), run, None, NOW, Pointers(workload="office"))
 
 
-def sent(checks: int = 0) -> PendingOperation:
-    return PendingOperation(kind="script:sysprep-start", started_at=NOW - timedelta(minutes=1), operation="op-0",
-                            checks=checks)  # fmt: skip
+RUNNING = PendingOperation(kind="managed:sysprep", resource_id=f"{VM_ID}/runCommands/avd-sysprep",
+                           started_at=NOW - timedelta(minutes=1), operation="avd-sysprep")  # fmt: skip
 
 
-def test_sysprep_is_sent_once_and_followed_by_its_run_command() -> None:
-    """First entry: sysprep /shutdown goes out as a Run Command on the temp VM; the step comes back for it."""
+def report(
+    state: str, errors: list[str] | None = None, exit_code: int = 0, how: str = "Succeeded"
+) -> ManagedScriptResult:
+    """What the sysprep command reports when it ended: ImageState and setuperr.log's error lines."""
+    body = json.dumps({"imageState": state, "sysprepRunning": False, "errors": errors or []})
+    return ManagedScriptResult(
+        state=how, exit_code=exit_code, stdout=body, stderr="", started=NOW - timedelta(minutes=1)
+    )
+
+
+def test_sysprep_runs_once_as_a_managed_run_command_that_waits_for_it() -> None:
+    """First entry: sysprep /quit goes out as the temp VM's managed Run Command 'avd-sysprep' with a 90-minute limit."""
     compute = GuestCompute()
     outcome = step_sysprep(context(compute))
-    assert compute.scripts == [(NAME, guest_scripts.SYSPREP_START)]
+    assert compute.calls == [
+        ("start_managed_script", (NAME, "avd-sysprep", guest_scripts.SYSPREP, SYSPREP_TIMEOUT, "westeurope"))
+    ]
+    assert "'/generalize','/oobe','/quit','/mode:vm' -Wait" in guest_scripts.SYSPREP
     assert outcome.pending is not None
-    assert outcome.pending.kind == "script:sysprep-start"
-
-
-def test_a_started_sysprep_is_marked_and_the_vm_watched() -> None:
-    """The command reported: sysprep-started marked now, the VM watched (pending 'sysprep' on its name)."""
-    compute = GuestCompute(results={"op-0": ScriptResult('{"started": true}', "")})
-    outcome = step_sysprep(context(compute, sent()))
-    assert outcome.run_updates == {"marks": {"sysprep-started": NOW}}
-    assert outcome.pending == PendingOperation(kind="sysprep", resource_id=NAME, started_at=NOW)
-    assert outcome.wait == timedelta(seconds=15)
-
-
-def test_a_sysprep_start_that_printed_an_error_fails() -> None:
-    """stderr from the start script is an error naming the VM."""
-    compute = GuestCompute(results={"op-0": ScriptResult("", "access denied")})
-    with pytest.raises(AzureOperationError, match=f"^sysprep on {NAME} failed: GuestScriptError: access denied$"):
-        step_sysprep(context(compute, sent()))
-
-
-def test_a_vm_that_stopped_before_the_command_reported_has_resealed() -> None:
-    """No report yet but the VM is stopped: sysprep only powers off once resealed, so deallocate next."""
-    compute = GuestCompute(vm=vm("stopped"))
-    outcome = step_sysprep(context(compute, sent()))
-    assert outcome.next_step == "deallocate"
-    assert outcome.run_updates == {"marks": {"sysprep-started": NOW}}
-    [entry] = outcome.audit
-    assert entry.kind == "sysprep-done"
-    assert entry.detail == (
-        f"{NAME}: stopped (stopped) after sysprep /generalize /oobe /shutdown was sent, before Run Command "
-        "reported (Run Command has not reported); sysprep powers off only once resealed"
+    assert (outcome.pending.kind, outcome.pending.resource_id) == (
+        "managed:sysprep",
+        f"{VM_ID}/runCommands/avd-sysprep",
     )
-
-
-def test_a_vm_still_stopping_is_waited_for_briefly() -> None:
-    """Stopping or deallocating: look again after the shortest wait, the command still pending."""
-    for power in ("stopping", "deallocating"):
-        outcome = step_sysprep(context(GuestCompute(vm=vm(power)), sent()))
-        assert outcome.wait == timedelta(seconds=15)
-        assert outcome.pending is not None
-        assert (outcome.pending.kind, outcome.pending.checks) == ("script:sysprep-start", 1)
-
-
-def test_a_running_vm_without_a_report_keeps_waiting_for_the_command() -> None:
-    """Still running and no report: wait for the Run Command (not a reseal)."""
-    outcome = step_sysprep(context(GuestCompute(vm=vm("running")), sent()))
-    assert outcome.next_step is None
-    assert outcome.pending is not None
-    assert outcome.pending.kind == "script:sysprep-start"
-
-
-def test_a_refused_first_send_fails_the_run() -> None:
-    """Not sent before: Azure refusing the command is the run's failure (no VM state is trusted)."""
-    compute = GuestCompute(vm=vm("stopped"), refuse_script=AzureOperationError("run", "OperationNotAllowed", "x", 409))
-    with pytest.raises(AzureOperationError, match="OperationNotAllowed"):
-        step_sysprep(context(compute))
-
-
-def test_a_failed_command_after_sending_is_a_reseal_only_if_the_vm_stopped() -> None:
-    """Sent, then Run Command fails (the agent went down with the VM): a stopped VM resealed; a running one raises."""
-    refusal = AzureOperationError("run", "VMAgentNotReady", "agent down", 409)
-    stopped = GuestCompute(vm=vm("stopped"), refuse_result=refusal)
-    outcome = step_sysprep(context(stopped, sent()))
-    assert outcome.next_step == "deallocate"
-    assert "(Run Command failed: VMAgentNotReady)" in outcome.audit[0].detail
-    running = GuestCompute(vm=vm("running"), refuse_result=refusal)
-    with pytest.raises(AzureOperationError, match="VMAgentNotReady"):
-        step_sysprep(context(running, sent()))
-
-
-def test_a_stopped_vm_after_sysprep_started_goes_on_to_deallocate() -> None:
-    """sysprep-started marked, the VM stopped: generalized and shut down, deallocate next."""
-    compute = GuestCompute(vm=vm("stopped"))
-    outcome = step_sysprep(context(compute, marks={"sysprep-started": timedelta(minutes=5)}))
-    assert outcome.next_step == "deallocate"
-    assert [(a.kind, a.detail) for a in outcome.audit] == [("sysprep-done", f"{NAME}: generalized and shut down")]
-
-
-def test_a_vm_deleted_during_sysprep_fails_the_run() -> None:
-    """No VM: the failure says it was deleted outside the product."""
-    outcome = step_sysprep(context(GuestCompute(), marks={"sysprep-started": timedelta(minutes=5)}))
-    assert outcome.fail == f"temporary VM {NAME} was deleted outside the product during sysprep"
-
-
-def test_a_sysprep_still_running_is_watched_then_timed_out() -> None:
-    """Running 5 minutes in: looked at again soon; past 90 minutes: the run fails saying so."""
-    compute = GuestCompute(vm=vm("running"))
-    early = step_sysprep(
-        context(compute, marks={"sysprep-started": timedelta(minutes=5)}, step_seen_ago=timedelta(minutes=5))
-    )
-    assert early.wait == timedelta(seconds=15)
-    assert early.pending is not None
-    assert early.pending.kind == "sysprep"
-    late = step_sysprep(
-        context(compute, marks={"sysprep-started": timedelta(minutes=91)}, step_seen_ago=timedelta(minutes=91))
-    )
-    assert late.fail == f"sysprep on {NAME} did not finish within 90 minutes"
     assert timedelta(minutes=90) == SYSPREP_TIMEOUT
 
 
-def test_an_overdue_sysprep_has_its_log_read_every_four_minutes() -> None:
-    """Past 12 minutes and 4 minutes since the last read: the status script runs and the read is marked."""
-    compute = GuestCompute(vm=vm("running"))
-    marks = {"sysprep-started": timedelta(minutes=13)}
-    outcome = step_sysprep(context(compute, marks=marks, step_seen_ago=timedelta(minutes=13)))
-    assert compute.scripts == [(NAME, guest_scripts.SYSPREP_STATUS)]
-    assert outcome.run_updates["marks"]["sysprep-log-read"] == NOW
-    recent = GuestCompute(vm=vm("running"))
-    step_sysprep(
-        context(recent, marks={**marks, "sysprep-log-read": timedelta(minutes=3)}, step_seen_ago=timedelta(minutes=13))
-    )
-    assert recent.scripts == []
-
-
-def status(errors: list[str], running: bool) -> ScriptResult:
-    return ScriptResult(json.dumps({"imageState": "x", "sysprepRunning": running, "errors": errors}), "")
+def test_a_resealed_vm_goes_on_to_deallocate() -> None:
+    """The command ended with ImageState RESEAL_TO_OOBE: deallocate next, the audit says generalized."""
+    compute = GuestCompute(managed={"avd-sysprep": report("IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE")})
+    outcome = step_sysprep(context(compute, RUNNING))
+    assert outcome.next_step == "deallocate"
+    assert [(a.kind, a.detail) for a in outcome.audit] == [
+        ("sysprep-done", f"{NAME}: generalized (IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE)")
+    ]
 
 
 def test_sysprep_errors_in_the_log_fail_the_run_with_the_last_lines() -> None:
-    """Not running with errors: the run fails with the last 12 lines of the log."""
+    """Not resealed: the run fails with the ImageState and the last 12 error lines of setuperr.log."""
     errors = [f"line {i}" for i in range(20)]
-    compute = GuestCompute(results={"op-1": status(errors, running=False)})
-    pending = PendingOperation(kind="script:sysprep-status", started_at=NOW, operation="op-1")
-    outcome = step_sysprep(context(compute, pending, marks={"sysprep-started": timedelta(minutes=20)}))
-    assert outcome.fail == f"sysprep failed on {NAME}:\n" + "\n".join(f"line {i}" for i in range(8, 20))
+    compute = GuestCompute(managed={"avd-sysprep": report("IMAGE_STATE_COMPLETE", errors)})
+    outcome = step_sysprep(context(compute, RUNNING))
+    assert outcome.fail == f"sysprep failed on {NAME} (ImageState IMAGE_STATE_COMPLETE):\n" + "\n".join(
+        f"line {i}" for i in range(8, 20)
+    )
+    silent = GuestCompute(managed={"avd-sysprep": report("")})
+    assert step_sysprep(context(silent, RUNNING)).fail == (
+        f"sysprep failed on {NAME} (ImageState not set):\nsetuperr.log has no error lines"
+    )
 
 
-def test_a_sysprep_still_running_per_its_log_is_waited_for() -> None:
-    """Running (or no errors): back to watching the VM from sysprep's start."""
-    compute = GuestCompute(results={"op-1": status(["warn"], running=True)})
-    pending = PendingOperation(kind="script:sysprep-status", started_at=NOW, operation="op-1")
-    outcome = step_sysprep(context(compute, pending, marks={"sysprep-started": timedelta(minutes=20)}))
+def test_a_failed_or_timed_out_command_fails_the_run_saying_which() -> None:
+    """Exit code or Azure's TimedOut decides before ImageState is read; the failure quotes stderr or the limit."""
+    failed = ManagedScriptResult(state="Failed", exit_code=1, stdout="", stderr="Access is denied.", started=NOW)
+    outcome = step_sysprep(context(GuestCompute(managed={"avd-sysprep": failed}), RUNNING))
+    assert outcome.fail == f"sysprep exited with code 1 on {NAME}: Access is denied."
+    timed_out = ManagedScriptResult(state="TimedOut", exit_code=None, stdout="", stderr="", started=NOW)
+    outcome = step_sysprep(context(GuestCompute(managed={"avd-sysprep": timed_out}), RUNNING))
+    assert outcome.fail == f"sysprep on {NAME} did not finish within 90 minutes"
+
+
+def test_a_command_not_done_is_waited_for_without_reading_the_vm() -> None:
+    """No result yet: the step waits for the command's event (or the safety net), no VM read."""
+    compute = GuestCompute(vm=vm("running"))
+    outcome = step_sysprep(context(compute, RUNNING))
+    assert outcome.next_step is None
     assert outcome.fail is None
-    assert outcome.pending == PendingOperation(kind="sysprep", resource_id=NAME, started_at=NOW - timedelta(minutes=20))
-    assert outcome.wait == timedelta(minutes=4)
+    assert outcome.pending is not None
+    assert (outcome.pending.kind, outcome.pending.checks) == ("managed:sysprep", 1)
+    assert compute.vm_reads == 0
+
+
+def test_a_sysprep_whose_report_never_comes_fails_after_90_minutes() -> None:
+    """Still no report 91 minutes into the step: the run fails saying so; 5 minutes in it waits."""
+    compute = GuestCompute(vm=vm("running"))
+    early = step_sysprep(context(compute, RUNNING, step_seen_ago=timedelta(minutes=5)))
+    assert early.fail is None
+    late = step_sysprep(context(compute, RUNNING, step_seen_ago=timedelta(minutes=91)))
+    assert late.fail == f"sysprep on {NAME} did not finish within 90 minutes"
+
+
+def test_a_vm_deleted_during_sysprep_fails_the_run() -> None:
+    """The command is gone with its VM: the failure says the VM was deleted outside the product."""
+    gone = AzureOperationError("run", "NotFound", "Run Command avd-sysprep no longer exists", 404)
+    outcome = step_sysprep(context(GuestCompute(refuse_managed=gone), RUNNING))
+    assert outcome.fail == f"temporary VM {NAME} was deleted outside the product during sysprep"
+
+
+def test_a_missing_command_on_a_vm_that_exists_is_an_azure_error() -> None:
+    """NotFound while the VM still exists is not a deletion by hand: the error goes up to the run handler."""
+    gone = AzureOperationError("run", "NotFound", "Run Command avd-sysprep no longer exists", 404)
+    with pytest.raises(AzureOperationError, match="NotFound"):
+        step_sysprep(context(GuestCompute(vm=vm("running"), refuse_managed=gone), RUNNING))
 
 
 # --- deallocate -------------------------------------------------------------------------------------

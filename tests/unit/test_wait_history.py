@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.config import Settings
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import StartBuild
-from shared.domain.compute import GalleryVersionState, OperationState, RegionReplication, VmState
+from shared.domain.compute import GalleryVersionState, ManagedScriptResult, OperationState, RegionReplication
 from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, VersionNumber
 from shared.domain.records import Changes
 from shared.steps import history, replication, runs, waits
@@ -68,8 +69,8 @@ def test_a_predicted_end_is_a_safety_net_only_while_events_come_at_once() -> Non
 
 
 @dataclass
-class ShuttingDown:
-    """A temp VM that stops (sysprep /shutdown) at a given virtual time; counts the reads."""
+class Resealing:
+    """A temp VM whose sysprep command reports (resealed) at a given virtual time; counts the reads."""
 
     clock: list[datetime]
     stops_at: datetime
@@ -77,21 +78,27 @@ class ShuttingDown:
     retry_after: float | None = None
     calls: list[str] = field(default_factory=list)
 
-    def get_vm(self, name: str) -> VmState:
+    def id_of(self, resource_type: str, name: str) -> str:
+        return f"/{resource_type}/{name}"
+
+    def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
         self.reads += 1
-        power = "stopped" if self.clock[0] >= self.stops_at else "running"
-        return VmState("id", name, OperationState.SUCCEEDED, power, False, "disk", (), "urn")
+        if self.clock[0] < self.stops_at:
+            return None
+        report = '{"imageState":"IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE","sysprepRunning":false,"errors":[]}'
+        return ManagedScriptResult("Succeeded", 0, report, "", started=T0)
 
 
 def _sysprep_looks(took: dict[str, float]) -> tuple[int, timedelta]:
-    """Drive step_sysprep on the virtual clock until it sees the VM stopped: (reads, overshoot)."""
+    """Drive step_sysprep without events on the virtual clock until its command reports: (reads, overshoot)."""
     clock = [T0]
-    compute = ShuttingDown(clock, T0 + SYSPREP)
+    compute = Resealing(clock, T0 + SYSPREP)
     deps = make_deps(CATALOG, compute=compute)  # type: ignore[arg-type]
+    deps.settings = Settings(event_grid=False)
     pointers = Pointers(workload="office", took=took)
-    pending = PendingOperation(kind="sysprep", resource_id="vm", started_at=T0)
-    run = _run(step="sysprep", marks={"sysprep-started": T0}, pending=pending, step_started_at=T0)
-    wait = StepContext(deps, CATALOG.get("office"), run, None, T0, pointers).first_look("sysprep", evented=False)
+    pending = PendingOperation(kind="managed:sysprep", resource_id="vm", started_at=T0, operation="avd-sysprep")
+    run = _run(step="sysprep", pending=pending, step_started_at=T0)
+    wait = StepContext(deps, CATALOG.get("office"), run, None, T0, pointers).first_look("managed:sysprep")
     while True:
         clock[0] += wait
         ctx = StepContext(deps, CATALOG.get("office"), run, None, clock[0], pointers)
@@ -104,9 +111,9 @@ def _sysprep_looks(took: dict[str, float]) -> tuple[int, timedelta]:
 
 
 def test_sysprep_starts_from_the_workloads_last_measured_duration() -> None:
-    """Sysprep has no event and no progress: last run's duration saves most of its reads and halves the overshoot."""
+    """Without events sysprep shows no progress: last run's duration saves most of its reads and halves the overshoot."""
     blind_reads, blind_over = _sysprep_looks({})
-    known_reads, known_over = _sysprep_looks({"sysprep": 560.0})
+    known_reads, known_over = _sysprep_looks({"managed:sysprep": 560.0})
     assert blind_reads >= 12  # from the opening, backing off by GROWTH
     assert known_reads <= 5
     assert known_over <= SYSPREP * waits.NEAR
@@ -123,6 +130,8 @@ def test_a_run_records_how_long_each_operation_took_and_scripts_are_left_out() -
     script = _run(pending=PendingOperation(kind="managed:c0-p0", started_at=T0))
     assert history.took(script, now, None) == {}
     assert history.expected(Pointers(workload="office", took={"managed:c0-p0": 9.0}), "managed:c0-p0") is None
+    resealing = _run(pending=PendingOperation(kind="managed:sysprep", started_at=T0))  # the same work every run
+    assert history.took(resealing, now, None) == {"managed:sysprep": 300.0}
 
 
 def test_a_succeeded_run_leaves_its_durations_and_event_lag_on_the_pointers() -> None:
@@ -173,7 +182,7 @@ def test_a_replications_predicted_end_is_a_safety_net_when_the_workloads_events_
     assert wait(event_grid=True, event_lag=80.0) == plain  # events late: the look at the end is sooner
 
 
-@pytest.mark.parametrize("kind", ["vm-create", "sysprep", "version-create"])
+@pytest.mark.parametrize("kind", ["vm-create", "managed:sysprep", "version-create"])
 def test_the_step_context_gives_the_measured_duration_to_its_waits(kind: str) -> None:
     """A step's first look and back-off use what the same kind of operation took last time."""
     deps = make_deps(CATALOG)
