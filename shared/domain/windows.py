@@ -17,14 +17,16 @@ def patch_tuesday(year: int, month: int) -> date:
 
 def latest_opening(now: datetime, opens: Callable[[int, int], datetime]) -> tuple[int, int, datetime]:
     """(year, month, opening) of the newest month whose opening (`opens(year, month)`) is not after
-    now: this month's, or last month's while this month's is still ahead."""
+    now: this month's, or last month's while this month's is still ahead. An opening may fall in
+    the next month (Patch Tuesday, at most the 14th, plus up to 20 days), so early in a month last
+    month's can still be ahead too: then the month before it, whose opening is always past."""
     year, month = now.year, now.month
-    for _ in range(2):
+    for _ in range(3):
         opening = opens(year, month)
         if opening <= now:
             return year, month, opening
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    raise AssertionError("unreachable: last month's opening always comes before now")
+    raise AssertionError("unreachable: the opening of the month before last always comes before now")
 
 
 def patch_window(now: datetime, offset_days: int) -> tuple[str, datetime]:
