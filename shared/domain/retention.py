@@ -27,12 +27,12 @@ def in_use_key(image_id: str | None, exact_version: str | None) -> str | None:
     `exactVersion` (a scale set model) is counted as the definition id: some version of it runs.
     Anything that is not a gallery image (marketplace, managed image) is None.
     """
-    match = _GALLERY_IMAGE.match(image_id or "")
+    match = _GALLERY_IMAGE.match(image_id) if image_id else None
     if match is None:
         return None
-    definition = match["definition"].lower()
+    definition = match["definition"]
     version = match["version"] or (exact_version or "").strip()
-    return f"{definition}/versions/{version.lower()}" if version else definition
+    return (f"{definition}/versions/{version}" if version else definition).lower()
 
 
 class Action(StrEnum):
@@ -103,16 +103,16 @@ def plan(
             )
         else:
             end = now + timedelta(days=policy.grace_days)
-            why = _retire_reason(version, newest, policy.keep)
+            why = _retire_reason(version, newest)
             decisions.append(Decision(version.version, version.display_name, Action.DEPRECATE, why, end))
     return decisions
 
 
-def _retire_reason(version: ImageVersion, newest: list[VersionNumber], keep: int) -> str:
+def _retire_reason(version: ImageVersion, newest: list[VersionNumber]) -> str:
     """Why a version goes, true however many versions there are (withdrawn ones never count as newest)."""
     if version.status in (Status.WITHDRAWN, Status.FAILED):
         return f"{version.status.value} and not in use; {version.status.value} versions do not count as newest"
-    return f"{version.status.value}, not among the newest {len(newest) or keep} and not in use"
+    return f"{version.status.value}, not among the newest {len(newest)} and not in use"
 
 
 def _protection(
@@ -132,7 +132,7 @@ def _protection(
         key = version.gallery_version_id.lower()
         if key in images_in_use:
             return "used by a VM or scale set"
-        if key.rsplit("/versions/", 1)[0] in images_in_use:
+        if key.partition("/versions/")[0] in images_in_use:  # its definition
             return "a scale set deploys its definition ('latest') without saying which version runs"
     if version.status in IN_FLIGHT:
         return f"{version.status.value} (in progress)"

@@ -197,13 +197,13 @@ def _remove_temp_resources(ctx: StepContext, *, thorough: bool = False) -> Outco
     if compute.resource_state(vm_id) is not OperationState.MISSING:
         if pending.checks % 5 == 4:  # a delete that was refused or lost: ask again now and then
             start_once(compute.start_delete, vm_id)
-        return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("delete-temp", pending.resource_id))
+        return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("delete-temp"))  # carried over
     remaining = [r for r in leftovers if compute.resource_state(r) is not OperationState.MISSING]
     if not remaining:
         return None
     for resource_id in remaining:
         start_once(compute.start_delete, resource_id)
-    return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("delete-temp", ",".join(remaining)))
+    return Outcome(wait=ctx.backoff(pending), pending=ctx.pending("delete-temp"))  # carried over
 
 
 def step_cleanup(ctx: StepContext) -> Outcome:

@@ -262,9 +262,9 @@ def _latest(work: _Pass, gallery: dict[str, GalleryVersionState], deps: Deps, re
     Azure has the flag twice: publishingProfile.excludeFromLatest for the version and
     targetRegions[].excludeFromLatest per region; either hides the version in a region.
     """
-    production = str(work.pointers.production) if work.pointers.production else None
+    production = work.pointers.production
     for name, state in sorted(gallery.items()):
-        visible = name == production
+        visible = production is not None and name == str(production)
         wrong = _wrong_regions(state, visible)
         if not wrong:
             continue  # as it should be

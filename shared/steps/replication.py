@@ -93,10 +93,10 @@ def judge(
     failed = [r for r in by_region.values() if r.state == "Failed"]
     for region in failed:
         name = region.region.replace(" ", "").lower()
-        tries = version.replication_retries.get(name, 0)
-        if tries >= MAX_REGION_RETRIES:
-            detail = region.details or "no detail"
-            return Verdict(failed=f"replication of {version.version} to {name} failed {tries + 1} times ({detail})")
+        retried = version.replication_retries
+        if name in retried and retried[name] >= MAX_REGION_RETRIES:
+            detail, times = region.details or "no detail", retried[name] + 1
+            return Verdict(failed=f"replication of {version.version} to {name} failed {times} times ({detail})")
         return Verdict(retry_region=name)
     complete = all(by_region.get(n) is not None and by_region[n].state == "Completed" for n in wanted_names)
     if complete and state.aggregated in ("Completed", ""):

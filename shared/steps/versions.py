@@ -44,17 +44,30 @@ OPERATION_OF: dict[str, Literal["replicate", "validate"]] = {
 }
 
 
-def _message(
-    version: ImageVersion, operation: Literal["replicate", "validate"], deps: Deps, delay: timedelta | None
-) -> Envelope:
-    command = ContinueVersion(
+def _command(
+    version: ImageVersion, operation: Literal["replicate", "validate"], trigger: Literal["next", "recheck"]
+) -> ContinueVersion:
+    return ContinueVersion(
         workload=version.workload,
         version=str(version.version),
         operation=operation,
         attempt=version.op_attempt,
-        trigger="recheck" if delay else "next",
+        trigger=trigger,
     )
-    return Envelope.wrap(command, scheduled_for=deps.clock.now() + delay if delay else None)
+
+
+def _next(version: ImageVersion, operation: Literal["replicate", "validate"]) -> Envelope:
+    """The version's operation, to be handled now."""
+    return Envelope.wrap(_command(version, operation, "next"))
+
+
+def _message(
+    version: ImageVersion, operation: Literal["replicate", "validate"], deps: Deps, delay: timedelta | None
+) -> Envelope:
+    """A re-check of the version's operation after `delay` (None: now)."""
+    if not delay:
+        return _next(version, operation)
+    return Envelope.wrap(_command(version, operation, "recheck"), scheduled_for=deps.clock.now() + delay)
 
 
 def continue_version(command: ContinueVersion, deps: Deps) -> list[Envelope]:
@@ -90,7 +103,7 @@ def _where_it_is(version: ImageVersion, deps: Deps) -> list[Envelope]:
     """A stale or duplicate message: re-send where the version's operation is (deduplicated)."""
     pending = version.pending
     if pending is not None and pending.kind in OPERATION_OF:
-        return [_message(version, OPERATION_OF[pending.kind], deps, None)]
+        return [_next(version, OPERATION_OF[pending.kind])]
     return []
 
 
@@ -188,7 +201,7 @@ def _replicate(
             pointers = pointers.evolve(rollback=previous_number)
     deps.records.commit(Changes(workload=workload.name, versions=versions, pointers=pointers, audit=audit))
     if target is Stage.VALIDATION:
-        return [_message(ready, "validate", deps, None)]
+        return [_next(ready, "validate")]
     # A pointer moved: converge the gallery with it.
     return [reconcile_after(workload.name, f"{target.value}:{version.version}", deps)]
 
@@ -363,7 +376,7 @@ def _judge(
         stage=stage,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[judged], audit=[entry]))
-    return [_message(judged, "validate", deps, None)]
+    return [_next(judged, "validate")]
 
 
 VALIDATION_COMMAND = "avd-validate"
