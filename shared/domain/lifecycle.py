@@ -47,23 +47,19 @@ def captured(version: ImageVersion, gallery_version_id: str) -> ImageVersion:
     """The gallery version exists; it now replicates to the test stage's regions.
 
     Only a capture in progress can be recorded: a version is captured once, never again."""
-    action = "record the capture of"
-    if version.status is not Status.CAPTURING:
-        raise TransitionRefused(f"cannot {action} {version.version}: it is {_describe(version)}")
-    return _move(
-        version,
-        Status.REPLICATING,
-        action,
+    if version.status is not Status.CAPTURING:  # stricter than ALLOWED: only a capture in progress
+        raise TransitionRefused(f"cannot record the capture of {version.version}: it is {_describe(version)}")
+    return version.evolve(
+        status=Status.REPLICATING,
         target_stage=Stage.TEST,
         gallery_version_id=gallery_version_id,
     )
 
 
 def replicated(version: ImageVersion) -> ImageVersion:
-    action = "complete replication of"
-    if version.status is not Status.REPLICATING or version.target_stage is None:
-        raise TransitionRefused(f"cannot {action} {version.version}: it is {_describe(version)}")
-    return _move(version, Status.READY, action, stage=version.target_stage, target_stage=None)
+    if version.status is not Status.REPLICATING or version.target_stage is None:  # stricter than ALLOWED
+        raise TransitionRefused(f"cannot complete replication of {version.version}: it is {_describe(version)}")
+    return version.evolve(status=Status.READY, stage=version.target_stage, target_stage=None)
 
 
 def fail(version: ImageVersion, reason: str) -> ImageVersion:

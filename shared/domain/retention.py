@@ -132,7 +132,7 @@ def _protection(
         key = version.gallery_version_id.lower()
         if key in images_in_use:
             return "used by a VM or scale set"
-        if key.partition("/versions/")[0] in images_in_use:  # its definition
+        if key.removesuffix(f"/versions/{version.version}") in images_in_use:  # its definition
             return "a scale set deploys its definition ('latest') without saying which version runs"
     if version.status in IN_FLIGHT:
         return f"{version.status.value} (in progress)"
