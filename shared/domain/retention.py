@@ -136,7 +136,10 @@ def _protection(
             return "a scale set deploys its definition ('latest') without saying which version runs"
     if version.status in IN_FLIGHT:
         return f"{version.status.value} (in progress)"
-    if version.status is Status.WITHDRAWN and (production is None or version.version > production):
+    # kept until a newer version serves production: it is still the newer of the two
+    if version.status is Status.WITHDRAWN and (
+        production is None or max(production, version.version) == version.version
+    ):
         return "withdrawn by a rollback; kept for investigation until a newer version reaches production"
     if version.status is not Status.DEPRECATED and version.version in newest:
         return f"one of the newest {keep}"
