@@ -17,7 +17,7 @@ import pytest
 from shared.adapters import guest_scripts
 from shared.config import Settings
 from shared.domain.catalog import load_catalog
-from shared.domain.compute import ManagedScriptResult, OperationState, ScriptResult, VmState
+from shared.domain.compute import ManagedScriptResult, OperationState, VmState
 from shared.domain.errors import AzureOperationError
 from shared.domain.model import BuildReason, PendingOperation, Pointers, Run
 from shared.steps.build_image import SYSPREP_TIMEOUT, step_deallocate, step_sysprep
@@ -32,25 +32,12 @@ VM_ID = f"/subscriptions/s/resourceGroups/rg-avd-images/providers/Microsoft.Comp
 
 @dataclass
 class GuestCompute(FakeCompute):
+    """The temp VM and its sysprep command: the managed Run Command's result, or Azure's refusal."""
+
     vm: VmState | None = None
-    results: dict[str, ScriptResult | None] = field(default_factory=dict)
-    refuse_script: AzureOperationError | None = None
-    refuse_result: AzureOperationError | None = None
-    scripts: list[tuple[str, str]] = field(default_factory=list)
     managed: dict[str, ManagedScriptResult] = field(default_factory=dict)
     refuse_managed: AzureOperationError | None = None
     vm_reads: int = 0
-
-    def start_script(self, vm_name: str, text: str) -> str:
-        self.scripts.append((vm_name, text))
-        if self.refuse_script is not None:
-            raise self.refuse_script
-        return f"op-{len(self.scripts)}"
-
-    def script_result(self, operation: str) -> ScriptResult | None:
-        if self.refuse_result is not None:
-            raise self.refuse_result
-        return self.results.get(operation)
 
     def get_vm(self, name: str) -> VmState | None:
         assert name == NAME
