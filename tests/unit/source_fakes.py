@@ -30,12 +30,8 @@ URN = "MicrosoftWindowsDesktop:windows-11:win11-24h2-avd:26100.7171.251107"
 
 
 @dataclass
-class SourceCompute(FakeCompute):
-    """Answers the VM, script and managed script reads; records every start."""
-
-    def latest_marketplace_version(self, location: str, publisher: str, offer: str, sku: str) -> str:
-        self.calls.append(("latest_marketplace_version", (location, publisher, offer, sku)))
-        return self.marketplace_version
+class GuestCompute(FakeCompute):
+    """A VM's network, create, action and managed Run Commands: answers from the dicts, records every start."""
 
     script_results: dict[str, ScriptResult] = field(default_factory=dict)
     managed: dict[str, ManagedScriptResult] = field(default_factory=dict)
@@ -46,12 +42,6 @@ class SourceCompute(FakeCompute):
     def start_create_vm(self, spec: VmSpec) -> str:
         self.calls.append(("start_create_vm", spec))
         return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
-
-    def start_vm(self, name: str) -> None:
-        self.calls.append(("start_vm", name))
-
-    def start_restart(self, name: str) -> None:
-        self.calls.append(("start_restart", name))
 
     def start_script(self, vm_name: str, text: str) -> str:
         self.calls.append(("start_script", (vm_name, text)))
@@ -65,6 +55,21 @@ class SourceCompute(FakeCompute):
 
     def start_managed_script(self, vm_name: str, name: str, text: str, timeout: timedelta, location: str) -> None:
         self.calls.append(("start_managed_script", (vm_name, name, text, timeout, location)))
+
+
+@dataclass
+class SourceCompute(GuestCompute):
+    """Answers the VM, script and managed script reads; records every start."""
+
+    def latest_marketplace_version(self, location: str, publisher: str, offer: str, sku: str) -> str:
+        self.calls.append(("latest_marketplace_version", (location, publisher, offer, sku)))
+        return self.marketplace_version
+
+    def start_vm(self, name: str) -> None:
+        self.calls.append(("start_vm", name))
+
+    def start_restart(self, name: str) -> None:
+        self.calls.append(("start_restart", name))
 
 
 def context(

@@ -25,7 +25,8 @@ from shared.steps.build_source import INVENTORY_TIMEOUT
 from shared.steps.outcome import Outcome
 from shared.steps.step_context import StepContext
 from tests.conftest import make_version
-from tests.unit.fakes import FakeClock, FakeCompute, make_deps
+from tests.unit.fakes import FakeClock, make_deps
+from tests.unit.source_fakes import GuestCompute
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "catalog").is_dir())
 CATALOG = load_catalog(ROOT / "catalog")
@@ -44,12 +45,10 @@ TAGS = {
 
 
 @dataclass
-class CloneCompute(FakeCompute):
+class CloneCompute(GuestCompute):
     """Answers resource states, scripts and managed scripts; records every start."""
 
     states: dict[str, OperationState] = field(default_factory=dict)
-    script_results: dict[str, ScriptResult] = field(default_factory=dict)
-    managed: dict[str, ManagedScriptResult] = field(default_factory=dict)
 
     def resource_state(self, resource_id: str) -> OperationState:
         return self.states.get(resource_id, OperationState.MISSING)
@@ -61,26 +60,6 @@ class CloneCompute(FakeCompute):
     def start_disk_from_snapshot(self, name: str, location: str, snapshot_id: str, tags: dict[str, str]) -> str:
         self.calls.append(("start_disk_from_snapshot", (name, location, snapshot_id, tags)))
         return self.id_of("Microsoft.Compute/disks", name)
-
-    def ensure_network(self, location: str) -> str:
-        return f"subnet-in-{location}"
-
-    def start_create_vm(self, spec: VmSpec) -> str:
-        self.calls.append(("start_create_vm", spec))
-        return self.id_of("Microsoft.Compute/virtualMachines", spec.name)
-
-    def start_script(self, vm_name: str, text: str) -> str:
-        self.calls.append(("start_script", (vm_name, text)))
-        return "op-1"
-
-    def script_result(self, operation: str) -> ScriptResult | None:
-        return self.script_results.get(operation)
-
-    def managed_script_result(self, vm_name: str, name: str) -> ManagedScriptResult | None:
-        return self.managed.get(name)
-
-    def start_managed_script(self, vm_name: str, name: str, text: str, timeout: timedelta, location: str) -> None:
-        self.calls.append(("start_managed_script", (vm_name, name, text, timeout, location)))
 
 
 def context(
