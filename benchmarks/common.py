@@ -303,7 +303,7 @@ def priced_table(
     end = phase.start + timedelta(seconds=phase.critical_seconds)
     drawn: dict[str, list[float]] = {}
     for when, key, value in draws or []:
-        if phase.start <= when <= end:
+        if phase.start <= when < end:
             drawn.setdefault(key, []).append(value)
     return {
         key: (sum(drawn[key]) / len(drawn[key]) if key in drawn else value * factor) for key, value in table.items()

@@ -272,6 +272,9 @@ class Pointers(BaseModel):
     # what the next run's waits start from (shared/steps/history.py).
     took: dict[str, float] = Field(default_factory=dict)
     event_lag: float | None = None  # how late Event Grid delivered to the last finished run (seconds)
+    # The source VM's OS disk a finished run's inventory saw FullyDecrypted with
+    # PreventDeviceEncryption=1: the next run on that disk does not turn BitLocker off again.
+    source_decrypted: str = ""
     etag: str | None = Field(default=None, exclude=True)
 
     def serving(self, stage: Stage) -> VersionNumber | None:
@@ -314,6 +317,7 @@ class Run(BaseModel):
     source_manifest: Manifest | None = None
     source_image: str = ""
     source_os_disk_id: str = ""
+    source_decrypted: str = ""  # the OS disk id when its inventory saw it FullyDecrypted, PreventDeviceEncryption=1
     customization_index: int = 0
     customization_pass: int = 0  # Windows Update runs in passes, with restarts between them
     step_started_at: datetime | None = None

@@ -66,7 +66,20 @@ def step_source_vm(ctx: StepContext) -> Outcome:
         starting = ctx.pending("vm-start", vm.id)
         return Outcome(wait=ctx.backoff(starting), pending=starting)
     updates = {"source_image": ctx.run.source_image or vm.image_reference, "source_os_disk_id": vm.os_disk_id}
-    return Outcome(next_step="customize", run_updates=updates)
+    audit = []
+    if _seen_decrypted(ctx, vm.os_disk_id) and SOURCE_BITLOCKER not in ctx.run.marks:
+        detail = (
+            f"source VM {vm.name}: its OS disk was FullyDecrypted with PreventDeviceEncryption=1 at the "
+            "end of the last run; BitLocker left as it is (this run's inventory checks it again)"
+        )
+        audit.append(ctx.audit("source-bitlocker", detail))
+    return Outcome(next_step="customize", run_updates=updates, audit=audit)
+
+
+def _seen_decrypted(ctx: StepContext, os_disk_id: str) -> bool:
+    """Whether the last finished run's inventory saw this OS disk FullyDecrypted with
+    PreventDeviceEncryption=1: a source VM re-created since has another disk and is decrypted again."""
+    return bool(os_disk_id) and os_disk_id.lower() == ctx.pointers.source_decrypted.lower()
 
 
 MAX_UPDATE_PASSES = 8  # Windows Update passes before the run gives up (each may restart the VM)
@@ -84,11 +97,13 @@ def step_customize(ctx: StepContext) -> Outcome:
     """Decrypt the source VM once, apply the customizations in order, then take its inventory.
 
     BitLocker is turned off on the source VM first (decryption runs in the background while the
-    customizations run), so every clone arrives decrypted. Each customization is its own managed
-    Run Command: its exit code decides, and a restart follows when it asks for one.
+    customizations run), so every clone arrives decrypted; not again on a source disk the last run
+    saw decrypted (the inventory below re-checks it, and turns BitLocker off if a policy turned
+    it back on). Each customization is its own managed Run Command: its exit code decides, and a
+    restart follows when it asks for one.
     """
     vm = ctx.source_vm
-    if SOURCE_BITLOCKER not in ctx.run.marks:
+    if SOURCE_BITLOCKER not in ctx.run.marks and not _seen_decrypted(ctx, ctx.run.source_os_disk_id):
         return _source_bitlocker_off(ctx, then="customize")
     index = ctx.run.customization_index
     if index < len(ctx.workload.customizations):
@@ -184,8 +199,12 @@ def step_source_decrypted(ctx: StepContext) -> Outcome:
 
 
 def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
-    """Open the new version with the source VM's manifest (or stop here: prepare only)."""
+    """Open the new version with the source VM's manifest (or stop here: prepare only).
+
+    The source VM is FullyDecrypted here; with PreventDeviceEncryption=1 its disk is remembered."""
     run, workload = ctx.run, ctx.workload
+    prevented = manifest.registry.get(guest.PREVENT_DEVICE_ENCRYPTION) == "1"
+    decrypted = {"source_decrypted": run.source_os_disk_id if prevented else ""}
     if run.prepare_only:
         detail = (
             f"source VM {ctx.source_vm} prepared (OS build {manifest.os_build}, {len(manifest.apps)} apps); "
@@ -193,7 +212,11 @@ def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
         )
         return Outcome(
             finish=True,
-            run_updates={"source_manifest": manifest, "customization_index": len(workload.customizations)},
+            run_updates={
+                "source_manifest": manifest,
+                "customization_index": len(workload.customizations),
+                **decrypted,
+            },
             audit=[AuditEntry(at=ctx.now, kind="source-prepared", actor="step:inventory", detail=detail)],
         )
     latest = ctx.pointers.newest  # every version's creation sets it, in the same transaction
@@ -228,6 +251,7 @@ def step_inventory(ctx: StepContext, manifest: Manifest) -> Outcome:
             "version": number,
             "source_manifest": manifest,
             "customization_index": len(workload.customizations),
+            **decrypted,
         },
         audit=[entry],
     )

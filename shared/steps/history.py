@@ -41,7 +41,9 @@ def expected(pointers: Pointers, kind: str) -> float | None:
 
 
 def kept(pointers: Pointers, run: Run) -> Pointers:
-    """The pointers with a succeeded run's measured durations (a failed run's may be cut short) and
-    how late its events came: the workload's next run and its promotions start from that lag."""
+    """The pointers with a succeeded run's measured durations (a failed run's may be cut short), how
+    late its events came (the workload's next run and its promotions start from that lag), and the
+    source OS disk its inventory saw decrypted (the next run on it leaves BitLocker alone)."""
     lag = run.event_lag if run.event_lag is not None else pointers.event_lag
-    return pointers.evolve(took={**pointers.took, **run.took}, event_lag=lag)
+    decrypted = run.source_decrypted or pointers.source_decrypted
+    return pointers.evolve(took={**pointers.took, **run.took}, event_lag=lag, source_decrypted=decrypted)

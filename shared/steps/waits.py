@@ -15,15 +15,18 @@ pointers when the run ends; `history.expected`). The plain back-off then starts 
 of that duration instead of from the opening, so a sysprep that took minutes last month is
 not looked at every quarter of a minute from its start; past it the back-off goes on as usual.
 
-With Event Grid the operation's event wakes the step; the re-check is only the safety net for
-a late or lost event: it comes `EVENT_ALLOWANCE` after the operation's expected end (the
-measured duration, or Azure's progress prediction; the allowance alone when neither is known)
-and then grows by `EVENT_GROWTH`, so it costs no read when events come, and bounds the wait
-when one does not. How late events come is measured, not assumed: each event that continues a
-run says how long after its operation it was delivered (`Run.event_lag`). While a look on the
-plain back-off would come sooner than the next event is expected (elapsed x GROWTH below that
-lag), the step looks on the plain back-off; once the event is the faster news, only the safety
-net remains.
+With Event Grid the operation's event wakes the step. How late events come is measured, not
+assumed: each event that continues a run says how long after its operation it was delivered
+(`Run.event_lag`, the longest so far; a new run starts from its workload's last one). While
+events come at once (or none has been measured yet) the re-check is only the safety net for a
+lost event: it comes `EVENT_ALLOWANCE` after the operation's expected end (the measured
+duration, or Azure's progress prediction; the allowance alone when neither is known) and then
+grows by `EVENT_GROWTH`, so it costs no read when events come. When they come late, waiting for
+the event would cost its whole delay on every operation: the step looks on the plain back-off,
+and never waits longer between two looks than `LAG_SHARE` of the measured delay, so the end is
+seen about a quarter of that delay after it happens instead of the whole delay; the event still
+wakes the step when it comes first. A long operation costs a few more reads (one per half delay
+past the point where the back-off's own gap would be longer).
 
 tests/unit/test_waits.py fails if any wait constant here or in the steps equals a
 simulator duration.
@@ -43,6 +46,7 @@ NEAR = GROWTH / 2  # then finer steps: the end is expected near (overshoot <= 10
 # With Event Grid the event usually continues the step; the safety net waits for a late one.
 EVENT_GROWTH = 1.0  # a lost event costs at most the time already waited
 EVENT_ALLOWANCE = timedelta(minutes=6)  # past the expected end, a delivery this late is already unusual
+LAG_SHARE = 0.5  # events measured late: no gap between looks longer than half their delay
 
 
 def opening(retry_after: float | None) -> timedelta:
@@ -52,13 +56,17 @@ def opening(retry_after: float | None) -> timedelta:
     return max(SHORTEST, timedelta(seconds=retry_after))
 
 
-def events_first(elapsed: timedelta, event_grid: bool, event_lag: float | None) -> bool:
-    """Whether the operation's event is expected before a look on the plain back-off would come."""
-    if not event_grid:
-        return False
-    if event_lag is None:  # no event measured yet: trust Event Grid, keep the safety net
-        return True
-    return max(SHORTEST, elapsed * GROWTH).total_seconds() >= event_lag
+def events_first(event_grid: bool, event_lag: float | None) -> bool:
+    """Whether the operation's event is the news and a look only the safety net: events come at
+    once (measured under SHORTEST), or none has been measured yet (trust Event Grid)."""
+    return event_grid and (event_lag is None or event_lag < SHORTEST.total_seconds())
+
+
+def _longest_gap(longest: timedelta, event_grid: bool, event_lag: float | None) -> timedelta:
+    """`longest`, or less when events are measured late: `LAG_SHARE` of their delay (>= SHORTEST)."""
+    if not event_grid or events_first(event_grid, event_lag):
+        return longest
+    return min(longest, max(SHORTEST, timedelta(seconds=(event_lag or 0.0) * LAG_SHARE)))
 
 
 def _first(retry_after: float | None, safety_net: bool, expected: float | None) -> timedelta:
@@ -86,7 +94,7 @@ def first_look(
     """The first look after starting an operation; with Event Grid, a safety net behind the event.
 
     `expected`: seconds the same operation took on the workload's last run (None: not measured)."""
-    return _first(retry_after, events_first(timedelta(0), event_grid, event_lag), expected)
+    return _first(retry_after, events_first(event_grid, event_lag), expected)
 
 
 def backoff(
@@ -101,12 +109,12 @@ def backoff(
 ) -> timedelta:
     """Time until the next look at an operation started at `started_at` (bounded geometric back-off)."""
     elapsed = now - started_at
-    safety_net = events_first(elapsed, event_grid, event_lag)
+    safety_net = events_first(event_grid, event_lag)
     first = _first(retry_after, safety_net, expected)
     if elapsed < first:
         return max(first - elapsed, SHORTEST)
     growth = EVENT_GROWTH if safety_net else NEAR if _informs(expected) else GROWTH
-    return min(longest, max(SHORTEST, elapsed * growth))
+    return min(_longest_gap(longest, event_grid, event_lag), max(SHORTEST, elapsed * growth))
 
 
 def predicted(until_end: timedelta, *, event_grid: bool = False, event_lag: float | None = None) -> timedelta:
@@ -115,6 +123,6 @@ def predicted(until_end: timedelta, *, event_grid: bool = False, event_lag: floa
     A look at the predicted end lands within a short slack of it, so it is the faster news unless
     events come at once (measured under SHORTEST, or none measured yet): then the look is the
     safety net, `EVENT_ALLOWANCE` past the predicted end, and the operation's event comes first."""
-    if event_grid and (event_lag is None or event_lag < SHORTEST.total_seconds()):
+    if events_first(event_grid, event_lag):
         return until_end + EVENT_ALLOWANCE
     return until_end

@@ -175,7 +175,12 @@ def test_a_decrypted_inventory_opens_the_first_version() -> None:
         source_image=URN, manifest=MANIFEST,
     )  # fmt: skip
     assert outcome.pointers == Pointers(workload="office", newest=number)
-    assert outcome.run_updates == {"version": number, "source_manifest": MANIFEST, "customization_index": 3}
+    assert outcome.run_updates == {
+        "version": number,
+        "source_manifest": MANIFEST,
+        "customization_index": 3,
+        "source_decrypted": "",  # no PreventDeviceEncryption=1 in the manifest: not remembered
+    }
     [entry] = outcome.audit
     assert (entry.at, entry.kind, entry.actor, entry.version, entry.to_status) == (
         NOW,
@@ -211,7 +216,7 @@ def test_a_prepare_only_run_stops_at_the_inventory() -> None:
     outcome = bs.step_inventory(context(SourceCompute(), prepare_only=True), MANIFEST)
     assert outcome.finish is True
     assert (outcome.version, outcome.pointers, outcome.next_step) == (None, None, None)
-    assert outcome.run_updates == {"source_manifest": MANIFEST, "customization_index": 3}
+    assert outcome.run_updates == {"source_manifest": MANIFEST, "customization_index": 3, "source_decrypted": ""}
     [entry] = outcome.audit
     assert (entry.at, entry.kind, entry.actor) == (NOW, "source-prepared", "step:inventory")
     assert entry.detail == f"source VM {SRC} prepared (OS build 26100.7171, 1 apps); no image captured"

@@ -27,21 +27,20 @@ def test_the_opening_is_azures_retry_after_never_below_15_s(retry_after: float |
 
 
 @pytest.mark.parametrize(
-    ("elapsed", "event_grid", "event_lag", "first"),
+    ("event_grid", "event_lag", "first"),
     [
-        (100, False, None, False),  # no Event Grid: never
-        (100, True, None, True),  # no event measured yet: trust it
-        (100, True, 20.0, True),  # a look would come in 20 s: an event 20 s late is as fast
-        (100, True, 20.5, False),  # ... one 20.5 s late is slower
-        (0, True, 15.0, True),  # at the start a look comes after 15 s at the soonest
-        (0, True, 15.5, False),
+        (False, None, False),  # no Event Grid: never
+        (False, 0.0, False),
+        (True, None, True),  # no event measured yet: trust it
+        (True, 0.0, True),  # events at once
+        (True, 14.9, True),  # sooner than any look (15 s at the soonest)
+        (True, 15.0, False),  # as late as the soonest look: looks bring the news
+        (True, 90.0, False),
     ],
 )
-def test_events_come_first_when_no_look_would_be_sooner(
-    elapsed: float, event_grid: bool, event_lag: float | None, first: bool
-) -> None:
-    """The event is the faster news once a look (a fifth of the wait, at least 15 s) comes no sooner than it."""
-    assert waits.events_first(s(elapsed), event_grid, event_lag) is first
+def test_events_come_first_only_while_they_come_at_once(event_grid: bool, event_lag: float | None, first: bool) -> None:
+    """The event is the news (a look only the safety net) while events come sooner than any look could."""
+    assert waits.events_first(event_grid, event_lag) is first
 
 
 @pytest.mark.parametrize(
@@ -54,7 +53,8 @@ def test_events_come_first_when_no_look_would_be_sooner(
         ({"event_grid": True, "expected": 0.0}, 360),
         ({"event_grid": True, "retry_after": 500}, 500),  # Azure asked for longer than the net
         ({"event_grid": True, "event_lag": 30}, 15),  # events 30 s late: a first look at 15 s beats them
-        ({"event_grid": True, "event_lag": 15}, 360),
+        ({"event_grid": True, "event_lag": 15}, 15),
+        ({"event_grid": True, "event_lag": 14}, 360),  # events sooner than any look: the safety net
         ({"expected": 600}, 420),  # 70 % of last run's 600 s
         ({"expected": 600, "retry_after": 500}, 500),
         ({"expected": 100}, 15),  # 70 s x a fifth is under 15 s: history saves no read
@@ -81,8 +81,12 @@ def test_the_first_look(kwargs: dict[str, float], expected: float) -> None:
         (100, {"event_grid": True}, 260),  # the safety net at 6 min
         (400, {"event_grid": True}, 400),  # past it: the time waited again
         (600, {"event_grid": True}, 480),
-        (100, {"event_grid": True, "event_lag": 30}, 20),  # events slower than a look: plain back-off
-        (200, {"event_grid": True, "event_lag": 30}, 160),  # a look in 40 s is slower than the event
+        (100, {"event_grid": True, "event_lag": 120}, 20),  # events late: the plain back-off ...
+        (600, {"event_grid": True, "event_lag": 120}, 60),  # ... never more than half their delay apart
+        (3000, {"event_grid": True, "event_lag": 120}, 60),
+        (200, {"event_grid": True, "event_lag": 30}, 15),  # half of 30 s: the 15 s floor
+        (500, {"event_grid": True, "event_lag": 120, "expected": 600}, 50),  # a tenth near the end, under 60
+        (3000, {"event_grid": True, "event_lag": 2000}, 480),  # never later than 8 min
         (100, {"expected": 600}, 320),  # history: the first look at 420 s
         (500, {"expected": 600}, 50),  # past it, finer steps: a tenth
         (500, {"expected": 100}, 100),  # a short history changes nothing: a fifth

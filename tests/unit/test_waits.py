@@ -83,12 +83,18 @@ def test_with_event_grid_the_recheck_is_a_safety_net() -> None:
 
 
 def test_late_events_bring_the_plain_back_off_back() -> None:
-    """Events measured late: while a plain look would come before the next event, the step looks itself."""
+    """Events measured late: the step looks on the plain back-off, never more than half their delay
+    apart, so it sees the end about a quarter of that delay after it instead of the whole delay."""
     lag = 90.0
     assert waits.first_look(None, event_grid=True, event_lag=lag) == waits.OPENING
-    turn = timedelta(seconds=lag / waits.GROWTH)  # from here a plain look would come after the late event
+    turn = timedelta(seconds=lag * waits.LAG_SHARE / waits.GROWTH)  # from here the plain gap is longer
     early = T0 + turn - timedelta(seconds=30)
     assert waits.backoff(T0, early, event_grid=True, event_lag=lag) == waits.backoff(T0, early)
-    late = T0 + turn + timedelta(seconds=30)
-    expected = min(waits.LONGEST, (late - T0) * waits.EVENT_GROWTH)
-    assert waits.backoff(T0, late, event_grid=True, event_lag=lag) == expected > waits.backoff(T0, late)
+    for late in (T0 + turn + timedelta(seconds=30), T0 + timedelta(hours=2)):
+        gap = waits.backoff(T0, late, event_grid=True, event_lag=lag)
+        assert gap == timedelta(seconds=lag * waits.LAG_SHARE) < waits.backoff(T0, late)
+    looks, at = 0, T0 + waits.first_look(None, event_grid=True, event_lag=lag)
+    while at - T0 < timedelta(minutes=30):  # a 30-minute script: a few dozen reads, not hundreds
+        looks += 1
+        at += waits.backoff(T0, at, event_grid=True, event_lag=lag)
+    assert looks < 50
