@@ -26,10 +26,12 @@ def end_state(runtime: LocalRuntime, workload: str = WORKLOAD) -> dict[str, Any]
             (str(v.version), v.status, v.stage, v.manifest.digest(), v.display_name, len(v.validations))
             for v in records.list_versions(workload)
         ],
-        # took and event_lag are timings a redelivery moves (shared/steps/history.py), not state
+        # took and event_lag are timings a redelivery moves (shared/steps/history.py), not state;
+        # the decrypted source disk is named by Azure (a new GUID in each world): whether one is kept
         "pointers": records.get_pointers(workload).model_dump(
-            exclude={"event_count", "last_rollback", "took", "event_lag"}
+            exclude={"event_count", "last_rollback", "took", "event_lag", "source_decrypted"}
         ),
+        "source_decrypted": bool(records.get_pointers(workload).source_decrypted),
         "audit": [(str(e.version), e.kind, e.actor) for e in records.list_events(workload) if e.version is not None],
         "runs": [(r.run_id, r.state, r.failure_reason) for r in records.list_runs(workload)],
         "resources": sorted((r["type"], r["name"]) for r in runtime.sim.live_resources() if "OsDisk" not in r["name"]),
