@@ -24,9 +24,9 @@ duration, or Azure's progress prediction; the allowance alone when neither is kn
 grows by `EVENT_GROWTH`, so it costs no read when events come. When they come late, waiting for
 the event would cost its whole delay on every operation: the step looks on the plain back-off,
 and never waits longer between two looks than `LAG_SHARE` of the measured delay, so the end is
-seen about a quarter of that delay after it happens instead of the whole delay; the event still
-wakes the step when it comes first. A long operation costs a few more reads (one per half delay
-past the point where the back-off's own gap would be longer).
+seen about a sixth of that delay after it happens instead of the whole delay; the event still
+wakes the step when it comes first. A long operation costs a few more reads (one per third of
+the delay past the point where the back-off's own gap would be longer).
 
 tests/unit/test_waits.py fails if any wait constant here or in the steps equals a
 simulator duration.
@@ -46,7 +46,7 @@ NEAR = GROWTH / 2  # then finer steps: the end is expected near (overshoot <= 10
 # With Event Grid the event usually continues the step; the safety net waits for a late one.
 EVENT_GROWTH = 1.0  # a lost event costs at most the time already waited
 EVENT_ALLOWANCE = timedelta(minutes=6)  # past the expected end, a delivery this late is already unusual
-LAG_SHARE = 0.5  # events measured late: no gap between looks longer than half their delay
+LAG_SHARE = 1 / 3  # events measured late: no gap between looks longer than a third of their delay
 
 
 def opening(retry_after: float | None) -> timedelta:

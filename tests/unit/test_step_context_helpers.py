@@ -122,7 +122,12 @@ def test_a_pending_operation_of_the_same_kind_carries_over_with_one_more_check()
         ({}, op("vm-create", retry_after=200), True, 100),  # Azure asked for 200 s: 100 s to go
         ({"event_grid": True}, op("vm-create"), True, 260),  # safety net 6 min past the start
         ({"event_grid": True}, op("vm-create"), False, 20),  # no event reports it: plain back-off
-        ({"event_grid": True, "event_lag": 30.0}, op("vm-create"), True, 15),  # events late: half their delay
+        (
+            {"event_grid": True, "event_lag": 30.0},
+            op("vm-create"),
+            True,
+            15,
+        ),  # events late: a third of their delay (15 s floor)
         ({"event_grid": True, "event_lag": 90.0}, op("vm-create"), True, 20),  # ... or a fifth if sooner
         ({"took": {"vm-create": 600.0}}, op("vm-create"), True, 320),  # first look at 70 % of 600 s
         ({"took": {"vm-create": 600.0}}, op("snapshot"), True, 20),  # another kind's history says nothing

@@ -82,10 +82,10 @@ def test_the_first_look(kwargs: dict[str, float], expected: float) -> None:
         (400, {"event_grid": True}, 400),  # past it: the time waited again
         (600, {"event_grid": True}, 480),
         (100, {"event_grid": True, "event_lag": 120}, 20),  # events late: the plain back-off ...
-        (600, {"event_grid": True, "event_lag": 120}, 60),  # ... never more than half their delay apart
-        (3000, {"event_grid": True, "event_lag": 120}, 60),
-        (200, {"event_grid": True, "event_lag": 30}, 15),  # half of 30 s: the 15 s floor
-        (500, {"event_grid": True, "event_lag": 120, "expected": 600}, 50),  # a tenth near the end, under 60
+        (600, {"event_grid": True, "event_lag": 120}, 40),  # ... never more than a third of their delay apart
+        (3000, {"event_grid": True, "event_lag": 120}, 40),
+        (200, {"event_grid": True, "event_lag": 30}, 15),  # a third of 30 s: the 15 s floor
+        (500, {"event_grid": True, "event_lag": 120, "expected": 600}, 40),  # a tenth (50 s) capped at 40 s
         (3000, {"event_grid": True, "event_lag": 2000}, 480),  # never later than 8 min
         (100, {"expected": 600}, 320),  # history: the first look at 420 s
         (500, {"expected": 600}, 50),  # past it, finer steps: a tenth
