@@ -293,7 +293,8 @@ def priced_table(
 
     Without variance: the simulator's table. With seeded variance: each operation at what this
     run's Azure drew for its kind during the phase (the mean of the draws up to the phase's
-    critical end), else at the table's expected value (`reference.mean_variance_factor`); the
+    critical end, not at it), else at the table's expected value (`reference.mean_variance_factor`),
+    and the guest's own work, which the simulator does not vary, at the table's (`GUEST_WORK`); the
     number of operations still comes from the chain alone, never from what the product did.
     """
     table = dict(runtime.sim.durations)
@@ -306,7 +307,14 @@ def priced_table(
         if phase.start <= when < end:
             drawn.setdefault(key, []).append(value)
     return {
-        key: (sum(drawn[key]) / len(drawn[key]) if key in drawn else value * factor) for key, value in table.items()
+        key: (
+            sum(drawn[key]) / len(drawn[key])
+            if key in drawn
+            else value
+            if key in reference.GUEST_WORK
+            else value * factor
+        )
+        for key, value in table.items()
     }
 
 

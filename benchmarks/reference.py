@@ -13,9 +13,12 @@ customizations applied, and the workload's source VM kept as the authoritative, 
 So every build copies the source OS disk (snapshot, then a disk from it) and creates the VM
 that sysprep consumes (the report also shows the chain of a tool that keeps no source VM).
 
-With seeded duration variance, each operation takes the table's value times a log-normal
-factor (simulator/timing.py). Its mean is above 1, so the reference is priced at the table
-times that mean (`mean_variance_factor`): the expected chain, not its median.
+With seeded duration variance, each Azure operation takes the table's value times a log-normal
+factor (simulator/timing.py). Its mean is above 1, so an operation the run did not draw is
+priced at the table times that mean (`mean_variance_factor`): the expected chain, not its
+median. The guest's own work (`GUEST_WORK`: BitLocker decryption, sysprep, Windows Update,
+app installs) is not varied: the simulated guest reads it from the table as it is
+(simulator/backends/guest.py, guest_script.py), so it is priced at the table's value.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ class SourceState:
 
     ubr: int
     msrt_month: str
+
+
+# Durations the simulated guest reads from the table without variance (run_script is given
+# ctx.durations, not a varied copy): pricing them at the mean factor would overprice the chain.
+GUEST_WORK = frozenset(
+    {"bitlocker_decrypt_128gb", "sysprep", "sysprep_failure", "windows_update_scan", "windows_update_install",
+     "app_install"}
+)  # fmt: skip
 
 
 def mean_variance_factor() -> float:

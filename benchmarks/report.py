@@ -246,7 +246,9 @@ def sweep_section(points: list[SweepPoint], figures: dict[str, float]) -> list[s
             f"variance and, with Event Grid on, a delivery latency of {EVENT_LATENCY[0]:.0f}-"
             f"{EVENT_LATENCY[1]:.0f} s per event. With variance each chain is priced at what that run's Azure "
             "drew for each kind of operation during the phase (the mean of its draws; the table times the "
-            f"variance's mean factor {reference.mean_variance_factor():.3f} for a kind not drawn), so only the "
+            f"variance's mean factor {reference.mean_variance_factor():.3f} for a kind not drawn; the guest's "
+            "own work - BitLocker decryption, sysprep, Windows Update, app installs - at the table's value, "
+            "as the simulated guest does not vary it), so only the "
             "product's waiting moves the ratio; the number of operations still comes from the chain."
         )
     else:
