@@ -49,7 +49,7 @@ var includedEventTypes = [
 // Exactly the operations shared/steps/events.py routes (ROUTED_OPERATIONS); the test
 // tests/infra/test_event_filter.py fails when the two differ. Event Grid compares strings
 // case-insensitively (Learn: "Understand event filtering for Event Grid subscriptions"), and
-// allows 25 values across advanced filters: 14 are used.
+// allows 25 values across advanced filters: 15 are used.
 var routedOperations = [
   'Microsoft.Compute/virtualMachines/write'
   'Microsoft.Compute/virtualMachines/delete'
@@ -65,6 +65,7 @@ var routedOperations = [
   'Microsoft.Compute/snapshots/delete'
   'Microsoft.Compute/galleries/images/versions/write'
   'Microsoft.Compute/galleries/images/versions/delete'
+  'Microsoft.Network/networkInterfaces/write'
 ]
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {

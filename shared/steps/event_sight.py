@@ -25,7 +25,8 @@ ARM_EVENT_TYPES = frozenset(
 # The ARM operations whose completion continues a waiting step or triggers retention, per
 # resource type. infra/modules/eventgrid.bicep subscribes to exactly these operation names
 # (tests/infra/test_event_filter.py compares them), so Event Grid delivers nothing the router
-# drops and drops nothing the router handles. NICs are absent: nothing waits on them.
+# drops and drops nothing the router handles. Nothing waits on a NIC, but its write is done
+# seconds into a VM create: how late its event comes is a run's first measure of the delay.
 ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
     "Microsoft.Compute/virtualMachines": (
         "write",
@@ -42,12 +43,14 @@ ROUTED_OPERATIONS: dict[str, tuple[str, ...]] = {
     "Microsoft.Compute/disks": ("write", "delete"),
     "Microsoft.Compute/snapshots": ("write", "delete"),
     "Microsoft.Compute/galleries/images/versions": ("write", "delete"),
+    "Microsoft.Network/networkInterfaces": ("write",),
 }
 OPERATION_NAMES = tuple(f"{kind}/{op}" for kind, operations in ROUTED_OPERATIONS.items() for op in operations)
 _ROUTED = frozenset(name.lower() for name in OPERATION_NAMES)
 RESOURCE = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
-    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots)"
+    r"(?P<type>microsoft\.compute/virtualmachines|microsoft\.compute/disks|microsoft\.compute/snapshots"
+    r"|microsoft\.network/networkinterfaces)"
     r"/(?P<name>[^/]+)(?:/runcommands/[^/]+)?$",
     re.IGNORECASE,
 )

@@ -84,3 +84,16 @@ def test_a_run_measures_how_late_its_events_come(
     assert expected[0] <= run.event_lag <= expected[1] + 1e-6
     late = run.event_lag >= waits.SHORTEST.total_seconds()
     assert waits.events_first(True, run.event_lag) is not late
+
+
+def test_the_first_vm_create_is_looked_at_once_its_nic_says_events_are_late(catalog: Catalog) -> None:
+    """No delay measured yet and every event 100 s late: the source VM's NIC event (seconds into the
+    VM create) tells the run, which looks at the VM itself instead of waiting for its late event."""
+    runtime = LocalRuntime(catalog, simulator=_simulator(latency=(100.0, 100.0)))
+    build(runtime, WORKLOAD, "first", BuildReason.FIRST)
+    run = runtime.records.find_run(WORKLOAD, "first")
+    assert run is not None
+    assert run.event_lag == pytest.approx(100.0, abs=1.0)
+    create = runtime.sim.durations["vm_create"]
+    looked = run.step_times["source-vm"]
+    assert create <= looked < create + 100.0 / 3 + waits.SHORTEST.total_seconds()

@@ -21,12 +21,17 @@ REPO = Path(__file__).resolve().parents[2]
 BICEP = REPO / "infra" / "modules" / "eventgrid.bicep"
 LIST = re.compile(r"^var routedOperations = \[\n(?P<body>.*?)^\]", re.MULTILINE | re.DOTALL)
 URIS = {
-    "microsoft.compute/virtualmachines": "virtualMachines/someone-elses-vm",
-    "microsoft.compute/virtualmachines/runcommands": "virtualMachines/someone-elses-vm/runCommands/avd-inventory",
-    "microsoft.compute/virtualmachines/extensions": "virtualMachines/someone-elses-vm/extensions/Microsoft.PowerShell.DSC",
-    "microsoft.compute/disks": "disks/someone-elses-disk",
-    "microsoft.compute/snapshots": "snapshots/someone-elses-snapshot",
-    "microsoft.compute/galleries/images/versions": "galleries/other/images/other/versions/1.0.0",
+    "microsoft.compute/virtualmachines": "Microsoft.Compute/virtualMachines/someone-elses-vm",
+    "microsoft.compute/virtualmachines/runcommands": (
+        "Microsoft.Compute/virtualMachines/someone-elses-vm/runCommands/avd-inventory"
+    ),
+    "microsoft.compute/virtualmachines/extensions": (
+        "Microsoft.Compute/virtualMachines/someone-elses-vm/extensions/Microsoft.PowerShell.DSC"
+    ),
+    "microsoft.compute/disks": "Microsoft.Compute/disks/someone-elses-disk",
+    "microsoft.compute/snapshots": "Microsoft.Compute/snapshots/someone-elses-snapshot",
+    "microsoft.compute/galleries/images/versions": "Microsoft.Compute/galleries/other/images/other/versions/1.0.0",
+    "microsoft.network/networkinterfaces": "Microsoft.Network/networkInterfaces/someone-elses-nic",
 }
 
 
@@ -40,7 +45,7 @@ def filtered_operations() -> list[str]:
 def event(operation: str) -> dict[str, object]:
     """An ARM success event for a resource of the operation's type that the product does not own."""
     kind = operation.lower().rsplit("/", 2 if operation.endswith("/action") else 1)[0]
-    uri = f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/{URIS[kind]}"
+    uri = f"/subscriptions/s/resourceGroups/rg/providers/{URIS[kind]}"
     return {
         "id": "e1",
         "eventType": "Microsoft.Resources.ResourceActionSuccess",
@@ -72,7 +77,7 @@ def test_router_handles_every_filtered_operation(operation: str) -> None:
 @pytest.mark.parametrize(
     "operation",
     [
-        "Microsoft.Network/networkInterfaces/write",
+        "Microsoft.Network/networkInterfaces/delete",
         "Microsoft.Compute/virtualMachines/restart/action",
         "Microsoft.Compute/virtualMachineScaleSets/write",
     ],

@@ -38,8 +38,10 @@ def arm(operation: str, uri: str, event_type: str = WRITE, at: str = "2026-11-02
             "resourceUri": uri}}  # fmt: skip
 
 
-def run(step: str = "snapshot", resource: str = SNAP, **changes: Any) -> Run:
-    pending = PendingOperation(kind=step, resource_id=resource, started_at=NOW - timedelta(minutes=2))
+def run(kind: str = "snapshot", resource: str = SNAP, **changes: Any) -> Run:
+    """A run at step `kind` (unless `step` says otherwise) waiting for `resource`."""
+    step = changes.pop("step", kind)
+    pending = PendingOperation(kind=kind, resource_id=resource, started_at=NOW - timedelta(minutes=2))
     fields: dict[str, Any] = {"workload": "office", "run_id": "run-1", "reason": BuildReason.PATCH,
                               "requested_by": "a@b.c", "started_at": NOW, "step": step, "pending": pending}  # fmt: skip
     return Run(**(fields | changes))
@@ -116,11 +118,42 @@ def test_a_run_that_waits_for_nothing_is_not_woken(record: Run) -> None:
 
 def test_a_run_waiting_for_another_resource_is_not_woken() -> None:
     """The run waits for its disk: the snapshot's late event is ignored, naming what it waits for."""
-    deps = deps_with(run=run("disk", SNAP.replace("snapshots", "disks").replace("snap", "disk")))
+    disk = SNAP.replace("snapshots", "disks").replace("snap", "disk")
+    deps = deps_with(run=run("disk", disk, event_lag=40.0))
     assert route_event(arm("Microsoft.Compute/snapshots/write", SNAP), deps) == (
         [],
         "ignored: run run-1 waits for disk, not office--run-1--snap",
     )
+
+
+NIC = f"{RG}/Microsoft.Network/networkInterfaces/office--image--src-nic"
+ACTIVE = Pointers(workload="office", active_run="run-1")
+
+
+def test_a_run_that_measured_no_delay_learns_it_from_another_resources_event() -> None:
+    """The source VM's NIC is made seconds into its create: its event 30 s late wakes the run with
+    that delay, so the VM create is looked at instead of waiting for its own late event."""
+    deps = deps_with(run=run("vm-create", SOURCE, step="source-vm"), pointers=ACTIVE)
+    assert route_event(arm("Microsoft.Network/networkInterfaces/write", NIC), deps) == (
+        [woken(30.0, "source-vm")],
+        "run run-1 of office learns that events come 30 s late",
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "lag", "why"),
+    [
+        ("2026-11-02T07:59:50Z", None, "delivered 10 s late: as good as at once"),
+        ("2026-11-02T07:59:30Z", 40.0, "a delay is measured already"),
+    ],
+)
+def test_another_resources_event_wakes_no_run_otherwise(at: str, lag: float | None, why: str) -> None:
+    """Under the shortest look (15 s), or once the run has measured a delay: ignored as before."""
+    deps = deps_with(run=run("vm-create", SOURCE, step="source-vm", event_lag=lag), pointers=ACTIVE)
+    assert route_event(arm("Microsoft.Network/networkInterfaces/write", NIC, at=at), deps) == (
+        [],
+        "ignored: run run-1 waits for vm-create, not office--image--src-nic",
+    ), why
 
 
 LONG = "r" * 90
