@@ -286,16 +286,31 @@ ROLLBACK_PHASE = 8
 # -- the reference chains (benchmarks/reference.py) --------------------------------------------------
 
 
+class PricedTable(dict[str, float]):
+    """Seconds per kind of operation; a kind in `reference.IN_ORDER` gives its phase's draws one read
+    at a time (the chain's first VM create is the run's first VM create), then their mean."""
+
+    def __init__(self, prices: dict[str, float], in_order: dict[str, list[float]]) -> None:
+        super().__init__(prices)
+        self._queues = {key: list(values) for key, values in in_order.items()}
+
+    def __getitem__(self, key: str) -> float:
+        queue = self._queues.get(key)
+        return queue.pop(0) if queue else super().__getitem__(key)
+
+
 def priced_table(
     runtime: LocalRuntime, phase: Phase, draws: list[tuple[datetime, str, float]] | None
 ) -> dict[str, float]:
     """The duration table a phase's chain is priced from.
 
     Without variance: the simulator's table. With seeded variance: each operation at what this
-    run's Azure drew for its kind during the phase (the mean of the draws up to the phase's
-    critical end, not at it), else at the table's expected value (`reference.mean_variance_factor`),
-    and the guest's own work, which the simulator does not vary, at the table's (`GUEST_WORK`); the
-    number of operations still comes from the chain alone, never from what the product did.
+    run's Azure drew for its kind during the phase (draws before the phase's critical end, not at
+    it): the kinds of `reference.IN_ORDER` draw by draw in the order Azure made them, the others at
+    the mean of their draws; a kind not drawn at the table's expected value
+    (`reference.mean_variance_factor`), and the guest's own work, which the simulator does not vary,
+    at the table's (`GUEST_WORK`). The number of operations still comes from the chain alone, never
+    from what the product did.
     """
     table = dict(runtime.sim.durations)
     if not variance_on(runtime):
@@ -306,7 +321,7 @@ def priced_table(
     for when, key, value in draws or []:
         if phase.start <= when < end:
             drawn.setdefault(key, []).append(value)
-    return {
+    prices = {
         key: (
             sum(drawn[key]) / len(drawn[key])
             if key in drawn
@@ -316,6 +331,7 @@ def priced_table(
         )
         for key, value in table.items()
     }
+    return PricedTable(prices, {key: values for key, values in drawn.items() if key in reference.IN_ORDER})
 
 
 def reference_paths(

@@ -57,6 +57,17 @@ GUEST_WORK = frozenset(
 )  # fmt: skip
 
 
+# Kinds whose operations a chain lists in the order any tool starts them (the source VM before
+# the VM sysprep consumes, one snapshot, one disk, one deallocate ...): each is priced at the
+# draw Azure made for that operation, not at the mean of the phase's draws of its kind, which
+# would mix in a VM created after the build served test or a second Run Command. Scripts'
+# starts and replications stay at the mean (several per chain step, or parallel regions).
+IN_ORDER = frozenset(
+    {"vm_create", "snapshot_create", "disk_create", "vm_deallocate", "vm_generalize", "gallery_version_create",
+     "run_command", "vm_restart"}
+)  # fmt: skip
+
+
 def mean_variance_factor() -> float:
     """E[factor] of the simulator's seeded duration variance (clamped log-normal), by quadrature."""
     from simulator import timing

@@ -19,8 +19,11 @@ from tests.e2e.conftest import with_retention
 V100, V101 = VersionNumber.parse("1.0.0"), VersionNumber.parse("1.0.1")
 WORKLOAD = "data-analyst"
 # Measured 142-151 (first) and 90-100 (patch) for seeds 1, 2 once the waits started from the
-# workload's measured durations and the safety net came after the expected end (190 for both before).
-LATE_EVENTS_ARM_BUDGET = 160
+# workload's measured durations and the safety net came after the expected end (190 for both before);
+# 163 (first, seed 2) since late events bound the gap between looks to a third of their delay
+# (waits.LAG_SHARE: about 25 more reads in a first lifecycle whose events come up to 120 s late,
+# so an operation's end is seen a sixth of the delay after it instead of the whole delay).
+LATE_EVENTS_ARM_BUDGET = 180
 LATE_EVENTS_PATCH_BUDGET = 110
 
 
