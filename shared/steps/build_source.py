@@ -145,7 +145,10 @@ def _customization(ctx: StepContext, index: int) -> Outcome:
         return restarted(ctx, vm) or Outcome(next_step="customize")
     passes = ctx.run.customization_pass
     timeout = timedelta(minutes=customization.timeout_minutes)
-    result = managed_script(ctx, f"c{index}-p{passes}", vm, customization_script(customization), timeout)
+    # Windows Update's passes ("wu") take as long as the month's updates; other customizations
+    # ("c") do the same work every run, so their time carries over (shared/steps/history.py).
+    purpose = f"{'wu' if customization.builtin is Builtin.WINDOWS_UPDATE else 'c'}{index}-p{passes}"
+    result = managed_script(ctx, purpose, vm, customization_script(customization), timeout)
     if isinstance(result, Outcome):
         return result
     what = f"customization {customization.name!r}"

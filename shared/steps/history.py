@@ -3,25 +3,29 @@
 A run records, per pending operation (its kind), the seconds from the operation's start to the
 step that saw it done; when the run succeeds they move onto the workload's pointers (committed
 with the run's end anyway, so no extra round trip), and every step of the next run reads them
-with its run (`StepContext.pointers`). Scripts are left out: a Run Command takes as long as what
-it finds to do (a Windows Update pass that installs a cumulative update, or one that finds
-nothing), so last month's time says nothing about this month's. Sysprep's command is the
-exception: it generalizes the same kind of image every run, so its time carries over.
+with its run (`StepContext.pointers`). Windows Update passes and BitLocker scripts are left out:
+they take as long as what they find to do (a pass that installs a cumulative update, or one that
+finds nothing; a volume already decrypted or not), so last month's time says nothing about this
+month's. Scripts that do the same work every run carry over: sysprep's command, the
+inventories, and the workload's own customizations (the same installers each run; their
+commands are named "c<index>-p<pass>", Windows Update's "wu<index>-p<pass>").
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from shared.domain.model import PendingOperation, Pointers, Run
 
 SCRIPTS = ("script:", "managed:", "script-busy:", "managed-start:")
-STEADY_SCRIPTS = ("managed:sysprep",)  # scripts whose work is the same every run
+STEADY_SCRIPTS = ("managed:sysprep", "managed:inventory", "managed:clone-inventory")  # same work every run
+CUSTOMIZATION = re.compile(r"^managed:c\d+-p\d+$")  # a customization's command (not Windows Update's)
 
 
 def measured(kind: str) -> bool:
-    """Whether an operation's duration carries over from one run to the next (not a script's)."""
-    return kind in STEADY_SCRIPTS or not kind.startswith(SCRIPTS)
+    """Whether an operation's duration carries over from one run to the next (not a varying script's)."""
+    return kind in STEADY_SCRIPTS or bool(CUSTOMIZATION.match(kind)) or not kind.startswith(SCRIPTS)
 
 
 def took(run: Run, now: datetime, after: PendingOperation | None) -> dict[str, float]:

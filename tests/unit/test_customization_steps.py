@@ -13,7 +13,7 @@ from datetime import timedelta
 from shared.adapters import guest_scripts
 from shared.domain.catalog import Builtin, Customization
 from shared.domain.compute import ManagedScriptResult
-from shared.domain.model import PendingOperation
+from shared.domain.model import PendingOperation, Pointers
 from shared.steps import build_source as bs
 from tests.unit.source_fakes import MARKED, NOW, OFF, OFFICE, SRC, SourceCompute, context, ran, report, vm, volume
 
@@ -54,11 +54,11 @@ def test_the_first_customization_runs_as_a_managed_script_with_its_timeout() -> 
     outcome = bs.step_customize(context(compute, marks=MARKED))
     first = OFFICE.customizations[0]
     assert compute.calls == [
-        ("start_managed_script", (SRC, "avd-c0-p0", bs.customization_script(first), timedelta(minutes=90),
+        ("start_managed_script", (SRC, "avd-wu0-p0", bs.customization_script(first), timedelta(minutes=90),
                                   "westeurope"))
     ]  # fmt: skip
     assert outcome.pending is not None
-    assert outcome.pending.kind == "managed:c0-p0"
+    assert outcome.pending.kind == "managed:wu0-p0"
 
 
 def test_a_plain_customization_that_succeeded_moves_to_the_next() -> None:
@@ -104,7 +104,7 @@ def test_a_restart_under_way_is_followed_until_the_vm_is_back() -> None:
 
 def test_windows_update_that_installed_updates_runs_another_pass_after_its_restart() -> None:
     """Updates installed and a restart asked: the same customization again at pass + 1, after a restart, audited."""
-    pending, results = ran("c0-p2", report("KB1", "KB2", reboot=True))
+    pending, results = ran("wu0-p2", report("KB1", "KB2", reboot=True))
     compute = SourceCompute(managed=results)
     outcome = bs.step_customize(context(compute, pending, marks=MARKED, customization_pass=2))
     assert compute.calls == [("start_restart", SRC)]
@@ -116,7 +116,7 @@ def test_windows_update_that_installed_updates_runs_another_pass_after_its_resta
 
 def test_windows_update_that_installed_without_a_restart_runs_again_at_once() -> None:
     """Updates installed, no restart asked: the next pass without restarting."""
-    pending, results = ran("c0-p0", report("KB1"))
+    pending, results = ran("wu0-p0", report("KB1"))
     compute = SourceCompute(managed=results)
     outcome = bs.step_customize(context(compute, pending, marks=MARKED))
     assert compute.calls == []
@@ -127,7 +127,7 @@ def test_windows_update_that_installed_without_a_restart_runs_again_at_once() ->
 
 def test_windows_update_with_nothing_left_moves_on() -> None:
     """Nothing installed, no restart: the next customization; the audit says nothing was installed."""
-    pending, results = ran("c0-p4", report())
+    pending, results = ran("wu0-p4", report())
     outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED, customization_pass=4))
     assert outcome.run_updates == {"customization_index": 1, "customization_pass": 0}
     assert outcome.audit[0].detail == f"Windows Update pass 5 on {SRC}: installed nothing"
@@ -136,11 +136,11 @@ def test_windows_update_with_nothing_left_moves_on() -> None:
 def test_windows_update_still_finding_updates_after_the_last_pass_fails() -> None:
     """Pass 8 of 8 still installs: the run fails saying so; pass 7 still goes on."""
     last = bs.MAX_UPDATE_PASSES - 1
-    pending, results = ran(f"c0-p{last}", report("KB9"))
+    pending, results = ran(f"wu0-p{last}", report("KB9"))
     outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED,
                                         customization_pass=last))  # fmt: skip
     assert outcome.fail == f"customization 'windows-updates' still found updates after 8 passes on {SRC}"
-    pending, results = ran(f"c0-p{last - 1}", report("KB9"))
+    pending, results = ran(f"wu0-p{last - 1}", report("KB9"))
     earlier = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED,
                                         customization_pass=last - 1))  # fmt: skip
     assert earlier.fail is None
@@ -149,7 +149,20 @@ def test_windows_update_still_finding_updates_after_the_last_pass_fails() -> Non
 
 def test_an_update_reported_without_a_kb_still_counts_as_installed() -> None:
     """An installed update with no KB number: another pass follows, and the audit names no KB."""
-    pending, results = ran("c0-p0", json.dumps({"installed": [{"title": "Defender"}], "rebootRequired": False}))
+    pending, results = ran("wu0-p0", json.dumps({"installed": [{"title": "Defender"}], "rebootRequired": False}))
     outcome = bs.step_customize(context(SourceCompute(managed=results), pending, marks=MARKED))
     assert outcome.run_updates == {"customization_index": 0, "customization_pass": 1}
     assert outcome.audit[0].detail == f"Windows Update pass 1 on {SRC}: installed nothing"
+
+
+def test_a_customization_is_first_looked_at_near_its_last_duration() -> None:
+    """A customization does the same work every run: the first look comes at 70 % of its last time.
+    A Windows Update pass takes as long as the month's updates: its last time is not used."""
+    last = {"managed:c1-p0": 600.0, "managed:wu0-p0": 600.0}
+    script = bs.step_customize(context(SourceCompute(), marks=MARKED, customization_index=1,
+                                       pointers=Pointers(workload="office", took=last)))  # fmt: skip
+    assert script.pending is not None
+    assert (script.pending.kind, script.wait) == ("managed:c1-p0", timedelta(seconds=420))
+    update = bs.step_customize(context(SourceCompute(), marks=MARKED, pointers=Pointers(workload="office", took=last)))
+    assert update.pending is not None
+    assert (update.pending.kind, update.wait) == ("managed:wu0-p0", timedelta(seconds=15))

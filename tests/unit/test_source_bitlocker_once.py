@@ -59,9 +59,9 @@ def test_customize_skips_bitlocker_off_on_the_disk_seen_decrypted() -> None:
     """The first customization starts at once; on another disk BitLocker is turned off first."""
     compute = SourceCompute()
     outcome = bs.step_customize(context(compute, pointers=SEEN, source_os_disk_id="disk-1"))
-    assert [(name, args[1]) for name, args in compute.calls] == [("start_managed_script", "avd-c0-p0")]
+    assert [(name, args[1]) for name, args in compute.calls] == [("start_managed_script", "avd-wu0-p0")]
     assert outcome.pending is not None
-    assert outcome.pending.kind == "managed:c0-p0"
+    assert outcome.pending.kind == "managed:wu0-p0"
     compute = SourceCompute()
     bs.step_customize(context(compute, pointers=SEEN, source_os_disk_id="DISK-0"))
     assert compute.calls == [("start_script", (SRC, guest_scripts.BITLOCKER_OFF))]

@@ -310,7 +310,7 @@ def test_unreadable_guest_answers_name_the_script_and_the_source_vm() -> None:
     compute = SourceCompute(managed=results)
     call = lambda: bs.step_customize(context(compute, pending, marks=MARKED, customization_index=DONE))  # noqa: E731
     assert operation_of(call) == f"inventory on {SRC}"
-    pending, results = ran("c0-p0", "no json")
+    pending, results = ran("wu0-p0", "no json")
     compute = SourceCompute(managed=results)
     assert operation_of(lambda: bs.step_customize(context(compute, pending, marks=MARKED))) == (
         f"customization 'windows-updates' on {SRC}"

@@ -120,18 +120,28 @@ def test_sysprep_starts_from_the_workloads_last_measured_duration() -> None:
     assert known_over < blind_over or blind_over <= SYSPREP * waits.NEAR
 
 
-def test_a_run_records_how_long_each_operation_took_and_scripts_are_left_out() -> None:
-    """An operation is measured when its step moves on or waits for another kind; a script never is."""
+def test_a_run_records_how_long_each_operation_took_and_varying_scripts_are_left_out() -> None:
+    """An operation is measured when its step moves on or waits for another kind; a Windows Update
+    pass or a BitLocker script never is; sysprep, the inventories and customizations are."""
     now = T0 + timedelta(seconds=300)
     waiting = _run(pending=PendingOperation(kind="vm-create", started_at=T0))
     assert history.took(waiting, now, None) == {"vm-create": 300.0}
     same = PendingOperation(kind="vm-create", started_at=T0, checks=1)
     assert history.took(waiting, now, same) == {}  # still waiting for it
-    script = _run(pending=PendingOperation(kind="managed:c0-p0", started_at=T0))
-    assert history.took(script, now, None) == {}
-    assert history.expected(Pointers(workload="office", took={"managed:c0-p0": 9.0}), "managed:c0-p0") is None
-    resealing = _run(pending=PendingOperation(kind="managed:sysprep", started_at=T0))  # the same work every run
-    assert history.took(resealing, now, None) == {"managed:sysprep": 300.0}
+    for varying in ("managed:wu0-p0", "managed:wu2-p3", "script:source-bitlocker-off", "managed:c0-p0x"):
+        script = _run(pending=PendingOperation(kind=varying, started_at=T0))
+        assert history.took(script, now, None) == {}, varying
+        assert history.expected(Pointers(workload="office", took={varying: 9.0}), varying) is None
+    for steady in (
+        "managed:sysprep",
+        "managed:inventory",
+        "managed:clone-inventory",
+        "managed:c1-p0",
+        "managed:c12-p0",
+    ):
+        same_work = _run(pending=PendingOperation(kind=steady, started_at=T0))  # the same work every run
+        assert history.took(same_work, now, None) == {steady: 300.0}
+        assert history.expected(Pointers(workload="office", took={steady: 9.0}), steady) == 9.0
 
 
 def test_a_succeeded_run_leaves_its_durations_and_event_lag_on_the_pointers() -> None:
