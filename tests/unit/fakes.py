@@ -9,7 +9,7 @@ from typing import Any
 from localrun.issuer import LocalIssuer
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.config import Settings
-from shared.domain.catalog import Catalog
+from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import (
     GalleryVersionState,
     OperationState,
@@ -18,7 +18,9 @@ from shared.domain.compute import (
     TargetRegion,
     VmState,
 )
+from shared.domain.model import BuildReason, ImageVersion, Pointers, Run
 from shared.steps.deps import Deps
+from shared.steps.step_context import StepContext
 
 
 @dataclass
@@ -107,6 +109,28 @@ def make_deps(catalog: Catalog, compute: FakeCompute | None = None, clock: FakeC
         settings=Settings(),
         verifier=ISSUER.verifier(clock),
     )
+
+
+def step_context(
+    catalog: Catalog,
+    compute: Any,
+    *,
+    version: ImageVersion | None = None,
+    pointers: Pointers | None = None,
+    settings: Settings | None = None,
+    workload: Workload | None = None,
+    **run: Any,
+) -> StepContext:
+    """What a step of office's run-1 sees at the fake clock's time: any Run field can be given
+    (`step`, `pending`, `reason`, `started_at`, `marks` ...); Event Grid off unless `settings` say."""
+    now = FakeClock().current
+    deps = make_deps(catalog, compute=compute)
+    deps.settings = settings or Settings(event_grid=False)
+    defaults: dict[str, Any] = {"workload": "office", "run_id": "run-1", "reason": BuildReason.FIRST,
+                                "requested_by": "a@b.c", "started_at": now, "step": "build"}  # fmt: skip
+    record = Run(**(defaults | run))
+    chosen = workload or catalog.get("office")
+    return StepContext(deps, chosen, record, version, now, pointers or Pointers(workload="office"))
 
 
 @dataclass
