@@ -18,9 +18,11 @@ from shared.domain.compute import (
     TargetRegion,
     VmState,
 )
-from shared.domain.model import BuildReason, ImageVersion, Pointers, Run
+from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, Stage, Status, VersionNumber
+from shared.domain.records import Changes
 from shared.steps.deps import Deps
 from shared.steps.step_context import StepContext
+from tests.conftest import T0, make_version
 
 
 @dataclass
@@ -109,6 +111,25 @@ def make_deps(catalog: Catalog, compute: FakeCompute | None = None, clock: FakeC
         settings=Settings(),
         verifier=ISSUER.verifier(clock),
     )
+
+
+def run_world(
+    catalog: Catalog,
+    step: str = "probe",
+    pending: PendingOperation | None = None,
+    version: Status | None = Status.BUILDING,
+    **fields: Any,
+) -> Deps:
+    """office's run-1 at `step` (attempt 3, step started 10 minutes before the fake clock's time), the
+    active run of its pointers, with version 1.0.0 in `version` (READY serves test; None: no version)."""
+    deps = make_deps(catalog)
+    versions = [make_version(status=version, stage=Stage.TEST if version is Status.READY else None)] if version else []
+    run = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=T0,
+              step=step, attempt=3, pending=pending, version=VersionNumber.parse("1.0.0") if version else None,
+              step_started_at=FakeClock().current - timedelta(minutes=10), **fields)  # fmt: skip
+    pointers = deps.records.get_pointers("office").evolve(active_run="run-1")
+    deps.records.commit(Changes(workload="office", run=run, versions=versions, pointers=pointers))
+    return deps
 
 
 def step_context(
