@@ -9,7 +9,7 @@ from typing import Any
 from localrun.issuer import LocalIssuer
 from shared.adapters.memory_records import MemoryRecordStore
 from shared.config import Settings
-from shared.domain.catalog import Catalog
+from shared.domain.catalog import Catalog, Workload
 from shared.domain.compute import (
     GalleryVersionState,
     OperationState,
@@ -18,7 +18,11 @@ from shared.domain.compute import (
     TargetRegion,
     VmState,
 )
+from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, Stage, Status, VersionNumber
+from shared.domain.records import Changes
 from shared.steps.deps import Deps
+from shared.steps.step_context import StepContext
+from tests.conftest import T0, make_version
 
 
 @dataclass
@@ -107,6 +111,47 @@ def make_deps(catalog: Catalog, compute: FakeCompute | None = None, clock: FakeC
         settings=Settings(),
         verifier=ISSUER.verifier(clock),
     )
+
+
+def run_world(
+    catalog: Catalog,
+    step: str = "probe",
+    pending: PendingOperation | None = None,
+    version: Status | None = Status.BUILDING,
+    **fields: Any,
+) -> Deps:
+    """office's run-1 at `step` (attempt 3, step started 10 minutes before the fake clock's time), the
+    active run of its pointers, with version 1.0.0 in `version` (READY serves test; None: no version)."""
+    deps = make_deps(catalog)
+    versions = [make_version(status=version, stage=Stage.TEST if version is Status.READY else None)] if version else []
+    run = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=T0,
+              step=step, attempt=3, pending=pending, version=VersionNumber.parse("1.0.0") if version else None,
+              step_started_at=FakeClock().current - timedelta(minutes=10), **fields)  # fmt: skip
+    pointers = deps.records.get_pointers("office").evolve(active_run="run-1")
+    deps.records.commit(Changes(workload="office", run=run, versions=versions, pointers=pointers))
+    return deps
+
+
+def step_context(
+    catalog: Catalog,
+    compute: Any,
+    *,
+    version: ImageVersion | None = None,
+    pointers: Pointers | None = None,
+    settings: Settings | None = None,
+    workload: Workload | None = None,
+    **run: Any,
+) -> StepContext:
+    """What a step of office's run-1 sees at the fake clock's time: any Run field can be given
+    (`step`, `pending`, `reason`, `started_at`, `marks` ...); Event Grid off unless `settings` say."""
+    now = FakeClock().current
+    deps = make_deps(catalog, compute=compute)
+    deps.settings = settings or Settings(event_grid=False)
+    defaults: dict[str, Any] = {"workload": "office", "run_id": "run-1", "reason": BuildReason.FIRST,
+                                "requested_by": "a@b.c", "started_at": now, "step": "build"}  # fmt: skip
+    record = Run(**(defaults | run))
+    chosen = workload or catalog.get("office")
+    return StepContext(deps, chosen, record, version, now, pointers or Pointers(workload="office"))
 
 
 @dataclass

@@ -14,10 +14,10 @@ from shared.config import Settings
 from shared.domain.catalog import load_catalog
 from shared.domain.compute import ManagedScriptResult, OperationState, ScriptResult, VmSpec, VmState
 from shared.domain.errors import AzureOperationError
-from shared.domain.model import App, BuildReason, Manifest, PendingOperation, Pointers, Run
+from shared.domain.model import App, BuildReason, Manifest, PendingOperation, Pointers
 from shared.steps import build_source as bs
 from shared.steps.step_context import StepContext
-from tests.unit.fakes import FakeClock, FakeCompute, make_deps
+from tests.unit.fakes import FakeClock, FakeCompute, step_context
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "catalog").is_dir())
 CATALOG = load_catalog(ROOT / "catalog")
@@ -80,12 +80,9 @@ def context(
     settings: Settings | None = None,
     **run: Any,
 ) -> StepContext:
-    deps = make_deps(CATALOG, compute=compute)
-    deps.settings = settings or Settings(event_grid=False)
-    fields: dict[str, Any] = {"workload": "office", "run_id": "run-1", "reason": BuildReason.PATCH,
-                              "requested_by": "a@b.c", "started_at": NOW - timedelta(hours=1), "step": "customize"}  # fmt: skip
-    record = Run(**(fields | {"pending": pending} | run))
-    return StepContext(deps, workload, record, None, NOW, pointers or Pointers(workload="office"))
+    fields: dict[str, Any] = {"reason": BuildReason.PATCH, "started_at": NOW - timedelta(hours=1), "step": "customize"}
+    return step_context(CATALOG, compute, workload=workload, pointers=pointers, settings=settings,
+                        **(fields | {"pending": pending} | run))  # fmt: skip
 
 
 def vm(provisioning: OperationState = OperationState.SUCCEEDED, power: str = "running") -> VmState:

@@ -17,11 +17,11 @@ from typing import Any
 from shared.config import Settings
 from shared.domain.catalog import load_catalog
 from shared.domain.compute import GalleryVersionState, OperationState, RegionReplication, TargetRegion
-from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, Stage, Status
+from shared.domain.model import ImageVersion, PendingOperation, Stage, Status
 from shared.steps.build_image import VERSION_DELETE_ASKED, step_abort, step_replicate
 from shared.steps.step_context import StepContext
 from tests.conftest import make_version
-from tests.unit.fakes import FakeClock, FakeCompute, make_deps, replicated
+from tests.unit.fakes import FakeClock, FakeCompute, replicated, step_context
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
 NOW = FakeClock().current
@@ -51,19 +51,9 @@ def context(
     marks: tuple[str, ...] = (),
     step: str = "abort",
 ) -> StepContext:
-    deps = make_deps(CATALOG, compute=compute)  # type: ignore[arg-type]
-    deps.settings = Settings(event_grid=False)
-    run = Run(
-        workload="office",
-        run_id="r1",
-        reason=BuildReason.FIRST,
-        requested_by="a@b.c",
-        started_at=NOW - timedelta(hours=1),
-        step=step,
-        pending=pending,
-        marks={m: NOW - timedelta(minutes=3) for m in marks},
-    )
-    return StepContext(deps, CATALOG.get("office"), run, version, NOW, Pointers(workload="office"))
+    marked = {m: NOW - timedelta(minutes=3) for m in marks}
+    return step_context(CATALOG, compute, version=version, run_id="r1", started_at=NOW - timedelta(hours=1),
+                        step=step, pending=pending, marks=marked)  # fmt: skip
 
 
 def deleting(resource_id: str, checks: int = 1) -> PendingOperation:

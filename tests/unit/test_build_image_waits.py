@@ -24,11 +24,11 @@ from shared.domain.compute import (
     VersionSpec,
     VmState,
 )
-from shared.domain.model import BuildReason, ImageVersion, PendingOperation, Pointers, Run, Stage, Status
+from shared.domain.model import ImageVersion, PendingOperation, Pointers, Stage, Status
 from shared.steps.build_image import step_capture, step_cleanup, step_deallocate, step_replicate
 from shared.steps.step_context import StepContext
 from tests.conftest import make_version
-from tests.unit.fakes import FakeClock, FakeCompute, make_deps, replicated
+from tests.unit.fakes import FakeClock, FakeCompute, replicated, step_context
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "catalog").is_dir())
 CATALOG = load_catalog(ROOT / "catalog")
@@ -72,12 +72,9 @@ def context(
     event_lag: float | None = None,
     workload: Any = OFFICE,
 ) -> StepContext:
-    deps = make_deps(CATALOG, compute=compute)
-    deps.settings = Settings(event_grid=event_grid)
-    run = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=NOW,
-              step="capture", pending=pending, event_lag=event_lag)  # fmt: skip
     pointers = Pointers(workload="office", took=took or {})
-    return StepContext(deps, workload, run, version, NOW, pointers)
+    return step_context(CATALOG, compute, version=version, pointers=pointers, settings=Settings(event_grid=event_grid),
+                        workload=workload, step="capture", pending=pending, event_lag=event_lag)  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,13 @@ from shared.config import Settings
 from shared.domain.catalog import SecurityType, load_catalog
 from shared.domain.compute import ManagedScriptResult, OperationState, ScriptResult, VmSpec, VmState
 from shared.domain.errors import AzureOperationError, RequestRefused
-from shared.domain.model import App, BitLockerEvidence, BuildReason, Manifest, PendingOperation, Pointers, Run
+from shared.domain.model import App, BitLockerEvidence, Manifest, PendingOperation
 from shared.steps import build_clone as bc
 from shared.steps.build_source import INVENTORY_TIMEOUT
 from shared.steps.outcome import Outcome
 from shared.steps.step_context import StepContext
 from tests.conftest import make_version
-from tests.unit.fakes import FakeClock, make_deps
+from tests.unit.fakes import FakeClock, step_context
 from tests.unit.source_fakes import GuestCompute
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "catalog").is_dir())
@@ -69,11 +69,7 @@ def context(
     settings: Settings | None = None,
     **run: Any,
 ) -> StepContext:
-    deps = make_deps(CATALOG, compute=compute)
-    deps.settings = settings or Settings(event_grid=False)
-    record = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c",
-                 started_at=NOW, step="clone", pending=pending, **run)  # fmt: skip
-    return StepContext(deps, OFFICE, record, version, NOW, Pointers(workload="office"))
+    return step_context(CATALOG, compute, version=version, settings=settings, step="clone", pending=pending, **run)
 
 
 def source_vm(disk: str = SOURCE_DISK) -> VmState:

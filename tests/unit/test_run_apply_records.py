@@ -17,13 +17,11 @@ import pytest
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import ContinueRun
 from shared.domain.errors import AzureOperationError
-from shared.domain.model import BuildReason, PendingOperation, Run, RunState, Stage, Status, VersionNumber
-from shared.domain.records import Changes
+from shared.domain.model import PendingOperation, Run, RunState, Status, VersionNumber
 from shared.steps import runs
 from shared.steps.deps import Deps
 from shared.steps.outcome import Outcome
-from tests.conftest import T0, make_version
-from tests.unit.fakes import FakeClock, make_deps
+from tests.unit.fakes import FakeClock, run_world
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "catalog").is_dir())  # also from a subfolder
 CATALOG = load_catalog(ROOT / "catalog")
@@ -48,21 +46,10 @@ def step(monkeypatch: pytest.MonkeyPatch) -> list[Outcome | Exception]:
     return queued
 
 
-def world(
-    step: str = "probe",
-    pending: PendingOperation | None = None,
-    version: Status | None = Status.BUILDING,
-    **fields: Any,
-) -> Deps:
+def world(step: str = "probe", pending: PendingOperation | None = None, version: Status | None = Status.BUILDING,
+          **fields: Any) -> Deps:  # fmt: skip
     """office's run-1 at `step` (attempt 3, step started 10 minutes ago), with version 1.0.0 in `version`."""
-    deps = make_deps(CATALOG)
-    versions = [make_version(status=version, stage=Stage.TEST if version is Status.READY else None)] if version else []
-    run = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=T0,
-              step=step, attempt=3, pending=pending, version=V100 if version else None,
-              step_started_at=NOW - timedelta(minutes=10), **fields)  # fmt: skip
-    pointers = deps.records.get_pointers("office").evolve(active_run="run-1")
-    deps.records.commit(Changes(workload="office", run=run, versions=versions, pointers=pointers))
-    return deps
+    return run_world(CATALOG, step, pending, version, **fields)
 
 
 def go(deps: Deps, step: str = "probe") -> None:

@@ -16,13 +16,13 @@ import pytest
 from shared.domain.catalog import load_catalog
 from shared.domain.commands import ContinueRun, Envelope
 from shared.domain.errors import RequestRefused
-from shared.domain.model import BuildReason, PendingOperation, Run, RunState, Stage, Status, VersionNumber
+from shared.domain.model import PendingOperation, Run, RunState, Status, VersionNumber
 from shared.domain.records import AuditEntry, Changes
 from shared.steps import runs
 from shared.steps.deps import Deps
 from shared.steps.outcome import Outcome
-from tests.conftest import T0, make_version
-from tests.unit.fakes import FakeClock, make_deps
+from tests.conftest import T0
+from tests.unit.fakes import FakeClock, run_world
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "catalog")
 NOW = FakeClock().current
@@ -38,20 +38,10 @@ def step(monkeypatch: pytest.MonkeyPatch) -> list[Outcome]:
     return queued
 
 
-def world(
-    step: str = "probe",
-    pending: PendingOperation | None = None,
-    version: Status | None = Status.BUILDING,
-    **fields: object,
-) -> Deps:
-    deps = make_deps(CATALOG)
-    versions = [make_version(status=version, stage=Stage.TEST if version is Status.READY else None)] if version else []
-    run = Run(workload="office", run_id="run-1", reason=BuildReason.FIRST, requested_by="a@b.c", started_at=T0,
-              step=step, attempt=3, pending=pending, version=V100 if version else None,
-              step_started_at=NOW - timedelta(minutes=10), step_times={step: 60.0}, **fields)  # type: ignore[arg-type]  # fmt: skip
-    pointers = deps.records.get_pointers("office").evolve(active_run="run-1")
-    deps.records.commit(Changes(workload="office", run=run, versions=versions, pointers=pointers))
-    return deps
+def world(step: str = "probe", pending: PendingOperation | None = None, version: Status | None = Status.BUILDING,
+          **fields: object) -> Deps:  # fmt: skip
+    """fakes.run_world with the step's time so far at 60 seconds."""
+    return run_world(CATALOG, step, pending, version, step_times={step: 60.0}, **fields)
 
 
 def go(deps: Deps, step: str = "probe", attempt: int = 3, **fields: object) -> list[Envelope]:

@@ -208,39 +208,36 @@ def test_a_refusal_raised_by_a_step_fails_the_run_with_its_text(
     assert json.loads(message.body)["step"] == "abort"
 
 
-def test_a_step_failing_after_its_vm_was_deleted_by_hand_says_so_first(
-    monkeypatch: pytest.MonkeyPatch, seen: list[StepContext]
+VM_ID = GoneCompute().id_of("Microsoft.Compute/virtualMachines", "office--run-1--vm")
+
+
+@pytest.mark.parametrize(
+    ("gone", "behaviour", "reason"),
+    [
+        # capture fails and its temp VM is gone: the reason starts with the VM's name and 'deleted outside'
+        (
+            (VM_ID,),
+            Outcome(fail="capture refused: VM not generalized"),
+            "vm office--run-1--vm was deleted outside the product: capture refused: VM not generalized",
+        ),
+        # a 404 inside capture already says 'deleted outside the product': the reason is not doubled
+        (
+            (VM_ID,),
+            AzureOperationError("get vm", "ResourceNotFound", "no vm", 404),
+            "step capture: a resource was deleted outside the product: get vm failed: ResourceNotFound: no vm",
+        ),
+        # capture fails while its VM exists: the reason is the step's, unprefixed
+        ((), Outcome(fail="capture refused: VM not generalized"), "capture refused: VM not generalized"),
+    ],
+    ids=["vm-gone-says-so-first", "hand-deletion-not-prefixed-again", "vm-still-there-keeps-own-words"],
+)
+def test_a_failure_names_a_temp_vm_deleted_by_hand_once(
+    monkeypatch: pytest.MonkeyPatch, seen: list[StepContext], gone: tuple[str, ...], behaviour: Behaviour, reason: str
 ) -> None:
-    """capture fails and its temp VM is gone: the reason starts with the VM's name and 'deleted outside'."""
+    """A failing capture's reason says first, and only once, that its temp VM was deleted outside the product."""
     compute = GoneCompute()
-    compute.gone = (compute.id_of("Microsoft.Compute/virtualMachines", "office--run-1--vm"),)
+    compute.gone = gone
     deps = world(step="capture", compute=compute)
-    stand_in(monkeypatch, seen, "capture", Outcome(fail="capture refused: VM not generalized"))
+    stand_in(monkeypatch, seen, "capture", behaviour)
     go(deps, step="capture")
-    assert run_of(deps).failure_reason == (
-        "vm office--run-1--vm was deleted outside the product: capture refused: VM not generalized"
-    )
-
-
-def test_a_failure_already_naming_a_hand_deletion_is_not_prefixed_again(
-    monkeypatch: pytest.MonkeyPatch, seen: list[StepContext]
-) -> None:
-    """A 404 inside capture already says 'deleted outside the product': the reason is not doubled."""
-    compute = GoneCompute()
-    compute.gone = (compute.id_of("Microsoft.Compute/virtualMachines", "office--run-1--vm"),)
-    deps = world(step="capture", compute=compute)
-    stand_in(monkeypatch, seen, "capture", AzureOperationError("get vm", "ResourceNotFound", "no vm", 404))
-    go(deps, step="capture")
-    assert run_of(deps).failure_reason == (
-        "step capture: a resource was deleted outside the product: get vm failed: ResourceNotFound: no vm"
-    )
-
-
-def test_a_failure_with_the_temp_vm_still_there_keeps_its_own_words(
-    monkeypatch: pytest.MonkeyPatch, seen: list[StepContext]
-) -> None:
-    """capture fails while its VM exists: the reason is the step's, unprefixed."""
-    deps = world(step="capture", compute=GoneCompute())
-    stand_in(monkeypatch, seen, "capture", Outcome(fail="capture refused: VM not generalized"))
-    go(deps, step="capture")
-    assert run_of(deps).failure_reason == "capture refused: VM not generalized"
+    assert run_of(deps).failure_reason == reason

@@ -13,11 +13,11 @@ from shared.config import Settings
 from shared.domain.catalog import SecurityType, load_catalog
 from shared.domain.compute import EXPIRES_TAG, RUN_TAG, WORKLOAD_TAG, OperationState, ScriptResult
 from shared.domain.errors import AzureOperationError, RequestRefused
-from shared.domain.model import BuildReason, PendingOperation, Pointers, Run, Stage, VersionNumber
+from shared.domain.model import BuildReason, PendingOperation, Pointers, Stage, VersionNumber
 from shared.steps.outcome import Outcome
 from shared.steps.step_context import StepContext, ensure_resource, trusted_launch
 from tests.conftest import make_version
-from tests.unit.fakes import FakeCompute, make_deps
+from tests.unit.fakes import FakeCompute, step_context
 
 # The catalog beside the `shared` package: found the same way in mutmut's copy of the tree.
 CATALOG = load_catalog(Path(shared.__file__).resolve().parents[1] / "catalog")
@@ -58,20 +58,17 @@ def ctx(
     version: bool = False,
 ) -> StepContext:
     """A context for office's run-1 on step 'clone' at NOW; Event Grid off unless asked."""
-    deps = make_deps(CATALOG, compute=compute or StepCompute())
-    deps.settings = Settings(event_grid=event_grid, temp_resource_ttl_hours=5)
-    run = Run(
-        workload="office",
-        run_id="run-1",
+    return step_context(
+        CATALOG,
+        compute or StepCompute(),
+        version=make_version("1.2.3") if version else None,
+        pointers=Pointers(workload="office", took=took or {}),
+        settings=Settings(event_grid=event_grid, temp_resource_ttl_hours=5),
         reason=BuildReason.PATCH,
-        requested_by="a@b.c",
-        started_at=NOW,
         step="clone",
         pending=pending,
         event_lag=event_lag,
     )
-    pointers = Pointers(workload="office", took=took or {})
-    return StepContext(deps, CATALOG.get("office"), run, make_version("1.2.3") if version else None, NOW, pointers)
 
 
 def op(kind: str, ago: float = 100, checks: int = 0, retry_after: float | None = None, **more: str) -> PendingOperation:
