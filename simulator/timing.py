@@ -71,7 +71,7 @@ class Variance:
         return seconds * self.factor()
 
     def table(self, durations: dict[str, float]) -> dict[str, float]:
-        """A copy of ``durations`` with one factor per entry (for the guest's BitLocker and sysprep)."""
+        """A copy of ``durations`` with one factor per entry (a guest's device encryption at first boot)."""
         return {key: self.apply(value) for key, value in durations.items()}
 
 

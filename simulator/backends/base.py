@@ -194,7 +194,7 @@ class Context:
         return self.variance.apply(self.durations[key])
 
     def guest_durations(self) -> dict[str, float]:
-        """The duration table for one guest action (BitLocker, sysprep, device encryption), varied."""
+        """The duration table for one guest's first boot (device encryption), varied; scripts use the table."""
         return self.variance.table(self.durations)
 
     # -- resource groups ----------------------------------------------------------------------
