@@ -203,6 +203,7 @@ class ContinueRollout(Command):
     step: str = Field(pattern=r"^[a-z][a-z-]{1,30}$")
     attempt: int = Field(ge=0)
     trigger: Literal["next", "recheck", "event"] = "next"
+    event_lag: float | None = Field(default=None, ge=0)  # an event's delivery delay (its eventTime to routing)
 
     @property
     def message_id(self) -> str:

@@ -314,6 +314,7 @@ class Rollout(BaseModel):
     successor: dict[str, str] | None = None  # a newer request (version, run_id, requested_by) waiting its turn
     batches: int = 0
     wait_seconds: float = 0.0  # time spent waiting for users and the maintenance window
+    event_lag: float | None = None  # the longest delay (s) of the Event Grid events that continued it
     etag: str | None = Field(default=None, exclude=True)
 
     def evolve(self, **changes: Any) -> Rollout:

@@ -43,9 +43,10 @@ def route_event(raw: Mapping[str, Any], deps: Deps) -> tuple[list[Envelope], str
     if match := GALLERY_VERSION.match(uri):
         return _gallery_version(event, match, deps)
     operation = event.data.operation_name.lower()
+    lag = _lag(event, deps)
     if match := RESOURCE.match(uri):
-        return _vm_or_disk(uri, match.group("name"), operation, deps, _lag(event, deps))
-    return route_rollout_event(uri, deps) or ([], f"ignored: {uri[:200]} is not a resource the product manages")
+        return _vm_or_disk(uri, match.group("name"), operation, deps, lag)
+    return route_rollout_event(uri, deps, lag) or ([], f"ignored: {uri[:200]} is not a resource the product manages")
 
 
 def _lag(event: ArmEvent, deps: Deps) -> float:
@@ -58,7 +59,10 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float) -> 
     parsed = naming.parse_resource_name(name)
     if parsed is None or parsed[0] not in deps.catalog:
         # Not a build's: perhaps a session host a rollout is replacing.
-        return route_rollout_event(uri, deps) or ([], f"ignored: {name[:80]} is not a resource the product created")
+        return route_rollout_event(uri, deps, lag) or (
+            [],
+            f"ignored: {name[:80]} is not a resource the product created",
+        )
     workload, owner, kind = parsed
     if kind.startswith("val-"):
         try:

@@ -117,6 +117,8 @@ def start_rollout(command: StartRollout, deps: Deps) -> list[Envelope]:
         automatic=command.automatic,
         started_at=now,
         step_started_at=now,
+        # The same Event Grid subscription delivers the image runs' events: start from their delay.
+        event_lag=deps.records.get_pointers(workload.name).event_lag,
     )
     how = "automatic, in the maintenance window" if command.automatic else "manual"
     notes.append(Note(now, run.run_id, "started", f"rollout to {version} ({how}) by {command.requested_by}"))
@@ -136,6 +138,8 @@ def continue_rollout(command: ContinueRollout, deps: Deps) -> list[Envelope]:
     if (command.step, command.attempt) != (run.step, run.attempt):
         return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
     now = deps.clock.now()
+    if command.trigger == "event" and command.event_lag is not None:  # how late events come: the waits use it
+        run = run.evolve(event_lag=max(run.event_lag or 0.0, command.event_lag))
     ctx = RolloutContext(deps=deps, policy=policy, run=run, pool=pool, now=now)
     if run.step == "plan" and run.successor:
         return _hand_over(ctx, records)

@@ -23,8 +23,9 @@ HOST_RESOURCE = re.compile(
 WAITS_ON = {"delete": False, "create": False, "register": True}
 
 
-def route_rollout_event(uri: str, deps: Deps) -> tuple[list[Envelope], str] | None:
-    """The message that wakes the rollout waiting on this VM (or its extension); None if no rollout does."""
+def route_rollout_event(uri: str, deps: Deps, lag: float | None = None) -> tuple[list[Envelope], str] | None:
+    """The message that wakes the rollout waiting on this VM (or its extension), with how late the
+    event came (`lag` seconds: the rollout's waits use it); None if no rollout waits on it."""
     match = HOST_RESOURCE.match(uri)
     if match is None or deps.rollouts is None:
         return None
@@ -43,5 +44,6 @@ def route_rollout_event(uri: str, deps: Deps) -> tuple[list[Envelope], str] | No
             pending = run.pending.kind if run.pending is not None else ""
             if WAITS_ON.get(pending) is not extension:
                 return [], f"ignored: rollout {run.run_id} of {policy.name} waits for {pending or 'nothing'} now"
-            return [Envelope.wrap(position(run, "event"))], f"continues rollout {run.run_id} of {policy.name}"
+            woken = position(run, "event").model_copy(update={"event_lag": lag})
+            return [Envelope.wrap(woken)], f"continues rollout {run.run_id} of {policy.name}"
     return None

@@ -93,13 +93,15 @@ class RolloutContext:
         return self.run.pending is None or self.run.pending.kind != kind
 
     def first_look(self, event: bool = True) -> timedelta:
-        """The opening wait of an operation just started; with Event Grid a safety net behind its event."""
-        return waits.first_look(event_grid=event and self.deps.settings.event_grid)
+        """The opening wait of an operation just started; with Event Grid a safety net behind its event
+        while events come at once, the plain back-off once they are measured late."""
+        return waits.first_look(event_grid=event and self.deps.settings.event_grid, event_lag=self.run.event_lag)
 
     def look_again(self, event: bool = True, since: datetime | None = None) -> timedelta:
         """The next look at what the pending operation (or `since`) started: backing off from the time waited."""
         started = since or (self.run.pending.started_at if self.run.pending is not None else self.now)
-        return waits.backoff(started, self.now, event_grid=event and self.deps.settings.event_grid)
+        event_grid = event and self.deps.settings.event_grid
+        return waits.backoff(started, self.now, event_grid=event_grid, event_lag=self.run.event_lag)
 
     def overdue(self, limit: timedelta = OPERATION_LIMIT) -> bool:
         return self.run.pending is not None and self.now - self.run.pending.started_at > limit
