@@ -96,7 +96,7 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float) -> 
     if run is None or run.state is not RunState.RUNNING or run.pending is None:
         return [], f"ignored: run {run_id} of {workload} waits for nothing"
     if uri.lower() not in run.pending.resource_id.lower():
-        if run.event_lag is None and lag >= waits.SHORTEST.total_seconds():
+        if run.event_lag is None and not waits.events_first(True, lag):  # late: looks beat events
             # The run's first measure of how late events come (a NIC is made seconds into a VM
             # create): its wait stops trusting the VM's own event to come at once.
             return [_wake(run, lag)], f"run {run_id} of {workload} learns that events come {lag:.0f} s late"

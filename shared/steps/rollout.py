@@ -138,8 +138,8 @@ def continue_rollout(command: ContinueRollout, deps: Deps) -> list[Envelope]:
     if (command.step, command.attempt) != (run.step, run.attempt):
         return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
     now = deps.clock.now()
-    if command.trigger == "event" and command.event_lag is not None:  # how late events come: the waits use it
-        run = run.evolve(event_lag=max(run.event_lag or 0.0, command.event_lag))
+    if (lag := waits.longest_delay(run.event_lag, command.trigger, command.event_lag)) != run.event_lag:
+        run = run.evolve(event_lag=lag)  # how late events come: the waits use it
     ctx = RolloutContext(deps=deps, policy=policy, run=run, pool=pool, now=now)
     if run.step == "plan" and run.successor:
         return _hand_over(ctx, records)

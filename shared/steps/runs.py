@@ -147,9 +147,8 @@ def continue_run(command: ContinueRun, deps: Deps) -> list[Envelope]:
         return [Envelope.wrap(position(run))]  # stale or duplicate: re-send where the run is (deduplicated)
     if run.version != version:  # a message from before the version existed (only after a crash)
         loaded = deps.records.load(command.workload, run_id=command.run_id, version=run.version)
-    if command.trigger == "event" and command.event_lag is not None:
-        # How late events come, the latest seen so far (delivery delays vary): the waits adapt to it.
-        run = run.evolve(event_lag=max(run.event_lag or 0.0, command.event_lag))
+    if (lag := waits.longest_delay(run.event_lag, command.trigger, command.event_lag)) != run.event_lag:
+        run = run.evolve(event_lag=lag)  # how late events come (delays vary): the waits adapt to it
     ctx = _context(deps, run, loaded)
     now = ctx.now
     try:

@@ -62,6 +62,14 @@ def events_first(event_grid: bool, event_lag: float | None) -> bool:
     return event_grid and (event_lag is None or event_lag < SHORTEST.total_seconds())
 
 
+def longest_delay(known: float | None, trigger: str, seen: float | None) -> float | None:
+    """A record's measured Event Grid delay after one more message: the longest so far, raised by
+    a message an event sent (`trigger` "event", `seen` its delivery delay); others change nothing."""
+    if trigger != "event" or seen is None:
+        return known
+    return max(known or 0.0, seen)
+
+
 def _longest_gap(longest: timedelta, event_grid: bool, event_lag: float | None) -> timedelta:
     """`longest`, or less when events are measured late: `LAG_SHARE` of their delay (>= SHORTEST)."""
     if not event_grid or events_first(event_grid, event_lag):

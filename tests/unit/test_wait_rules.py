@@ -110,3 +110,20 @@ def test_the_backoff(elapsed: float, kwargs: dict[str, object], expected: float)
 def test_a_predicted_end(kwargs: dict[str, object], expected: float) -> None:
     """A progress-predicted end is looked at then, or 6 min past it while events come at once (< 15 s)."""
     assert waits.predicted(s(60), **kwargs) == s(expected)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("known", "trigger", "seen", "kept"),
+    [
+        (None, "event", 30.0, 30.0),  # the first delay measured
+        (60.0, "event", 30.0, 60.0),  # a shorter one does not lower it
+        (60.0, "event", 90.0, 90.0),
+        (60.0, "recheck", 90.0, 60.0),  # only a message an event sent measures a delay
+        (None, "event", None, None),
+    ],
+)
+def test_a_records_delay_is_the_longest_an_event_brought(
+    known: float | None, trigger: str, seen: float | None, kept: float | None
+) -> None:
+    """Runs and rollouts keep the longest Event Grid delay of the events that continued them."""
+    assert waits.longest_delay(known, trigger, seen) == kept
