@@ -160,7 +160,7 @@ def step_capture(ctx: StepContext) -> Outcome:
         least = min((r.progress for r in state.regions), default=0)
         elapsed = ctx.now - pending.started_at
         until_end = recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST)
-        event_grid, lag = ctx.deps.settings.event_grid, ctx.run.event_lag
+        event_grid, lag = ctx.deps.settings.event_grid, ctx.event_lag
         later = waits.predicted(until_end, event_grid=event_grid, event_lag=lag) if least > 0 else ctx.backoff(pending)
         return Outcome(wait=later, pending=ctx.pending("version-create", state.id), version=version, audit=audit)
     captured = lifecycle.captured(version, state.id)
@@ -222,7 +222,7 @@ def step_replicate(ctx: StepContext) -> Outcome:
     wanted = replication.target_regions(workload, Stage.TEST)
     state = compute.get_gallery_version(workload.gallery.name, workload.gallery.definition, str(version.version))
     since = ctx.run.pending.started_at if ctx.run.pending and ctx.run.pending.kind == "replication" else ctx.now
-    event_grid, lag = ctx.deps.settings.event_grid, ctx.run.event_lag
+    event_grid, lag = ctx.deps.settings.event_grid, ctx.event_lag
     verdict = replication.judge(state, version, wanted, since, ctx.now, event_grid=event_grid, event_lag=lag)
     if verdict.failed:
         return Outcome(fail=verdict.failed)

@@ -17,7 +17,6 @@ from shared.domain import naming
 from shared.domain.commands import ContinueVersion, Envelope, Prune, Reconcile
 from shared.domain.errors import InvalidInput
 from shared.domain.model import ImageVersion, Pointers, Run, RunState, Status, VersionNumber
-from shared.steps import waits
 from shared.steps.deps import Deps
 from shared.steps.event_sight import GALLERY_VERSION, RESOURCE, ArmEvent, sight
 from shared.steps.rollout_events import route_rollout_event
@@ -96,9 +95,9 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float) -> 
     if run is None or run.state is not RunState.RUNNING or run.pending is None:
         return [], f"ignored: run {run_id} of {workload} waits for nothing"
     if uri.lower() not in run.pending.resource_id.lower():
-        if run.event_lag is None and not waits.events_first(True, lag):  # late: looks beat events
+        if run.event_lag is None and lag is not None:
             # The run's first measure of how late events come (a NIC is made seconds into a VM
-            # create): its wait stops trusting the VM's own event to come at once.
+            # create): its looks stop (events at once) or go on (late) by it, not by a guess.
             return [_wake(run, lag)], f"run {run_id} of {workload} learns that events come {lag:.0f} s late"
         return [], f"ignored: run {run_id} waits for {run.pending.kind}, not {name}"
     return [_wake(run, lag)], f"continues run {run_id} of {workload} at {run.step}"

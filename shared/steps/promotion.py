@@ -61,14 +61,15 @@ class Decision:
     version: ImageVersion
     principal: Principal
     admitted: approvals.Admitted
+    event_lag: float | None = None  # how late the workload's events came (its last run measured it)
 
 
 def decide_promotion(command: Promote, deps: Deps) -> Decision:
     """Every check of a promotion, read-only: the handler applies it, the CLI previews it."""
     workload = deps.workload(command.workload)
     number = VersionNumber.parse(command.version)
-    version = deps.records.load(workload.name, version=number).version
-    target = command.target_stage
+    loaded = deps.records.load(workload.name, version=number)
+    version, target = loaded.version, command.target_stage
     subject = f"cannot promote {number} to {target.value}"
     if version is None:
         raise RequestRefused(f"cannot promote {number}: {workload.name} has no version {number}")
@@ -101,7 +102,7 @@ def decide_promotion(command: Promote, deps: Deps) -> Decision:
         reason=command.reason,
         via=via,
     )
-    return Decision(version=version, principal=principal, admitted=admitted)
+    return Decision(version=version, principal=principal, admitted=admitted, event_lag=loaded.pointers.event_lag)
 
 
 def promote(command: Promote, deps: Deps) -> list[Envelope]:
@@ -156,7 +157,8 @@ def promote(command: Promote, deps: Deps) -> list[Envelope]:
         stage=target,
     )
     deps.records.commit(Changes(workload=workload.name, versions=[promoted], audit=[entry]))
-    first = waits.first_look(deps.compute.retry_after, deps.settings.event_grid)
+    # Events measured late: replication is looked at on the back-off, not after the safety net.
+    first = waits.first_look(deps.compute.retry_after, deps.settings.event_grid, decision.event_lag)
     return [_message(promoted, "replicate", deps, None if unchanged else first)]
 
 

@@ -71,9 +71,15 @@ class StepContext:
             self.now,
             pending.retry_after,
             event_grid=self.deps.settings.event_grid and evented,
-            event_lag=self.run.event_lag,
+            event_lag=self.event_lag,
             expected=self.expected(pending.kind),
         )
+
+    @property
+    def event_lag(self) -> float:
+        """How late this run's events come, for its waits: unmeasured until its first event (a first
+        run), and then its looks do not wait for events (events.py wakes it with that measure)."""
+        return waits.UNMEASURED if self.run.event_lag is None else self.run.event_lag
 
     def expected(self, kind: str) -> float | None:
         """Seconds the operation of this kind took on the workload's last run (shared/steps/history.py)."""
@@ -90,7 +96,7 @@ class StepContext:
         """The first look at an operation of `kind` just started (after Azure's Retry-After, or from
         what the same operation took on the workload's last run)."""
         event_grid = self.deps.settings.event_grid and evented
-        return waits.first_look(self.deps.compute.retry_after, event_grid, self.run.event_lag, self.expected(kind))
+        return waits.first_look(self.deps.compute.retry_after, event_grid, self.event_lag, self.expected(kind))
 
     def script(self, purpose: str, vm_name: str, text: str) -> ScriptResult | Outcome:
         """Run Command without waiting: start it and come back (on its event or a re-check) for the result."""

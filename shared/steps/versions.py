@@ -151,7 +151,12 @@ def _replicate(
         )
         deps.records.commit(Changes(workload=workload.name, versions=[retried], audit=[entry]))
         return [
-            _message(retried, "replicate", deps, waits.first_look(deps.compute.retry_after, deps.settings.event_grid))
+            _message(
+                retried,
+                "replicate",
+                deps,
+                waits.first_look(deps.compute.retry_after, deps.settings.event_grid, pointers.event_lag),
+            )
         ]
     if not verdict.done:
         waiting = version.evolve(**moved)

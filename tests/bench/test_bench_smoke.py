@@ -30,7 +30,9 @@ from simulator.durations import DEFAULT_DURATIONS
 
 WORKLOAD = "data-analyst"
 ARM_TARGET = TARGETS["arm_requests_first"][1]
-LATE_EVENTS_BUDGET = 110  # measured 99 (patch, events 10-120 s late); 180 before waits used measured durations
+# measured 99 (patch, events 10-120 s late); 152 since looks come finer while events are late
+# (waits.FINE, waits.LAG_SHARE); 180 before waits used measured durations
+LATE_EVENTS_BUDGET = 170
 AT_ONCE_BUDGET = ARM_TARGET  # measured 49 (patch) with events delivered at once, as the benchmark counts
 
 

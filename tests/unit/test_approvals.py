@@ -54,12 +54,14 @@ class World:
         self.deps.records.commit(Changes(workload="office", versions=[version]))
         self.bus = MessageBus(self.deps)
 
-    def promote(self, token: str, stage: Stage = Stage.PRODUCTION, ticket: str = "CHG-1", **extra: object) -> None:
+    def command(self, token: str, stage: Stage = Stage.PRODUCTION, ticket: str = "CHG-1", **extra: object) -> Promote:
         fields: dict[str, object] = {"requested_at": self.clock.now(), **extra}
-        command = Promote(
+        return Promote(
             workload="office", version="1.0.0", target_stage=stage, approver_token=token, ticket=ticket, **fields
         )
-        self.bus.handle(command)
+
+    def promote(self, token: str, stage: Stage = Stage.PRODUCTION, ticket: str = "CHG-1", **extra: object) -> None:
+        self.bus.handle(self.command(token, stage, ticket, **extra))
 
     def version(self, text: str = "1.0.0") -> object:
         return self.deps.records.get_version("office", VersionNumber.parse(text))

@@ -86,9 +86,9 @@ def context(
     ],
 )
 def test_first_looks_start_from_what_the_last_run_took(step: Any, version: ImageVersion | None) -> None:
-    """10 minutes last run: the first look at deallocation, capture or deletion comes at 70 % of it, 7 minutes."""
+    """10 minutes last run: the first look at deallocation, capture or deletion comes at half of it, 5 minutes."""
     assert step(context(ImageCompute(), version)).wait == timedelta(seconds=15)
-    assert step(context(ImageCompute(), version, took=TOOK)).wait == timedelta(minutes=7)
+    assert step(context(ImageCompute(), version, took=TOOK)).wait == timedelta(minutes=5)
 
 
 def test_deallocation_asked_waits_on_the_vm() -> None:
@@ -131,7 +131,8 @@ def in_progress(percent: int) -> GalleryVersionState:
     ("event_grid", "lag", "wait"),
     [
         (False, None, timedelta(minutes=2, seconds=35)),  # the predicted end
-        (True, None, timedelta(minutes=8, seconds=35)),  # events trusted: the safety net 6 min past it
+        (True, 0.0, timedelta(minutes=8, seconds=35)),  # events at once: the safety net 6 min past it
+        (True, None, timedelta(minutes=2, seconds=35)),  # no delay measured yet: the predicted end
         (True, 60.0, timedelta(minutes=2, seconds=35)),  # events a minute late: the predicted end is sooner
     ],
 )
@@ -149,7 +150,12 @@ def replicating() -> ImageVersion:
 
 
 @pytest.mark.parametrize(
-    ("lag", "wait"), [(None, timedelta(minutes=8, seconds=35)), (60.0, timedelta(minutes=2, seconds=35))]
+    ("lag", "wait"),
+    [
+        (0.0, timedelta(minutes=8, seconds=35)),
+        (None, timedelta(minutes=2, seconds=35)),  # a run's delay not measured yet: looks go on
+        (60.0, timedelta(minutes=2, seconds=35)),
+    ],
 )
 def test_replication_waits_honour_the_measured_event_lag(lag: float | None, wait: timedelta) -> None:
     """With Event Grid: the safety net while events come at once, the predicted end once they come late."""

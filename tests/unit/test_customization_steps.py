@@ -156,13 +156,13 @@ def test_an_update_reported_without_a_kb_still_counts_as_installed() -> None:
 
 
 def test_a_customization_is_first_looked_at_near_its_last_duration() -> None:
-    """A customization does the same work every run: the first look comes at 70 % of its last time.
+    """A customization does the same work every run: the first look comes at half of its last time.
     A Windows Update pass takes as long as the month's updates: its last time is not used."""
     last = {"managed:c1-p0": 600.0, "managed:wu0-p0": 600.0}
     script = bs.step_customize(context(SourceCompute(), marks=MARKED, customization_index=1,
                                        pointers=Pointers(workload="office", took=last)))  # fmt: skip
     assert script.pending is not None
-    assert (script.pending.kind, script.wait) == ("managed:c1-p0", timedelta(seconds=420))
+    assert (script.pending.kind, script.wait) == ("managed:c1-p0", timedelta(seconds=300))
     update = bs.step_customize(context(SourceCompute(), marks=MARKED, pointers=Pointers(workload="office", took=last)))
     assert update.pending is not None
     assert (update.pending.kind, update.wait) == ("managed:wu0-p0", timedelta(seconds=15))

@@ -140,20 +140,23 @@ def test_a_run_that_measured_no_delay_learns_it_from_another_resources_event() -
     )
 
 
-@pytest.mark.parametrize(
-    ("at", "lag", "why"),
-    [
-        ("2026-11-02T07:59:50Z", None, "delivered 10 s late: as good as at once"),
-        ("2026-11-02T07:59:30Z", 40.0, "a delay is measured already"),
-    ],
-)
-def test_another_resources_event_wakes_no_run_otherwise(at: str, lag: float | None, why: str) -> None:
-    """Under the shortest look (15 s), or once the run has measured a delay: ignored as before."""
-    deps = deps_with(run=run("vm-create", SOURCE, step="source-vm", event_lag=lag), pointers=ACTIVE)
-    assert route_event(arm("Microsoft.Network/networkInterfaces/write", NIC, at=at), deps) == (
+def test_an_event_on_time_measures_the_delay_too() -> None:
+    """Delivered 10 s after it happened (sooner than any look): the run learns that events come at
+    once, so its looks become the safety net instead of going on as if events were late."""
+    deps = deps_with(run=run("vm-create", SOURCE, step="source-vm"), pointers=ACTIVE)
+    assert route_event(arm("Microsoft.Network/networkInterfaces/write", NIC, at="2026-11-02T07:59:50Z"), deps) == (
+        [woken(10.0, "source-vm")],
+        "run run-1 of office learns that events come 10 s late",
+    )
+
+
+def test_another_resources_event_wakes_no_run_once_a_delay_is_measured() -> None:
+    """Once the run has measured a delay, another resource's event is ignored as before."""
+    deps = deps_with(run=run("vm-create", SOURCE, step="source-vm", event_lag=40.0), pointers=ACTIVE)
+    assert route_event(arm("Microsoft.Network/networkInterfaces/write", NIC, at="2026-11-02T07:59:30Z"), deps) == (
         [],
         "ignored: run run-1 waits for vm-create, not office--image--src-nic",
-    ), why
+    )
 
 
 LONG = "r" * 90

@@ -53,7 +53,8 @@ def test_a_woken_rollout_keeps_the_longest_delay() -> None:
 
 
 def test_late_events_cap_a_rollouts_gap_between_looks() -> None:
-    """Events 120 s late: a look at least every 40 s; events at once (or none measured): the safety net."""
+    """Events 120 s late: a look at least every 20 s, the first after 6 s; events at once (or none
+    measured: a rollout starts from its workload's last measure): the safety net."""
     world = World(host("h1"))
     world.start()
     world.deps.settings = Settings(event_grid=True)
@@ -65,8 +66,8 @@ def test_late_events_cap_a_rollouts_gap_between_looks() -> None:
     def context(lag: float | None) -> RolloutContext:
         return RolloutContext(world.deps, policy, world.run().evolve(pending=pending, event_lag=lag), pool, NOW)
 
-    assert context(120.0).look_again() == timedelta(seconds=40)
-    assert context(120.0).first_look() == waits.OPENING
+    assert context(120.0).look_again() == timedelta(seconds=20)
+    assert context(120.0).first_look() == waits.FINE
     assert context(None).look_again() == waits.backoff(started, NOW, event_grid=True)  # the safety net
     assert context(None).first_look() == waits.EVENT_ALLOWANCE
     assert context(5.0).first_look() == waits.EVENT_ALLOWANCE

@@ -285,14 +285,14 @@ def test_a_script_still_running_keeps_the_step_waiting() -> None:
 
 
 def test_a_trusted_launch_source_vm_and_its_first_look_from_the_last_run() -> None:
-    """A TrustedLaunch workload's source VM is Trusted Launch; a VM create that took 10 minutes is looked at after 7."""
+    """A TrustedLaunch workload's source VM is Trusted Launch; a VM create that took 10 minutes is looked at after 5."""
     compute = SourceCompute()
     ctx = context(compute, workload=OFFICE.model_copy(update={"security_type": SecurityType.TRUSTED_LAUNCH}))
     ctx.pointers = Pointers(workload="office", took={"vm-create": 600.0})
     outcome = bs.step_source_vm(ctx)
     [spec] = [c[1] for c in compute.calls if c[0] == "start_create_vm"]
     assert spec.trusted_launch is True
-    assert outcome.wait == timedelta(minutes=7)
+    assert outcome.wait == timedelta(minutes=5)
 
 
 def test_unreadable_guest_answers_name_the_script_and_the_source_vm() -> None:

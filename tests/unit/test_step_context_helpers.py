@@ -117,16 +117,17 @@ def test_a_pending_operation_of_the_same_kind_carries_over_with_one_more_check()
     [
         ({}, op("vm-create"), True, 20),  # no Event Grid: a fifth of the 100 s waited
         ({}, op("vm-create", retry_after=200), True, 100),  # Azure asked for 200 s: 100 s to go
-        ({"event_grid": True}, op("vm-create"), True, 260),  # safety net 6 min past the start
-        ({"event_grid": True}, op("vm-create"), False, 20),  # no event reports it: plain back-off
+        ({"event_grid": True, "event_lag": 0.0}, op("vm-create"), True, 260),  # safety net 6 min past the start
+        ({"event_grid": True, "event_lag": 0.0}, op("vm-create"), False, 20),  # no event reports it: plain
+        ({"event_grid": True}, op("vm-create"), True, 20),  # no delay measured yet: the plain back-off
         (
             {"event_grid": True, "event_lag": 30.0},
             op("vm-create"),
             True,
-            15,
-        ),  # events late: a third of their delay (15 s floor)
-        ({"event_grid": True, "event_lag": 90.0}, op("vm-create"), True, 20),  # ... or a fifth if sooner
-        ({"took": {"vm-create": 600.0}}, op("vm-create"), True, 320),  # first look at 70 % of 600 s
+            6,
+        ),  # events late: a sixth of their delay (the 6 s floor)
+        ({"event_grid": True, "event_lag": 150.0}, op("vm-create"), True, 20),  # ... or a fifth if sooner
+        ({"took": {"vm-create": 600.0}}, op("vm-create"), True, 200),  # first look at half of 600 s
         ({"took": {"vm-create": 600.0}}, op("snapshot"), True, 20),  # another kind's history says nothing
     ],
 )
@@ -139,7 +140,7 @@ def test_backoff_reads_the_hint_events_and_history(
 
 def test_backoff_counts_on_events_unless_told_otherwise() -> None:
     """Without `evented`, an operation is taken to be reported by an event: the safety net applies."""
-    assert ctx(event_grid=True).backoff(op("vm-create")) == timedelta(seconds=260)
+    assert ctx(event_grid=True, event_lag=0.0).backoff(op("vm-create")) == timedelta(seconds=260)
 
 
 @pytest.mark.parametrize(
@@ -147,10 +148,11 @@ def test_backoff_counts_on_events_unless_told_otherwise() -> None:
     [
         ({}, "vm-create", True, 15),  # the opening
         ({"compute": StepCompute(retry_after=120.0)}, "vm-create", True, 120),  # Azure's Retry-After
-        ({"event_grid": True}, "vm-create", True, 360),  # the safety net behind the event
-        ({"event_grid": True}, "vm-create", False, 15),
-        ({"event_grid": True, "event_lag": 30.0}, "vm-create", True, 15),  # a first look beats a 30 s event
-        ({"took": {"vm-create": 600.0}}, "vm-create", True, 420),  # 70 % of last run's 600 s
+        ({"event_grid": True, "event_lag": 0.0}, "vm-create", True, 360),  # the safety net behind the event
+        ({"event_grid": True, "event_lag": 0.0}, "vm-create", False, 15),
+        ({"event_grid": True}, "vm-create", True, 15),  # no delay measured yet: the opening
+        ({"event_grid": True, "event_lag": 30.0}, "vm-create", True, 6),  # a first look beats a 30 s event
+        ({"took": {"vm-create": 600.0}}, "vm-create", True, 300),  # half of last run's 600 s
         ({"took": {"vm-create": 600.0}}, "disk", True, 15),
     ],
 )
@@ -163,7 +165,7 @@ def test_first_look_reads_the_hint_events_and_history(
 
 def test_first_look_counts_on_events_unless_told_otherwise() -> None:
     """Without `evented`, the first look is the safety net when Event Grid is on."""
-    assert ctx(event_grid=True).first_look("vm-create") == timedelta(seconds=360)
+    assert ctx(event_grid=True, event_lag=0.0).first_look("vm-create") == timedelta(seconds=360)
 
 
 def test_expected_is_the_kinds_last_duration_but_never_a_scripts() -> None:
@@ -296,7 +298,7 @@ def test_ensure_starts_the_resource_and_waits_the_first_look(pending: PendingOpe
     outcome = ensure(pending, OperationState.MISSING, starter, took={"disk": 600.0})
     assert starter.calls == 1
     assert outcome == Outcome(
-        wait=timedelta(seconds=420),
+        wait=timedelta(seconds=300),
         pending=PendingOperation(kind="disk", resource_id=DISK_ID, started_at=NOW, retry_after=33.0),
     )
 
@@ -338,4 +340,4 @@ def test_ensure_waits_while_the_resource_is_coming(state: OperationState, checks
     """In progress, or missing on an early look: wait on the back-off with one more check."""
     current = op("disk", ago=100, checks=checks, resource_id=DISK_ID)
     outcome = ensure(current, state, Starter(), took={"disk": 600.0})
-    assert outcome == Outcome(wait=timedelta(seconds=320), pending=current.model_copy(update={"checks": checks + 1}))
+    assert outcome == Outcome(wait=timedelta(seconds=200), pending=current.model_copy(update={"checks": checks + 1}))

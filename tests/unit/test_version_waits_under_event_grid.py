@@ -32,7 +32,7 @@ NOW = FakeClock().current
 MINUTE_AGO = NOW - timedelta(minutes=1)
 VM_NAME = "office--v1-0-1--val-validation"
 SAFETY_NET = NOW + timedelta(minutes=5)  # 6 minutes past a start 1 minute ago
-PLAIN = NOW + timedelta(seconds=15)  # the plain back-off's shortest look
+PLAIN = NOW + timedelta(seconds=12)  # the plain back-off: a fifth of the minute waited
 
 
 @dataclass
@@ -105,12 +105,12 @@ def replicating(event_lag: float | None) -> Deps:
 def test_replication_waits_on_events_only_while_they_come_sooner_than_a_look(
     event_lag: float | None, expected: object
 ) -> None:
-    """Events measured 100 s late: a look in 15 s is sooner, so no safety net; unmeasured: the net."""
+    """Events measured 100 s late: a look in 12 s is sooner, so no safety net; unmeasured: the net."""
     assert scheduled(replicating(event_lag), "replicate") == expected
 
 
 def test_the_replication_verdict_uses_the_measured_event_lag() -> None:
-    """judge: no progress yet, events 100 s late: look again in 15 s; without the lag, in 5 minutes."""
+    """judge: no progress yet, events 100 s late: look again in 12 s; without the lag, in 5 minutes."""
     version = make_version("1.0.1", status=Status.REPLICATING)
     state = GalleryVersionState(
         id="/v/1.0.1", name="1.0.1", provisioning=OperationState.SUCCEEDED, aggregated="InProgress",
@@ -120,4 +120,4 @@ def test_the_replication_verdict_uses_the_measured_event_lag() -> None:
     wanted = replication.target_regions(CATALOG.get("office"), Stage.VALIDATION)
     lagging = replication.judge(state, version, wanted, MINUTE_AGO, NOW, event_grid=True, event_lag=100.0)
     unmeasured = replication.judge(state, version, wanted, MINUTE_AGO, NOW, event_grid=True)
-    assert (lagging.wait, unmeasured.wait) == (timedelta(seconds=15), timedelta(minutes=5))
+    assert (lagging.wait, unmeasured.wait) == (timedelta(seconds=12), timedelta(minutes=5))

@@ -56,7 +56,7 @@ def test_the_safety_net_waits_past_the_expected_end() -> None:
         == timedelta(seconds=1200) + waits.EVENT_ALLOWANCE
     )
     # events measured late: the plain look at AHEAD of the duration is the faster news
-    assert waits.first_look(None, event_grid=True, event_lag=90.0, expected=1200.0) == timedelta(seconds=840)
+    assert waits.first_look(None, event_grid=True, event_lag=90.0, expected=1200.0) == timedelta(seconds=600)
 
 
 def test_a_predicted_end_is_a_safety_net_only_while_events_come_at_once() -> None:
@@ -115,7 +115,7 @@ def test_sysprep_starts_from_the_workloads_last_measured_duration() -> None:
     blind_reads, blind_over = _sysprep_looks({})
     known_reads, known_over = _sysprep_looks({"managed:sysprep": 560.0})
     assert blind_reads >= 12  # from the opening, backing off by GROWTH
-    assert known_reads <= 5
+    assert known_reads <= 8  # the first look at half of last run's time (Azure's times vary), then a tenth apart
     assert known_over <= SYSPREP * waits.NEAR
     assert known_over < blind_over or blind_over <= SYSPREP * waits.NEAR
 

@@ -9,8 +9,9 @@ import pytest
 from shared.steps import waits
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
-# A measured duration whose first look (70 %) is 75 s: 75 s x GROWTH is exactly SHORTEST, no saving yet.
-EDGE = 75 / 0.7
+# A measured duration whose first look (half of it) is 75 s: 75 s x GROWTH is exactly SHORTEST, no saving yet.
+EDGE = 75 / 0.5
+UNMEASURED = waits.UNMEASURED
 
 
 def s(seconds: float) -> timedelta:
@@ -27,6 +28,34 @@ def test_the_opening_is_azures_retry_after_never_below_15_s(retry_after: float |
 
 
 @pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(None, 6), (0, 6), (3, 6), (10, 10), (120, 120)],
+)
+def test_the_opening_under_a_finer_floor(retry_after: float | None, expected: float) -> None:
+    """Events measured late: Azure's Retry-After still counts, but nothing is raised past the 6 s floor."""
+    assert waits.opening(retry_after, waits.FINE) == s(expected)
+
+
+@pytest.mark.parametrize(
+    ("event_grid", "event_lag", "floor"),
+    [
+        (False, None, 15),  # no Event Grid: the plain floor
+        (False, 120.0, 15),
+        (True, None, 15),  # no delay handed in: events trusted, the safety net's floor
+        (True, 14.9, 15),  # events at once
+        (True, 15.0, 6),  # events as late as the soonest look: looks are the news, a finer floor
+        (True, 120.0, 6),
+        (True, UNMEASURED, 15),  # a run's first event is still to come: it usually beats a 15 s look
+    ],
+)
+def test_the_floor_is_finer_only_while_events_are_measured_late(
+    event_grid: bool, event_lag: float | None, floor: float
+) -> None:
+    """Looks come at least 6 s apart when events are measured late, else 15 s."""
+    assert waits.floor(event_grid, event_lag) == s(floor)
+
+
+@pytest.mark.parametrize(
     ("event_grid", "event_lag", "first"),
     [
         (False, None, False),  # no Event Grid: never
@@ -36,6 +65,7 @@ def test_the_opening_is_azures_retry_after_never_below_15_s(retry_after: float |
         (True, 14.9, True),  # sooner than any look (15 s at the soonest)
         (True, 15.0, False),  # as late as the soonest look: looks bring the news
         (True, 90.0, False),
+        (True, UNMEASURED, False),  # a run's first event is still to come: looks go on meanwhile
     ],
 )
 def test_events_come_first_only_while_they_come_at_once(event_grid: bool, event_lag: float | None, first: bool) -> None:
@@ -52,18 +82,19 @@ def test_events_come_first_only_while_they_come_at_once(event_grid: bool, event_
         ({"event_grid": True, "expected": 100}, 460),  # 6 min past the expected end
         ({"event_grid": True, "expected": 0.0}, 360),
         ({"event_grid": True, "retry_after": 500}, 500),  # Azure asked for longer than the net
-        ({"event_grid": True, "event_lag": 30}, 15),  # events 30 s late: a first look at 15 s beats them
-        ({"event_grid": True, "event_lag": 15}, 15),
+        ({"event_grid": True, "event_lag": 30}, 6),  # events 30 s late: a first look at 6 s beats them
+        ({"event_grid": True, "event_lag": 15}, 6),
+        ({"event_grid": True, "event_lag": UNMEASURED}, 15),  # none measured: the plain opening
         ({"event_grid": True, "event_lag": 14}, 360),  # events sooner than any look: the safety net
-        ({"expected": 600}, 420),  # 70 % of last run's 600 s
+        ({"expected": 600}, 300),  # half of last run's 600 s
         ({"expected": 600, "retry_after": 500}, 500),
-        ({"expected": 100}, 15),  # 70 s x a fifth is under 15 s: history saves no read
+        ({"expected": 100}, 15),  # 50 s x a fifth is under 15 s: history saves no read
         ({"expected": EDGE}, 15),  # exactly 15 s: still no saving
-        ({"expected": 108}, 75.6),  # just past it: the first look at 70 %
+        ({"expected": 151}, 75.5),  # just past it: the first look at half
     ],
 )
 def test_the_first_look(kwargs: dict[str, float], expected: float) -> None:
-    """The first look: Azure's hint, the Event Grid safety net past the expected end, or 70 % of a long history."""
+    """The first look: Azure's hint, the Event Grid safety net past the expected end, or half a long history."""
     assert waits.first_look(**kwargs) == s(expected)  # type: ignore[arg-type]
 
 
@@ -82,12 +113,16 @@ def test_the_first_look(kwargs: dict[str, float], expected: float) -> None:
         (400, {"event_grid": True}, 400),  # past it: the time waited again
         (600, {"event_grid": True}, 480),
         (100, {"event_grid": True, "event_lag": 120}, 20),  # events late: the plain back-off ...
-        (600, {"event_grid": True, "event_lag": 120}, 40),  # ... never more than a third of their delay apart
-        (3000, {"event_grid": True, "event_lag": 120}, 40),
-        (200, {"event_grid": True, "event_lag": 30}, 15),  # a third of 30 s: the 15 s floor
-        (500, {"event_grid": True, "event_lag": 120, "expected": 600}, 40),  # a tenth (50 s) capped at 40 s
-        (3000, {"event_grid": True, "event_lag": 2000}, 480),  # never later than 8 min
-        (100, {"expected": 600}, 320),  # history: the first look at 420 s
+        (600, {"event_grid": True, "event_lag": 120}, 20),  # ... never more than a sixth of their delay apart
+        (3000, {"event_grid": True, "event_lag": 120}, 20),
+        (200, {"event_grid": True, "event_lag": 30}, 6),  # a sixth of 30 s: the 6 s floor
+        (20, {"event_grid": True, "event_lag": 90}, 6),  # early on: 6 s apart, not 15
+        (500, {"event_grid": True, "event_lag": 120, "expected": 600}, 20),  # a tenth (50 s) capped at 20 s
+        (3000, {"event_grid": True, "event_lag": 3000}, 480),  # never later than 8 min
+        (20, {"event_grid": True, "event_lag": UNMEASURED}, 15),  # none measured: the plain back-off ...
+        (600, {"event_grid": True, "event_lag": UNMEASURED}, 120),  # ... with no cap from a delay
+        (3000, {"event_grid": True, "event_lag": UNMEASURED}, 480),
+        (100, {"expected": 600}, 200),  # history: the first look at 300 s
         (500, {"expected": 600}, 50),  # past it, finer steps: a tenth
         (500, {"expected": 100}, 100),  # a short history changes nothing: a fifth
     ],
@@ -105,6 +140,7 @@ def test_the_backoff(elapsed: float, kwargs: dict[str, object], expected: float)
         ({"event_grid": True, "event_lag": 10}, 420),  # events come at once
         ({"event_grid": True, "event_lag": 15}, 60),  # events 15 s late: the predicted end is the news
         ({"event_grid": False, "event_lag": 10}, 60),
+        ({"event_grid": True, "event_lag": UNMEASURED}, 60),  # none measured yet: the look is the news
     ],
 )
 def test_a_predicted_end(kwargs: dict[str, object], expected: float) -> None:

@@ -83,18 +83,20 @@ def test_with_event_grid_the_recheck_is_a_safety_net() -> None:
 
 
 def test_late_events_bring_the_plain_back_off_back() -> None:
-    """Events measured late: the step looks on the plain back-off, never more than a third of their delay
-    apart, so it sees the end about a sixth of that delay after it instead of the whole delay."""
+    """Events measured late: the step looks on the plain back-off from a finer floor, never more than a
+    sixth of their delay apart, so it sees the end about a twelfth of that delay after it instead of
+    the whole delay."""
     lag = 90.0
-    assert waits.first_look(None, event_grid=True, event_lag=lag) == waits.OPENING
+    assert waits.first_look(None, event_grid=True, event_lag=lag) == waits.FINE
     turn = timedelta(seconds=lag * waits.LAG_SHARE / waits.GROWTH)  # from here the plain gap is longer
     early = T0 + turn - timedelta(seconds=30)
-    assert waits.backoff(T0, early, event_grid=True, event_lag=lag) == waits.backoff(T0, early)
+    assert waits.backoff(T0, early, event_grid=True, event_lag=lag) == (early - T0) * waits.GROWTH  # 9 s
+    assert waits.backoff(T0, T0 + timedelta(seconds=10), event_grid=True, event_lag=lag) == waits.FINE
     for late in (T0 + turn + timedelta(seconds=30), T0 + timedelta(hours=2)):
         gap = waits.backoff(T0, late, event_grid=True, event_lag=lag)
         assert gap == timedelta(seconds=lag * waits.LAG_SHARE) < waits.backoff(T0, late)
     looks, at = 0, T0 + waits.first_look(None, event_grid=True, event_lag=lag)
-    while at - T0 < timedelta(minutes=30):  # a 30-minute script, events 90 s late: one look per 30 s
+    while at - T0 < timedelta(minutes=30):  # a 30-minute script, events 90 s late: one look per 15 s
         looks += 1
         at += waits.backoff(T0, at, event_grid=True, event_lag=lag)
-    assert looks < 70
+    assert looks < 140
