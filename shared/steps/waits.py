@@ -22,10 +22,11 @@ With Event Grid the operation's event wakes the step. How late events come is me
 assumed: each event that continues a run says how long after its operation it was delivered
 (`Run.event_lag`, the longest so far; a new run starts from its workload's last one). While
 events come at once (or, for a version or a rollout, its workload measured none) the re-check
-is only the safety net for a lost event: it comes `EVENT_ALLOWANCE` after the operation's expected end (the measured
-duration, or Azure's progress prediction; the allowance alone when neither is known) and then
-grows by `EVENT_GROWTH`, so it costs no read when events come. When they come late, waiting for
-the event would cost its whole delay on every operation: the step looks on the plain back-off
+is only the safety net for a lost event: it comes `EVENT_ALLOWANCE` after the operation's
+expected end (the measured duration, or Azure's progress prediction; the allowance alone when
+neither is known) and then grows by `EVENT_GROWTH`, so it costs no read when events come.
+When they come late, waiting for the event would cost its whole delay on every operation: the
+step looks on the plain back-off
 from a finer floor (`FINE`: a look is then the news, and one more read costs less than the
 admin's wait), and never waits longer between two looks than `LAG_SHARE` of the measured delay,
 so the end is seen about a twelfth of that delay after it happens instead of the whole delay;
