@@ -26,15 +26,15 @@ is only the safety net for a lost event: it comes `EVENT_ALLOWANCE` after the op
 expected end (the measured duration, or Azure's progress prediction; the allowance alone when
 neither is known) and then grows by `EVENT_GROWTH`, so it costs no read when events come.
 When they come late, waiting for the event would cost its whole delay on every operation: the
-step looks on the plain back-off
-from a finer floor (`FINE`: a look is then the news, and one more read costs less than the
-admin's wait), and never waits longer between two looks than `LAG_SHARE` of the measured delay,
-so the end is seen about a twelfth of that delay after it happens instead of the whole delay;
-the event still wakes the step when it comes first. A long operation costs more reads (one per
-sixth of the delay past the point where the back-off's own gap would be longer). A run that has
-measured nothing yet (a workload's first run) does not bet on events either: its delay is
-`UNMEASURED` and it looks on the plain back-off until its first event - usually its network
-interface's, seconds into its first VM create - says how late they come (shared/steps/events.py).
+step looks on the plain back-off from a finer floor (`FINE`: a look is then the news, and one
+more read costs less than the admin's wait), and never waits longer between two looks than
+`LAG_SHARE` of the measured delay, so the end is seen about a twelfth of that delay after it
+happens instead of the whole delay; the event still wakes the step when it comes first. A long
+operation costs more reads (one per sixth of the delay past the point where the back-off's own
+gap would be longer). A run that has measured nothing yet (a workload's first run) does not bet
+on events either: its delay is `UNMEASURED` and it looks on the plain back-off until its first
+event - usually its network interface's, seconds into its first VM create - says how late they
+come (shared/steps/events.py).
 
 tests/unit/test_waits.py fails if any wait constant here or in the steps equals a
 simulator duration.
