@@ -154,4 +154,4 @@ def step_bitlocker(ctx: StepContext) -> Outcome:
     # Predict the end from the progress since decryption started; the next status script is
     # started one Run Command earlier, so that its answer arrives just after the end.
     elapsed = ctx.now - ctx.run.marks.get("decrypt-started", evidence.started_at)
-    return Outcome(wait=status_recheck(elapsed, percent, ctx.script_took()), pending=waiting)
+    return Outcome(wait=status_recheck(elapsed, percent, ctx.script_took(), ctx.floor), pending=waiting)

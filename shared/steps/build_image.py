@@ -159,8 +159,8 @@ def step_capture(ctx: StepContext) -> Outcome:
         # Azure reports each region's progress while the version is created: predict its end from it.
         least = min((r.progress for r in state.regions), default=0)
         elapsed = ctx.now - pending.started_at
-        until_end = recheck_delay(elapsed, float(least), waits.SHORTEST, waits.LONGEST)
         event_grid, lag = ctx.deps.settings.event_grid, ctx.event_lag
+        until_end = recheck_delay(elapsed, float(least), ctx.floor, waits.LONGEST)
         later = waits.predicted(until_end, event_grid=event_grid, event_lag=lag) if least > 0 else ctx.backoff(pending)
         return Outcome(wait=later, pending=ctx.pending("version-create", state.id), version=version, audit=audit)
     captured = lifecycle.captured(version, state.id)

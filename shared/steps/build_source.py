@@ -196,7 +196,7 @@ def step_source_decrypted(ctx: StepContext) -> Outcome:
             fail=f"BitLocker decryption of the source VM {vm} did not finish within "
             f"{limit.total_seconds() / 60:.0f} minutes (still {status}, {percent}% encrypted)"
         )
-    wait = status_recheck(ctx.now - started, percent, ctx.script_took())
+    wait = status_recheck(ctx.now - started, percent, ctx.script_took(), ctx.floor)
     waiting = PendingOperation(kind="source-decrypt", resource_id=vm, started_at=ctx.now)
     return Outcome(wait=wait, pending=waiting)
 

@@ -53,12 +53,15 @@ def recheck_delay(
 PROGRESS_SLACK = timedelta(seconds=2)
 
 
-def status_recheck(elapsed: timedelta, encrypted_percent: int, script_took: timedelta) -> timedelta:
+def status_recheck(
+    elapsed: timedelta, encrypted_percent: int, script_took: timedelta, floor: timedelta = waits.SHORTEST
+) -> timedelta:
     """When to send the next BitLocker status script: at the decryption's end predicted from its
-    progress, less the time the last status script took to answer (Azure's figure, not a typical one)."""
+    progress, less the time the last status script took to answer (Azure's figure, not a typical one).
+    `floor`: the run's shortest gap between looks (finer while its events come late, waits.floor)."""
     # Each reading is a Run Command (a write and a read, ~40 s): no narrowing looks, the slack instead.
-    until_done = recheck_delay(elapsed, float(100 - encrypted_percent), waits.SHORTEST, DECRYPT_CEILING, narrow=False)
-    return max(until_done - script_took, waits.SHORTEST)
+    until_done = recheck_delay(elapsed, float(100 - encrypted_percent), floor, DECRYPT_CEILING, narrow=False)
+    return max(until_done - script_took, floor)
 
 
 DECRYPT_CEILING = timedelta(minutes=30)  # decryption progress is read at least this often

@@ -12,7 +12,6 @@ from shared.steps import waits
 from shared.steps.outcome import recheck_delay, start_once
 
 MAX_REGION_RETRIES = 2
-FLOOR = waits.SHORTEST
 CEILING = waits.LONGEST
 
 
@@ -105,7 +104,7 @@ def judge(
     least = min(progress) if progress else 0
     if least <= 0:  # nothing to predict from yet: back off
         return Verdict(wait=waits.backoff(since, now, event_grid=event_grid, event_lag=event_lag))
-    until_end = recheck_delay(now - since, float(least), FLOOR, CEILING)
+    until_end = recheck_delay(now - since, float(least), waits.floor(event_grid, event_lag), CEILING)
     return Verdict(wait=waits.predicted(until_end, event_grid=event_grid, event_lag=event_lag))
 
 

@@ -81,6 +81,11 @@ class StepContext:
         run), and then its looks do not wait for events (events.py wakes it with that measure)."""
         return waits.UNMEASURED if self.run.event_lag is None else self.run.event_lag
 
+    @property
+    def floor(self) -> timedelta:
+        """The shortest gap between this run's looks (finer while its events come late; waits.floor)."""
+        return waits.floor(self.deps.settings.event_grid, self.event_lag)
+
     def expected(self, kind: str) -> float | None:
         """Seconds the operation of this kind took on the workload's last run (shared/steps/history.py)."""
         return history.expected(self.pointers, kind)

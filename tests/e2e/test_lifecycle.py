@@ -21,7 +21,7 @@ WORKLOAD = "data-analyst"
 # Measured 142-151 (first) and 90-100 (patch) for seeds 1, 2 once the waits started from the
 # workload's measured durations and the safety net came after the expected end (190 for both before);
 # 163 (first, seed 2) since late events bound the gap between looks to a third of their delay;
-# 237-251 (first) and 131 (patch) since, with events measured late, looks come at least 6 s apart
+# 237-253 (first) and 131-134 (patch) since, with events measured late, looks come at least 6 s apart
 # (waits.FINE), never more than a sixth of the delay apart (waits.LAG_SHARE), and a first run looks
 # before its first event measured the delay (waits.UNMEASURED): about half again as many reads, so
 # an operation's end is seen about a twelfth of the delay after it (docs/benchmarks.md, section 3).

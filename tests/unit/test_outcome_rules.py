@@ -117,3 +117,18 @@ def test_start_once_goes_on_only_when_the_operation_is_under_way(
         assert raised.value is error
     else:
         start_once(Start(error), exists=check)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "encrypted", "took", "floor", "expected"),
+    [
+        (600, 1, 0, 15, 15),  # 99 % decrypted: about 8 s to go, but never sooner than 15 s ...
+        (600, 1, 0, 6, 600 / 99 * 1.02 + 2),  # ... unless its events come late (the 6 s floor): 6 s + slack
+        (600, 0, 500, 6, 6),  # decrypted: that floor
+    ],
+)
+def test_status_recheck_keeps_the_runs_floor(
+    elapsed: float, encrypted: int, took: float, floor: float, expected: float
+) -> None:
+    """The next status script never goes sooner than the floor the run's waits use (waits.floor)."""
+    assert status_recheck(s(elapsed), encrypted, s(took), s(floor)) == s(expected)

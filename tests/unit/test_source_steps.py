@@ -261,6 +261,16 @@ def test_source_decryption_under_way_is_predicted_from_its_progress() -> None:
     assert soon.wait == timedelta(minutes=4, seconds=28)
 
 
+@pytest.mark.parametrize(("event_lag", "floor"), [(0.0, 15), (90.0, 6)])
+def test_source_decryption_nearly_done_is_read_again_at_the_runs_floor(event_lag: float, floor: float) -> None:
+    """1 % left after 30 minutes: the next status at once, no sooner than the run's floor - 15 s while
+    events come at once, 6 s when they come late (the status script's answer is the news then)."""
+    compute = SourceCompute(script_results={"op-1": volume("DecryptionInProgress", 1)})
+    run = {"marks": MARKED, "step_started_at": NOW, "event_lag": event_lag, **DECRYPTING}
+    outcome = bs.step_source_decrypted(context(compute, STATUS, settings=Settings(event_grid=True), **run))
+    assert outcome.wait == timedelta(seconds=floor)
+
+
 def test_source_decryption_past_the_limit_fails() -> None:
     """Past bitlocker_timeout_minutes on the run's record: the run fails with the state it is in."""
     compute = SourceCompute(script_results={"op-1": volume("DecryptionInProgress", 40)})
