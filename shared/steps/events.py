@@ -95,7 +95,7 @@ def _vm_or_disk(uri: str, name: str, operation: str, deps: Deps, lag: float) -> 
     if run is None or run.state is not RunState.RUNNING or run.pending is None:
         return [], f"ignored: run {run_id} of {workload} waits for nothing"
     if uri.lower() not in run.pending.resource_id.lower():
-        if run.event_lag is None and lag is not None:
+        if run.event_lag is None:
             # The run's first measure of how late events come (a NIC is made seconds into a VM
             # create): its looks stop (events at once) or go on (late) by it, not by a guess.
             return [_wake(run, lag)], f"run {run_id} of {workload} learns that events come {lag:.0f} s late"

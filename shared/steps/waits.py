@@ -60,12 +60,12 @@ FINE = timedelta(seconds=6)  # events measured late: looks are the news, so the 
 UNMEASURED = math.inf  # a run's delay before its first event: looks go on as if events were late
 
 
-def opening(retry_after: float | None, floor: timedelta = SHORTEST) -> timedelta:
-    """Azure's Retry-After (seconds) when it gave one, never below `floor`; else OPENING, or the
-    finer floor itself when looks are the news (events measured late)."""
+def opening(retry_after: float | None, least: timedelta = SHORTEST) -> timedelta:
+    """Azure's Retry-After (seconds) when it gave one, never below `least` (the floor); else
+    OPENING, or the finer floor itself when looks are the news (events measured late)."""
     if retry_after is None or retry_after <= 0:  # "Retry-After: 0" means "not given" (azure-core)
-        return OPENING if floor >= SHORTEST else floor
-    return max(floor, timedelta(seconds=retry_after))
+        return OPENING if least >= SHORTEST else least
+    return max(least, timedelta(seconds=retry_after))
 
 
 def floor(event_grid: bool, event_lag: float | None) -> timedelta:

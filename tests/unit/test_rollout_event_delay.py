@@ -1,6 +1,6 @@
 """A host pool rollout measures how late Event Grid delivers, as image runs do: it starts from the
 delay its workload's last run measured, each event that wakes it says how late it came, and its
-waits use the longest (the plain back-off capped at a third of it once events are late)."""
+waits use the longest (the plain back-off capped at a sixth of it once events are late)."""
 
 from __future__ import annotations
 
